@@ -1,0 +1,27 @@
+"""estimator_ext: export the TRAIN, EVAL and PREDICT graphs of a tf.estimator.Estimator
+as one SavedModel sharing one set of variables (``tf.contrib.estimator.export_all_saved_models``,
+brought back and made safer and faster).
+
+The public API is exactly ``__all__`` below.
+"""
+
+from estimator_ext import _compat  # noqa: F401  (checks the Python and TensorFlow versions first)
+from estimator_ext._export import export_all_saved_models
+from estimator_ext._receivers import (
+    SupervisedInputReceiver,
+    build_raw_supervised_input_receiver_fn,
+    build_supervised_input_receiver_fn_from_input_fn,
+)
+from estimator_ext._result import ExportResult
+from estimator_ext.mixin import MultiExportMixin
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ExportResult",
+    "MultiExportMixin",
+    "SupervisedInputReceiver",
+    "build_raw_supervised_input_receiver_fn",
+    "build_supervised_input_receiver_fn_from_input_fn",
+    "export_all_saved_models",
+]

@@ -1,0 +1,114 @@
+"""Version checks and every private TensorFlow name estimator_ext relies on.
+
+TensorFlow 2.15 keeps several useful pieces private, and ``tensorflow-estimator``
+is frozen at 2.15.0, so leaning on them is safe, but each use is named here and
+nowhere else: if one ever moves, this is the only file to change.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional
+
+SUPPORTED_PYTHON = ((3, 9), (3, 11))
+SUPPORTED_TF_MAJOR_MINOR = (2, 15)
+
+
+def _check_python() -> None:
+    low, high = SUPPORTED_PYTHON
+    if not low <= sys.version_info[:2] <= high:
+        raise ImportError(
+            "estimator_ext supports Python 3.9 to 3.11 (the versions TensorFlow 2.15 "
+            f"ships wheels for); this is Python {sys.version_info[0]}.{sys.version_info[1]}. "
+            "Create a virtual environment with Python 3.9, 3.10 or 3.11."
+        )
+
+
+def _check_tensorflow(version: str) -> None:
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:  # pragma: no cover - exotic local builds
+        return
+    if (major, minor) >= (2, 16):
+        raise ImportError(
+            f"estimator_ext needs TensorFlow 2.15, found TensorFlow {version}. "
+            "TensorFlow 2.16 and later no longer ship tf.estimator, so there is "
+            "nothing to export from. Install the last release that has it: "
+            "pip install 'tensorflow-cpu==2.15.1' 'tensorflow-estimator==2.15.0' "
+            "(or 'tensorflow==2.15.1')."
+        )
+    if (major, minor) < SUPPORTED_TF_MAJOR_MINOR:
+        raise ImportError(
+            f"estimator_ext needs TensorFlow 2.15, found TensorFlow {version}. "
+            "Upgrade with: pip install 'tensorflow-cpu==2.15.1' 'tensorflow-estimator==2.15.0'."
+        )
+
+
+_check_python()
+
+import tensorflow as tf  # noqa: E402
+
+_check_tensorflow(tf.__version__)
+
+# --- private names, each used from one place -------------------------------------------------
+# SavedModel signature helpers (public in TF only through tensorflow_estimator's export_lib).
+from tensorflow.python.saved_model.model_utils import export_utils as _export_utils  # noqa: E402
+# SupervisedInputReceiver and the receiver builders: TF 2.15 exports the builders under
+# tf.estimator.experimental but keeps the receiver class itself private.
+from tensorflow_estimator.python.estimator.export import export as _estimator_export  # noqa: E402
+# The TF1 SavedModel builder that takes assets collections and a main op.
+from tensorflow.python.saved_model import builder_impl as _builder_impl  # noqa: E402
+# Object-based checkpoints used as Scaffold.saver need their saveables frozen into a Saver.
+from tensorflow.python.checkpoint import graph_view as _graph_view  # noqa: E402
+from tensorflow.python.training.saving import saveable_object_util as _saveable_util  # noqa: E402
+
+SupervisedInputReceiver = _estimator_export.SupervisedInputReceiver
+build_raw_supervised_input_receiver_fn = _estimator_export.build_raw_supervised_input_receiver_fn
+build_supervised_input_receiver_fn_from_input_fn = (
+    _estimator_export.build_supervised_input_receiver_fn_from_input_fn
+)
+build_all_signature_defs = _export_utils.build_all_signature_defs
+export_outputs_for_mode = _export_utils.export_outputs_for_mode
+EXPORT_TAG_MAP = _export_utils.EXPORT_TAG_MAP
+SavedModelBuilder = _builder_impl.SavedModelBuilder
+
+
+def call_model_fn(estimator: Any, features: Any, labels: Any, mode: str) -> Any:
+    """Calls the estimator's model_fn exactly as Estimator.train/evaluate/predict do."""
+    return estimator._call_model_fn(features, labels, mode, estimator.config)
+
+
+def create_global_step(estimator: Any, graph: "tf.Graph") -> None:
+    """Creates the global step the way the estimator's own graphs do."""
+    estimator._create_and_assert_global_step(graph)
+
+
+def warm_start_checkpoint(estimator: Any) -> Optional[str]:
+    """The checkpoint the estimator would warm-start from, or None."""
+    settings = getattr(estimator, "_warm_start_settings", None)
+    return getattr(settings, "ckpt_to_initialize_from", None) if settings else None
+
+
+def mark_variables_written(builder: Any) -> None:
+    """Tells a SavedModelBuilder its variables are already on disk.
+
+    We write the variables ourselves (copying the checkpoint when we can), then add
+    every mode's meta graph with ``add_meta_graph``, which refuses to run until the
+    builder believes ``add_meta_graph_and_variables`` has been called.
+    """
+    builder._has_saved_variables = True
+
+
+def add_train_op(builder: Any, train_op: Any) -> None:
+    """Stores the train op in the ``saved_model_train_op`` collection, as TF does."""
+    builder._add_train_op(train_op)
+
+
+def saveables_of_object_checkpoint(checkpoint: Any) -> list:
+    """The saveables a ``tf.train.Checkpoint`` would write, for a graph-mode Saver."""
+    return _graph_view.ObjectGraphView(checkpoint).frozen_saveable_objects()
+
+
+def saveable_names(var_list: Any) -> dict:
+    """Checkpoint key -> variable (or list of partitions), as the default Saver names them."""
+    return _saveable_util.op_list_to_dict(var_list)

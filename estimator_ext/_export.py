@@ -1,0 +1,168 @@
+"""export_all_saved_models: one export, from argument checks to the published directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Mapping, Optional
+
+import tensorflow as tf
+
+from estimator_ext import _compat, _fs
+from estimator_ext._modekeys import mode_label, validate_receiver_map
+from estimator_ext._modes import ModeGraph, build_mode_graph
+from estimator_ext._result import ExportResult
+from estimator_ext._variables import (
+    CheckpointCatalog,
+    WrittenVariables,
+    check_mode,
+    resolve_checkpoint,
+    write_variables,
+)
+
+logger = logging.getLogger("estimator_ext")
+
+ReceiverFnMap = Mapping[str, Callable[[], Any]]
+
+
+def export_all_saved_models(
+    estimator: tf.estimator.Estimator,
+    export_dir_base: str,
+    input_receiver_fn_map: ReceiverFnMap,
+    assets_extra: Optional[Mapping[str, str]] = None,
+    as_text: bool = False,
+    checkpoint_path: Optional[str] = None,
+    strip_default_attrs: bool = False,
+) -> ExportResult:
+    """Exports the TRAIN, EVAL and PREDICT graphs of ``estimator`` as ONE SavedModel.
+
+    For each mode in ``input_receiver_fn_map`` a fresh graph is built: the receiver fn
+    gives features (and labels), the estimator's model_fn is called in that mode, and
+    the graph is checked against the checkpoint. The SavedModel gets one MetaGraphDef
+    per mode, tagged ``train``, ``eval`` and ``serve``, and a single set of variables
+    taken from the first present of TRAIN, EVAL, PREDICT.
+
+    * PREDICT: one SignatureDef per ``export_outputs`` key; ``serving_default`` is always
+      present (pointing at the predict outputs, with a warning, when the head's default
+      output cannot be served from the receiver).
+    * TRAIN / EVAL: the train op in the ``saved_model_train_op`` collection; loss,
+      predictions and metrics (values and update ops) in the ``train`` / ``eval``
+      signatures.
+
+    The export is written to a hidden temporary directory inside ``export_dir_base`` and
+    published as a new integer-named (seconds since epoch) subdirectory only when
+    complete. On any error nothing is left behind and the original exception propagates.
+
+    Args:
+      estimator: a ``tf.estimator.Estimator`` (canned or custom model_fn).
+      export_dir_base: directory (local, ``gs://``, ``s3://``, ``ram://``) in which to
+        create the export's timestamped subdirectory; created if missing.
+      input_receiver_fn_map: dict of ``tf.estimator.ModeKeys`` to a function taking no
+        arguments that returns the mode's receiver (``SupervisedInputReceiver`` for
+        TRAIN/EVAL, ``ServingInputReceiver`` for PREDICT).
+      assets_extra: dict of destination (relative to ``assets.extra/``, nested allowed)
+        to source file path, or None.
+      as_text: write ``saved_model.pbtxt`` instead of ``saved_model.pb``.
+      checkpoint_path: checkpoint prefix or directory to export; None for
+        ``estimator.latest_checkpoint()``, then the warm-start checkpoint.
+      strip_default_attrs: remove default-valued attributes from the NodeDefs.
+
+    Returns:
+      An :class:`ExportResult`: the export directory as a ``str``, also usable as the
+      contract's dict of mode to path.
+
+    Raises:
+      TypeError: ``estimator`` is not an Estimator, or an argument has the wrong type.
+      ValueError: bad receiver map, no checkpoint, a mode without loss or outputs,
+        variables the checkpoint lacks, unsafe ``assets_extra`` destinations.
+    """
+    _check_estimator(estimator)
+    export_dir_base = _check_export_dir_base(export_dir_base)
+    receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
+    assets_extra_plan = _fs.plan_assets_extra(assets_extra)
+    checkpoint = resolve_checkpoint(estimator, checkpoint_path)
+    catalog = CheckpointCatalog(checkpoint)
+    logger.info("Exporting %s from checkpoint %s", ", ".join(receiver_fn_by_mode), checkpoint)
+
+    created_dirs = _fs.missing_ancestors(export_dir_base)
+    tf.io.gfile.makedirs(export_dir_base)
+    temp_dir = _fs.join(export_dir_base, _fs.temp_dir_name())
+    try:
+        tf.io.gfile.makedirs(temp_dir)
+        written = _write_saved_model(estimator, receiver_fn_by_mode, catalog, temp_dir, as_text, strip_default_attrs)
+        _fs.copy_assets_extra(assets_extra_plan, temp_dir)
+        export_dir = _fs.publish(temp_dir, export_dir_base)
+    except BaseException:
+        _fs.remove_quietly(temp_dir)
+        if created_dirs:
+            _fs.remove_quietly(created_dirs[0])
+        raise
+    tags_by_mode = {mode: tuple(_compat.EXPORT_TAG_MAP[mode]) for mode in receiver_fn_by_mode}
+    saving_mode = next(iter(receiver_fn_by_mode))
+    logger.info("Exported %s to %s (variables from %s, %s)", ", ".join(tags_by_mode), export_dir, saving_mode, written.strategy)
+    return ExportResult(export_dir, tags_by_mode, saving_mode, written.strategy)
+
+
+def _write_saved_model(
+    estimator: Any,
+    receiver_fn_by_mode: Mapping[str, Callable[[], Any]],
+    catalog: CheckpointCatalog,
+    temp_dir: str,
+    as_text: bool,
+    strip_default_attrs: bool,
+) -> WrittenVariables:
+    builder = _compat.SavedModelBuilder(temp_dir)
+    session_config = estimator.config.session_config
+    written: Optional[WrittenVariables] = None
+    for mode, receiver_fn in receiver_fn_by_mode.items():
+        with tf.Graph().as_default():
+            logger.info("Building the %s graph", mode_label(mode))
+            mode_graph = build_mode_graph(estimator, mode, receiver_fn)
+            if written is None:
+                written = write_variables(mode_graph, catalog, temp_dir, session_config)
+                _compat.mark_variables_written(builder)
+            else:
+                check_mode(mode_graph, written, session_config)
+            _add_meta_graph(builder, mode_graph, strip_default_attrs)
+    assert written is not None  # validate_receiver_map guarantees at least one mode
+    builder.save(as_text)
+    return written
+
+
+def _add_meta_graph(builder: Any, mode_graph: ModeGraph, strip_default_attrs: bool) -> None:
+    _compat.add_train_op(builder, mode_graph.train_op)
+    builder.add_meta_graph(
+        tags=mode_graph.tags,
+        signature_def_map=mode_graph.signature_def_map,
+        assets_collection=mode_graph.assets_collection,
+        main_op=mode_graph.main_op,
+        saver=mode_graph.saver,
+        strip_default_attrs=strip_default_attrs,
+    )
+
+
+def _check_estimator(estimator: Any) -> None:
+    if not isinstance(estimator, tf.estimator.Estimator):
+        raise TypeError(
+            "export_all_saved_models: `estimator` must be a tf.estimator.Estimator (canned, "
+            f"custom model_fn, or from model_to_estimator); received {type(estimator).__name__}. "
+            "For a Keras model, convert it with tf.keras.estimator.model_to_estimator first."
+        )
+
+
+def _check_export_dir_base(export_dir_base: Any) -> str:
+    if isinstance(export_dir_base, os.PathLike):
+        export_dir_base = os.fspath(export_dir_base)
+    if isinstance(export_dir_base, bytes):
+        export_dir_base = export_dir_base.decode("utf-8")
+    if not isinstance(export_dir_base, str) or not export_dir_base.strip():
+        raise TypeError(
+            "export_dir_base must be a non-empty directory path (str or os.PathLike), e.g. "
+            f"'exports/'; received {export_dir_base!r}."
+        )
+    if tf.io.gfile.exists(export_dir_base) and not tf.io.gfile.isdir(export_dir_base):
+        raise ValueError(
+            f"export_dir_base={export_dir_base!r} is a file; it must be a directory to create "
+            "the export's timestamped subdirectory in. Pass a directory path."
+        )
+    return export_dir_base.rstrip("/") if len(export_dir_base.rstrip("/")) > 0 and not export_dir_base.endswith("://") else export_dir_base

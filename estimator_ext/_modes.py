@@ -1,0 +1,174 @@
+"""Per-mode graph construction: receiver -> model_fn -> signatures, saver and init op.
+
+:func:`build_mode_graph` must be called inside ``with tf.Graph().as_default()``; it
+returns everything the SavedModel builder needs for that mode's MetaGraphDef and
+nothing that touches the disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Callable, Dict, List, Optional
+
+import tensorflow as tf
+
+from estimator_ext import _compat
+from estimator_ext._modekeys import ModeKeys, mode_label
+from estimator_ext._receivers import call_receiver_fn, receiver_labels, receiver_tensors_dict
+
+logger = logging.getLogger("estimator_ext")
+
+DEFAULT_SERVING_KEY = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+
+
+@dataclasses.dataclass
+class ModeGraph:
+    """One mode's graph, ready to be added to a SavedModel."""
+
+    mode: str
+    graph: tf.Graph
+    tags: List[str]
+    signature_def_map: Dict[str, Any]
+    saver: Any
+    uses_default_saver: bool
+    main_op: Any
+    train_op: Optional[Any]
+    assets_collection: List[Any]
+
+
+def build_mode_graph(estimator: Any, mode: str, receiver_fn: Callable[[], Any]) -> ModeGraph:
+    """Builds ``mode``'s graph in the current default graph.
+
+    Raises:
+      ValueError: the model gives no loss (TRAIN/EVAL) or no outputs (PREDICT), or a
+        TRAIN/EVAL receiver has no labels while the model_fn needs them.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    _compat.create_global_step(estimator, graph)
+    tf.compat.v1.random.set_random_seed(estimator.config.tf_random_seed)
+
+    receiver = call_receiver_fn(mode, receiver_fn)
+    features = _shallow_copy(receiver.features)
+    labels = receiver_labels(receiver)
+    spec = _call_model_fn(estimator, mode, features, labels)
+
+    if mode in (ModeKeys.TRAIN, ModeKeys.EVAL) and spec.loss is None:
+        raise ValueError(
+            f"The model_fn returned no loss in {mode_label(mode)} mode, so there is no "
+            f"{mode} graph to export. Return an EstimatorSpec with `loss` in that mode, or "
+            "leave the mode out of input_receiver_fn_map."
+        )
+    signature_def_map = _signature_defs(mode, receiver, spec)
+    saver, uses_default_saver = _saver_for(spec.scaffold)
+    return ModeGraph(
+        mode=mode,
+        graph=graph,
+        tags=list(_compat.EXPORT_TAG_MAP[mode]),
+        signature_def_map=signature_def_map,
+        saver=saver,
+        uses_default_saver=uses_default_saver,
+        main_op=_main_op(spec.scaffold),
+        train_op=spec.train_op if mode == ModeKeys.TRAIN else None,
+        assets_collection=tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS),
+    )
+
+
+def _shallow_copy(features: Any) -> Any:
+    # A model_fn that mutates its features dict (pops a key, adds a derived one) must not
+    # change the receiver's own dict, which the signatures are built from.
+    return dict(features) if isinstance(features, dict) else features
+
+
+def _call_model_fn(estimator: Any, mode: str, features: Any, labels: Any) -> Any:
+    try:
+        return _compat.call_model_fn(estimator, features, labels, mode)
+    except (ValueError, TypeError) as error:
+        if labels is None and mode in (ModeKeys.TRAIN, ModeKeys.EVAL):
+            raise ValueError(
+                f"input_receiver_fn_map[{mode_label(mode)}] returned a receiver without "
+                f"labels, and the model_fn needs labels in {mode} mode (it raised: {error}). "
+                "Build the receiver with estimator_ext.build_raw_supervised_input_receiver_fn"
+                "(features, labels) so it carries labels."
+            ) from error
+        raise
+
+
+def _signature_defs(mode: str, receiver: Any, spec: Any) -> Dict[str, Any]:
+    export_outputs = _compat.export_outputs_for_mode(
+        mode=spec.mode,
+        serving_export_outputs=spec.export_outputs,
+        predictions=spec.predictions,
+        loss=spec.loss,
+        metrics=spec.eval_metric_ops,
+    )
+    receiver_tensors = receiver_tensors_dict(receiver)
+    signature_def_map = _compat.build_all_signature_defs(
+        receiver_tensors,
+        export_outputs,
+        getattr(receiver, "receiver_tensors_alternatives", None),
+        serving_only=(mode == ModeKeys.PREDICT),
+    )
+    if mode != ModeKeys.PREDICT:
+        return signature_def_map
+    if DEFAULT_SERVING_KEY not in signature_def_map:
+        fallback = _default_serving_fallback(signature_def_map, receiver_tensors, spec)
+        if fallback is None:
+            raise ValueError(
+                "The model_fn returned no outputs that can be served in PREDICT mode "
+                f"(export_outputs={sorted(export_outputs)}, predictions="
+                f"{type(spec.predictions).__name__}). Return `predictions` or "
+                "`export_outputs` from the model_fn in PREDICT mode."
+            )
+        source, signature = fallback
+        logger.warning(
+            "The model's default serving output cannot be served from this receiver "
+            "(TF's exporter would drop the '%s' signature); '%s' now points at the %s outputs "
+            "so TensorFlow Serving's default requests still work.",
+            DEFAULT_SERVING_KEY,
+            DEFAULT_SERVING_KEY,
+            source,
+        )
+        signature_def_map[DEFAULT_SERVING_KEY] = signature
+    return signature_def_map
+
+
+def _default_serving_fallback(signature_def_map: Dict[str, Any], receiver_tensors: Dict[str, Any], spec: Any):
+    predict_method = tf.saved_model.PREDICT_METHOD_NAME
+    for name, signature in signature_def_map.items():
+        if signature.method_name == predict_method:
+            return f"'{name}' signature's", signature
+    if spec.predictions is None:
+        return None
+    try:
+        output = tf.estimator.export.PredictOutput(spec.predictions)
+        return "model's predictions", output.as_signature_def(receiver_tensors)
+    except ValueError:
+        return None
+
+
+def _saver_for(scaffold: Any):
+    """The saver that restores this mode's variables at load time, and whether it is ours.
+
+    A custom ``Scaffold.saver`` is kept so loading the SavedModel restores exactly what it
+    names; a ``tf.train.Checkpoint`` given as the saver is wrapped in a sharded Saver over
+    its saveables, as TF does.
+    """
+    custom = scaffold.saver
+    if custom is None:
+        return tf.compat.v1.train.Saver(sharded=True, allow_empty=True), True
+    if isinstance(custom, tf.train.Checkpoint):
+        return tf.compat.v1.train.Saver(var_list=_compat.saveables_of_object_checkpoint(custom), sharded=True), False
+    return custom, False
+
+
+def _main_op(scaffold: Any) -> Any:
+    local_init_op = scaffold.local_init_op
+    if local_init_op is None:
+        return tf.compat.v1.train.Scaffold.default_local_init_op()
+    # A custom local_init_op that forgets tables_initializer() would leave lookup tables
+    # uninitialised after loading; run the table initializers with it (idempotent).
+    table_initializers = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS)
+    if not table_initializers:
+        return local_init_op
+    return tf.group(local_init_op, *table_initializers, name="estimator_ext_main_op")

@@ -1,0 +1,51 @@
+"""MultiExportMixin: gives an Estimator class the ``export_all_saved_models`` method."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional
+
+from estimator_ext._export import export_all_saved_models as _export_all_saved_models
+from estimator_ext._result import ExportResult
+
+
+class MultiExportMixin:
+    """Adds ``export_all_saved_models`` to an Estimator subclass.
+
+    List it before the estimator class so its method wins::
+
+        class MyClassifier(estimator_ext.MultiExportMixin, tf.estimator.LinearClassifier):
+            pass
+
+        clf = MyClassifier(feature_columns=[age, language])
+        clf.train(input_fn, steps=100)
+        export = clf.export_all_saved_models("exports/", {
+            tf.estimator.ModeKeys.TRAIN: train_receiver_fn,
+            tf.estimator.ModeKeys.PREDICT: serving_receiver_fn,
+        })
+
+    The method is :func:`estimator_ext.export_all_saved_models` with ``self`` as the
+    estimator; see there for the arguments, the return value and the errors.
+    """
+
+    def export_all_saved_models(
+        self,
+        export_dir_base: str,
+        input_receiver_fn_map: Mapping[str, Callable[[], Any]],
+        assets_extra: Optional[Mapping[str, str]] = None,
+        as_text: bool = False,
+        checkpoint_path: Optional[str] = None,
+        strip_default_attrs: bool = False,
+    ) -> ExportResult:
+        """Exports this estimator's TRAIN, EVAL and PREDICT graphs as one SavedModel.
+
+        See :func:`estimator_ext.export_all_saved_models`.
+        """
+        return _export_all_saved_models(
+            self,
+            export_dir_base,
+            input_receiver_fn_map,
+            assets_extra=assets_extra,
+            as_text=as_text,
+            checkpoint_path=checkpoint_path,
+            strip_default_attrs=strip_default_attrs,
+        )
