@@ -61,6 +61,8 @@ from tensorflow.python.saved_model import builder_impl as _builder_impl  # noqa:
 # Object-based checkpoints used as Scaffold.saver need their saveables frozen into a Saver.
 from tensorflow.python.checkpoint import graph_view as _graph_view  # noqa: E402
 from tensorflow.python.training.saving import saveable_object_util as _saveable_util  # noqa: E402
+# LinearSDCA finishes each training step in a SessionRunHook that updates the weights.
+from tensorflow_estimator.python.estimator.canned import linear as _canned_linear  # noqa: E402
 
 SupervisedInputReceiver = _estimator_export.SupervisedInputReceiver
 build_raw_supervised_input_receiver_fn = _estimator_export.build_raw_supervised_input_receiver_fn
@@ -112,3 +114,21 @@ def saveables_of_object_checkpoint(checkpoint: Any) -> list:
 def saveable_names(var_list: Any) -> dict:
     """Checkpoint key -> variable (or list of partitions), as the default Saver names them."""
     return _saveable_util.op_list_to_dict(var_list)
+
+
+def training_step_op(spec: Any) -> Any:
+    """The op that performs one whole training step of ``spec``, as Estimator.train runs it.
+
+    Usually ``spec.train_op``. LinearSDCA's train op only updates its dual variables; the
+    weights move in ``_SDCAUpdateWeightsHook`` (a chief hook), which Estimator.train runs
+    with every step. Exported alone, such a train op runs but never trains, so the hook's update op
+    is built here and grouped with it.
+    """
+    update_ops = []
+    for hook in tuple(spec.training_chief_hooks or ()) + tuple(spec.training_hooks or ()):
+        if isinstance(hook, _canned_linear._SDCAUpdateWeightsHook):
+            hook.begin()
+            update_ops.append(hook._update_op)
+    if not update_ops:
+        return spec.train_op
+    return tf.group(spec.train_op, *update_ops, name="estimator_ext_train_step")

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from estimator_ext import _compat, _fs
 from estimator_ext._modekeys import mode_label, validate_receiver_map
-from estimator_ext._modes import ModeGraph, build_mode_graph
+from estimator_ext._modes import ModeGraph, build_mode_graph, drop_unimportable_saveables
 from estimator_ext._result import ExportResult
 from estimator_ext._variables import (
     CheckpointCatalog,
@@ -130,6 +130,7 @@ def _write_saved_model(
 
 
 def _add_meta_graph(builder: Any, mode_graph: ModeGraph, strip_default_attrs: bool) -> None:
+    drop_unimportable_saveables(mode_graph.graph)
     _compat.add_train_op(builder, mode_graph.train_op)
     builder.add_meta_graph(
         tags=mode_graph.tags,

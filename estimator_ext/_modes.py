@@ -60,6 +60,7 @@ def build_mode_graph(estimator: Any, mode: str, receiver_fn: Callable[[], Any]) 
             "leave the mode out of input_receiver_fn_map."
         )
     signature_def_map = _signature_defs(mode, receiver, spec)
+    train_op = _compat.training_step_op(spec) if mode == ModeKeys.TRAIN else None
     saver, uses_default_saver = _saver_for(spec.scaffold)
     return ModeGraph(
         mode=mode,
@@ -69,7 +70,7 @@ def build_mode_graph(estimator: Any, mode: str, receiver_fn: Callable[[], Any]) 
         saver=saver,
         uses_default_saver=uses_default_saver,
         main_op=_main_op(spec.scaffold),
-        train_op=spec.train_op if mode == ModeKeys.TRAIN else None,
+        train_op=train_op,
         assets_collection=tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS),
     )
 
@@ -172,3 +173,35 @@ def _main_op(scaffold: Any) -> Any:
     if not table_initializers:
         return local_init_op
     return tf.group(local_init_op, *table_initializers, name="estimator_ext_main_op")
+
+
+def drop_unimportable_saveables(graph: tf.Graph) -> List[str]:
+    """Removes saveables that a loader could not resolve from the graph's collection.
+
+    Some saveables are not graph elements (LinearSDCA's ``ShardedMutableHashTable``
+    registers a SaveableObject named ``ShardedMutableHashTable-1-of-1``, which is no op);
+    exported in the ``saveable_objects`` collection they make ``import_meta_graph`` fail
+    with ``KeyError: The name ... refers to an Operation not in the graph`` (TF's own
+    exporter writes such TRAIN graphs). The saver, already built, carries their save and
+    restore ops in its SaverDef, so loading and restoring still covers them.
+
+    Call only after the mode's saver is built and its variables written or checked.
+    Returns the names dropped.
+    """
+    collection = graph.get_collection_ref(tf.compat.v1.GraphKeys.SAVEABLE_OBJECTS)
+    kept, dropped = [], []
+    for saveable in collection:
+        try:
+            graph.as_graph_element(saveable, allow_tensor=True, allow_operation=True)
+            kept.append(saveable)
+        except (KeyError, ValueError, TypeError):
+            name = getattr(saveable, "name", None)
+            try:
+                graph.as_graph_element(name, allow_tensor=True, allow_operation=True)
+                kept.append(saveable)
+            except (KeyError, ValueError, TypeError):
+                dropped.append(str(name))
+    collection[:] = kept
+    if dropped:
+        logger.debug("Not exporting unresolvable saveables %s in the collection (their saver keeps them)", dropped)
+    return dropped

@@ -1,0 +1,154 @@
+"""Every canned estimator of TF 2.15 (and model_to_estimator) exports all three modes with parity.
+
+For each: PREDICT outputs equal ``estimator.predict``; EVAL metrics after running the
+update ops over the data set equal ``estimator.evaluate``; the TRAIN graph's train op
+lowers the loss and moves ``global_step``; every tag set loads with the TF1 loader and
+with ``tf.saved_model.load``.
+"""
+
+import pytest
+import tensorflow as tf
+
+import estimator_ext
+from tests import support
+from tests.support import MK
+
+
+def _linear(model_dir):
+    return tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
+
+
+def _linear_regressor(model_dir):
+    return tf.estimator.LinearRegressor(support.feature_columns(), model_dir=model_dir)
+
+
+def _dnn(model_dir):
+    return tf.estimator.DNNClassifier([4], support.dense_feature_columns(), model_dir=model_dir)
+
+
+def _dnn_regressor(model_dir):
+    return tf.estimator.DNNRegressor([4], support.dense_feature_columns(), model_dir=model_dir)
+
+
+def _combined(model_dir):
+    return tf.estimator.DNNLinearCombinedClassifier(
+        model_dir=model_dir,
+        linear_feature_columns=support.feature_columns(),
+        dnn_feature_columns=support.dense_feature_columns(),
+        dnn_hidden_units=[4],
+    )
+
+
+def _combined_regressor(model_dir):
+    return tf.estimator.DNNLinearCombinedRegressor(
+        model_dir=model_dir,
+        linear_feature_columns=support.feature_columns(),
+        dnn_feature_columns=support.dense_feature_columns(),
+        dnn_hidden_units=[4],
+    )
+
+
+def _baseline(model_dir):
+    return tf.estimator.BaselineClassifier(model_dir=model_dir)
+
+
+def _baseline_regressor(model_dir):
+    return tf.estimator.BaselineRegressor(model_dir=model_dir)
+
+
+def _keras(model_dir):
+    inputs = {
+        name: tf.keras.Input(shape=(1,), name=name, dtype=tf.float32) for name in ("x1", "x2")
+    }
+    hidden = tf.keras.layers.Dense(4, activation="relu")(tf.keras.layers.Concatenate()(list(inputs.values())))
+    output = tf.keras.layers.Dense(1, name="score")(hidden)
+    model = tf.keras.Model(inputs=inputs, outputs=output)
+    model.compile(optimizer="sgd", loss="mse")
+    return tf.keras.estimator.model_to_estimator(keras_model=model, model_dir=model_dir)
+
+
+CLASSIFIERS = {"linear": _linear, "dnn": _dnn, "combined": _combined, "baseline": _baseline}
+REGRESSORS = {
+    "linear_regressor": _linear_regressor,
+    "dnn_regressor": _dnn_regressor,
+    "combined_regressor": _combined_regressor,
+    "baseline_regressor": _baseline_regressor,
+}
+
+
+class Trained:
+    def __init__(self, estimator, export, labels, label_dtype):
+        self.estimator, self.export, self.labels, self.label_dtype = estimator, export, labels, label_dtype
+
+
+def _train_and_export(factory, tmp_path_factory, labels, label_dtype):
+    base = tmp_path_factory.mktemp("canned")
+    estimator = factory(str(base / "model"))
+    estimator.train(support.input_fn(labels), steps=10)
+    export = estimator_ext.export_all_saved_models(
+        estimator, str(base / "exports"), support.receiver_map(label_dtype)
+    )
+    return Trained(estimator, export, labels, label_dtype)
+
+
+@pytest.fixture(scope="module", params=sorted(CLASSIFIERS) + sorted(REGRESSORS))
+def trained(request, tmp_path_factory):
+    if request.param in CLASSIFIERS:
+        return _train_and_export(CLASSIFIERS[request.param], tmp_path_factory, support.LABEL, tf.int64)
+    return _train_and_export(REGRESSORS[request.param], tmp_path_factory, support.TARGET, tf.float32)
+
+
+def test_predict_parity(trained):
+    support.assert_predict_parity(trained.estimator, trained.export)
+
+
+def test_eval_parity(trained):
+    compared = support.assert_eval_parity(trained.estimator, trained.export, trained.labels)
+    assert compared
+
+
+def test_train_op_trains(trained):
+    support.assert_train_trains(trained.export, trained.labels)
+
+
+def test_one_saved_model_with_three_tagged_meta_graphs(trained):
+    assert set(trained.export.keys()) == {MK.TRAIN, MK.EVAL, MK.PREDICT}
+    assert trained.export.saved_variables_mode == MK.TRAIN
+    for tags in (["train"], ["eval"], ["serve"]):
+        loaded = tf.saved_model.load(trained.export, tags=tags)
+        assert loaded.signatures, tags
+    serve = tf.saved_model.load(trained.export, tags=["serve"])
+    assert "serving_default" in serve.signatures
+
+
+@pytest.fixture(scope="module")
+def keras_trained(tmp_path_factory):
+    specs = {name: support.FEATURE_SPECS[name] for name in ("x1", "x2")}
+    base = tmp_path_factory.mktemp("keras")
+    estimator = _keras(str(base / "model"))
+    target = support.TARGET
+
+    def keras_input_fn():
+        features = {name: support.features_np()[name] for name in ("x1", "x2")}
+        return tf.data.Dataset.from_tensor_slices((features, target)).repeat().batch(16)
+
+    estimator.train(keras_input_fn, steps=10)
+    supervised = estimator_ext.build_raw_supervised_input_receiver_fn(
+        specs, tf.TensorSpec([None, 1], tf.float32, name="score")
+    )
+    receivers = {MK.TRAIN: supervised, MK.EVAL: supervised, MK.PREDICT: support.raw_serving_receiver_fn(specs)}
+    export = estimator_ext.export_all_saved_models(estimator, str(base / "exports"), receivers)
+    return estimator, export
+
+
+def test_model_to_estimator_exports_all_modes_with_parity(keras_trained):
+    estimator, export = keras_trained
+    rows = {name: support.features_np(slice(0, 8))[name] for name in ("x1", "x2")}
+    outputs = support.run_signature(export, ["serve"], "serving_default", rows)
+    expected = list(estimator.predict(lambda: tf.data.Dataset.from_tensor_slices(rows).batch(8)))
+    (key,) = outputs
+    tf.debugging.assert_near(outputs[key].reshape(-1), [row[key][0] for row in expected])
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["train"], export)
+        assert graph.get_collection("saved_model_train_op")
+        assert "train" in meta_graph.signature_def
