@@ -43,6 +43,11 @@ def mode_label(mode: str) -> str:
     return f"{mode!r} ({_NAMES[mode]})" if mode in _NAMES else repr(mode)
 
 
+def map_entry(mode: str) -> str:
+    """``input_receiver_fn_map['train'] (ModeKeys.TRAIN)``: how errors name a map entry."""
+    return f"input_receiver_fn_map[{mode!r}]" + (f" ({_NAMES[mode]})" if mode in _NAMES else "")
+
+
 def _suggestion(key: Any) -> str:
     if isinstance(key, str):
         lowered = key.strip().lower()
@@ -83,12 +88,12 @@ def validate_receiver_map(input_receiver_fn_map: Any) -> Dict[str, Callable[[], 
             )
         if receiver_fn is None:
             raise ValueError(
-                f"input_receiver_fn_map[{mode_label(key)}] is None. Pass a function that "
+                f"{map_entry(key)} is None. Pass a function that "
                 "returns an input receiver for that mode, or leave the key out."
             )
         if not callable(receiver_fn):
             raise TypeError(
-                f"input_receiver_fn_map[{mode_label(key)}] must be a function taking no "
+                f"{map_entry(key)} must be a function taking no "
                 f"arguments that returns an input receiver; received {type(receiver_fn).__name__}."
             )
     return {mode: input_receiver_fn_map[mode] for mode in EXPORT_ORDER if mode in input_receiver_fn_map}

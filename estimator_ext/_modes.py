@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional
 import tensorflow as tf
 
 from estimator_ext import _compat
-from estimator_ext._modekeys import ModeKeys, mode_label
+from estimator_ext._modekeys import ModeKeys, map_entry, mode_label
 from estimator_ext._receivers import call_receiver_fn, receiver_labels, receiver_tensors_dict
 
 logger = logging.getLogger("estimator_ext")
@@ -87,7 +87,7 @@ def _call_model_fn(estimator: Any, mode: str, features: Any, labels: Any) -> Any
     except (ValueError, TypeError) as error:
         if labels is None and mode in (ModeKeys.TRAIN, ModeKeys.EVAL):
             raise ValueError(
-                f"input_receiver_fn_map[{mode_label(mode)}] returned a receiver without "
+                f"{map_entry(mode)} returned a receiver without "
                 f"labels, and the model_fn needs labels in {mode} mode (it raised: {error}). "
                 "Build the receiver with estimator_ext.build_raw_supervised_input_receiver_fn"
                 "(features, labels) so it carries labels."
@@ -96,13 +96,18 @@ def _call_model_fn(estimator: Any, mode: str, features: Any, labels: Any) -> Any
 
 
 def _signature_defs(mode: str, receiver: Any, spec: Any) -> Dict[str, Any]:
-    export_outputs = _compat.export_outputs_for_mode(
-        mode=spec.mode,
-        serving_export_outputs=spec.export_outputs,
-        predictions=spec.predictions,
-        loss=spec.loss,
-        metrics=spec.eval_metric_ops,
-    )
+    try:
+        export_outputs = _compat.export_outputs_for_mode(
+            mode=spec.mode,
+            serving_export_outputs=spec.export_outputs,
+            predictions=spec.predictions,
+            loss=spec.loss,
+            metrics=spec.eval_metric_ops,
+        )
+    except ValueError as error:
+        if mode != ModeKeys.PREDICT:
+            raise
+        raise _no_outputs_error(spec, str(error)) from error
     receiver_tensors = receiver_tensors_dict(receiver)
     signature_def_map = _compat.build_all_signature_defs(
         receiver_tensors,
@@ -115,12 +120,7 @@ def _signature_defs(mode: str, receiver: Any, spec: Any) -> Dict[str, Any]:
     if DEFAULT_SERVING_KEY not in signature_def_map:
         fallback = _default_serving_fallback(signature_def_map, receiver_tensors, spec)
         if fallback is None:
-            raise ValueError(
-                "The model_fn returned no outputs that can be served in PREDICT mode "
-                f"(export_outputs={sorted(export_outputs)}, predictions="
-                f"{type(spec.predictions).__name__}). Return `predictions` or "
-                "`export_outputs` from the model_fn in PREDICT mode."
-            )
+            raise _no_outputs_error(spec, f"export_outputs={sorted(export_outputs)}")
         source, signature = fallback
         logger.warning(
             "The model's default serving output cannot be served from this receiver "
@@ -132,6 +132,15 @@ def _signature_defs(mode: str, receiver: Any, spec: Any) -> Dict[str, Any]:
         )
         signature_def_map[DEFAULT_SERVING_KEY] = signature
     return signature_def_map
+
+
+def _no_outputs_error(spec: Any, detail: str) -> ValueError:
+    return ValueError(
+        "The model_fn returned no outputs that can be served in 'infer' (ModeKeys.PREDICT) "
+        f"mode ({detail}; predictions={type(spec.predictions).__name__}). Return non-empty "
+        "`predictions` or `export_outputs` from the model_fn in PREDICT mode, or leave "
+        "ModeKeys.PREDICT out of input_receiver_fn_map."
+    )
 
 
 def _default_serving_fallback(signature_def_map: Dict[str, Any], receiver_tensors: Dict[str, Any], spec: Any):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 import tensorflow as tf
 
 from estimator_ext import _compat
-from estimator_ext._modekeys import mode_label
+from estimator_ext._modekeys import map_entry
 
 SupervisedInputReceiver = _compat.SupervisedInputReceiver
 
@@ -88,7 +88,7 @@ def call_receiver_fn(mode: str, receiver_fn: Callable[[], Any]) -> Any:
     receiver = receiver_fn()
     if not hasattr(receiver, "features") or not hasattr(receiver, "receiver_tensors"):
         raise TypeError(
-            f"input_receiver_fn_map[{mode_label(mode)}] returned {type(receiver).__name__}, "
+            f"{map_entry(mode)} returned {type(receiver).__name__}, "
             "expected an input receiver: a tf.estimator.export.ServingInputReceiver for "
             "PREDICT, or an estimator_ext.SupervisedInputReceiver for TRAIN and EVAL "
             "(build one with estimator_ext.build_raw_supervised_input_receiver_fn)."
