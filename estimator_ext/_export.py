@@ -143,7 +143,8 @@ def _add_meta_graph(builder: Any, mode_graph: ModeGraph, strip_default_attrs: bo
 
 
 def _check_estimator(estimator: Any) -> None:
-    if not isinstance(estimator, tf.estimator.Estimator):
+    # tf.compat.v1.estimator.Estimator is the base of tf.estimator.Estimator and of TPUEstimator.
+    if not isinstance(estimator, tf.compat.v1.estimator.Estimator):
         raise TypeError(
             "export_all_saved_models: `estimator` must be a tf.estimator.Estimator (canned, "
             f"custom model_fn, or from model_to_estimator); received {type(estimator).__name__}. "

@@ -96,12 +96,14 @@ def _call_model_fn(estimator: Any, mode: str, features: Any, labels: Any) -> Any
 
 
 def _signature_defs(mode: str, receiver: Any, spec: Any) -> Dict[str, Any]:
+    predictions = _signature_friendly(spec.predictions, "predictions", mode)
+    loss = _signature_friendly(spec.loss, "loss", mode)
     try:
         export_outputs = _compat.export_outputs_for_mode(
             mode=spec.mode,
             serving_export_outputs=spec.export_outputs,
-            predictions=spec.predictions,
-            loss=spec.loss,
+            predictions=predictions,
+            loss=loss,
             metrics=spec.eval_metric_ops,
         )
     except ValueError as error:
@@ -132,6 +134,31 @@ def _signature_defs(mode: str, receiver: Any, spec: Any) -> Dict[str, Any]:
         )
         signature_def_map[DEFAULT_SERVING_KEY] = signature
     return signature_def_map
+
+
+def _signature_friendly(outputs: Any, what: str, mode: str) -> Any:
+    """``outputs`` without the values a SignatureDef cannot hold (SparseTensor, RaggedTensor).
+
+    EstimatorSpec refuses them, but specs rebuilt with ``_replace`` (as some canned code
+    and user code do) carry them anyway; TF's exporter then aborts the whole export.
+    Here they are left out of the signatures, with a warning naming them.
+    """
+    if outputs is None:
+        return None
+    if isinstance(outputs, dict):
+        kept = {key: value for key, value in outputs.items() if isinstance(value, tf.Tensor)}
+        dropped = sorted(str(key) for key in outputs if key not in kept)
+    else:
+        kept, dropped = (outputs, []) if isinstance(outputs, tf.Tensor) else (None, [what])
+    if dropped:
+        logger.warning(
+            "Leaving %s %s out of the %s signatures: a SignatureDef can only hold dense "
+            "tensors (convert them with tf.sparse.to_dense in the model_fn to export them).",
+            what,
+            ", ".join(dropped),
+            mode_label(mode),
+        )
+    return kept
 
 
 def _no_outputs_error(spec: Any, detail: str) -> ValueError:
@@ -173,15 +200,28 @@ def _saver_for(scaffold: Any):
 
 
 def _main_op(scaffold: Any) -> Any:
+    """The op a loader runs after restoring: the scaffold's local init, made complete.
+
+    * A custom ``local_init_op`` that forgets ``tables_initializer()`` would leave lookup
+      tables uninitialised after loading (TF's exporter does); the table initializers
+      are grouped in (they are idempotent).
+    * Main ops the model_fn itself put in the ``saved_model_main_op`` / legacy init op
+      collections would make the SavedModel builder fail with "Graph already contains one
+      or more main ops"; they are moved into this one op instead.
+    """
+    graph = tf.compat.v1.get_default_graph()
     local_init_op = scaffold.local_init_op
     if local_init_op is None:
-        return tf.compat.v1.train.Scaffold.default_local_init_op()
-    # A custom local_init_op that forgets tables_initializer() would leave lookup tables
-    # uninitialised after loading; run the table initializers with it (idempotent).
-    table_initializers = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS)
-    if not table_initializers:
+        local_init_op = tf.compat.v1.train.Scaffold.default_local_init_op()
+    extra = []
+    for key in (tf.compat.v1.saved_model.MAIN_OP_KEY, tf.compat.v1.saved_model.LEGACY_INIT_OP_KEY):
+        extra.extend(graph.get_collection(key))
+        graph.clear_collection(key)
+    if scaffold.local_init_op is not None:
+        extra.extend(graph.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS))
+    if not extra:
         return local_init_op
-    return tf.group(local_init_op, *table_initializers, name="estimator_ext_main_op")
+    return tf.group(local_init_op, *extra, name="estimator_ext_main_op")
 
 
 def drop_unimportable_saveables(graph: tf.Graph) -> List[str]:

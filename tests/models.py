@@ -57,12 +57,12 @@ def make_model_fn(
         predictions = {"prediction": prediction}
         if vocabulary_file:
             predictions["color_id"] = color_id
-        if sparse_prediction:
-            predictions["sparse"] = tf.sparse.from_dense(tf.cast(prediction > 0, tf.int64))
-
-        scaffold = _scaffold(saver, forget_table_init)
+        # The custom local_init_op is given in PREDICT only (a serving scaffold): training with
+        # it would fail TF's own readiness check, so users notice it only after exporting.
+        scaffold = _scaffold(saver, forget_table_init and mode == MK.PREDICT)
         if mode == MK.PREDICT:
-            return tf.estimator.EstimatorSpec(mode, predictions=predictions, scaffold=scaffold)
+            spec = tf.estimator.EstimatorSpec(mode, predictions=predictions, scaffold=scaffold)
+            return _with_sparse(spec) if sparse_prediction else spec
         loss = tf.compat.v1.losses.mean_squared_error(labels, prediction) if mode in loss_in_modes else None
         metrics = {"rmse": tf.compat.v1.metrics.root_mean_squared_error(labels, prediction)}
         if keras_metrics:
@@ -74,11 +74,27 @@ def make_model_fn(
             train_op = tf.compat.v1.train.GradientDescentOptimizer(0.1).minimize(
                 loss, global_step=tf.compat.v1.train.get_global_step()
             )
-        return tf.estimator.EstimatorSpec(
+        spec = tf.estimator.EstimatorSpec(
             mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics, scaffold=scaffold
         )
+        return _with_sparse(spec) if sparse_prediction and mode != MK.TRAIN else spec
 
     return model_fn
+
+
+def _with_sparse(spec):
+    """The spec with a SparseTensor prediction (and, in EVAL, a SparseTensor loss).
+
+    TF 2.15's EstimatorSpec refuses both at construction (even through ``_replace``), but
+    specs assembled without that check (TF 1.x allowed them; code that rebuilds specs as
+    tuples still does) reach exporters, and TF's aborts the whole export on them.
+    """
+    dense = spec.predictions["prediction"]
+    fields = spec._asdict()
+    fields["predictions"] = dict(spec.predictions, sparse=tf.sparse.from_dense(tf.cast(dense > 0, tf.int64)))
+    if spec.mode == MK.EVAL:
+        fields["loss"] = tf.sparse.from_dense(tf.reshape(spec.loss, [1]))
+    return tuple.__new__(type(spec), [fields[name] for name in type(spec)._fields])
 
 
 def _scaffold(saver: str, forget_table_init: bool) -> tf.compat.v1.train.Scaffold:
