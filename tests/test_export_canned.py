@@ -6,6 +6,8 @@ lowers the loss and moves ``global_step``; every tag set loads with the TF1 load
 with ``tf.saved_model.load``.
 """
 
+import os
+
 import pytest
 import tensorflow as tf
 
@@ -56,6 +58,20 @@ def _baseline_regressor(model_dir):
     return tf.estimator.BaselineRegressor(model_dir=model_dir)
 
 
+def _linear_v1_partitioned(model_dir):
+    columns = support.feature_columns() + [tf.feature_column.categorical_column_with_hash_bucket("color", 8)]
+    return tf.compat.v1.estimator.LinearClassifier(
+        columns[:2] + columns[3:], model_dir=model_dir, partitioner=tf.compat.v1.fixed_size_partitioner(2)
+    )
+
+
+def _dnn_vocabulary_file(model_dir):
+    vocabulary = os.path.join(os.path.dirname(model_dir), "colors.txt")
+    with open(vocabulary, "w") as handle:
+        handle.write("red\ngreen\nblue\n")
+    return tf.estimator.DNNClassifier([4], support.dense_feature_columns(vocabulary), model_dir=model_dir)
+
+
 def _keras(model_dir):
     inputs = {
         name: tf.keras.Input(shape=(1,), name=name, dtype=tf.float32) for name in ("x1", "x2")
@@ -67,7 +83,14 @@ def _keras(model_dir):
     return tf.keras.estimator.model_to_estimator(keras_model=model, model_dir=model_dir)
 
 
-CLASSIFIERS = {"linear": _linear, "dnn": _dnn, "combined": _combined, "baseline": _baseline}
+CLASSIFIERS = {
+    "linear": _linear,
+    "dnn": _dnn,
+    "combined": _combined,
+    "baseline": _baseline,
+    "linear_v1_partitioned": _linear_v1_partitioned,
+    "dnn_vocabulary_file": _dnn_vocabulary_file,
+}
 REGRESSORS = {
     "linear_regressor": _linear_regressor,
     "dnn_regressor": _dnn_regressor,
@@ -91,11 +114,25 @@ def _train_and_export(factory, tmp_path_factory, labels, label_dtype):
     return Trained(estimator, export, labels, label_dtype)
 
 
-@pytest.fixture(scope="module", params=sorted(CLASSIFIERS) + sorted(REGRESSORS))
-def trained(request, tmp_path_factory):
-    if request.param in CLASSIFIERS:
-        return _train_and_export(CLASSIFIERS[request.param], tmp_path_factory, support.LABEL, tf.int64)
-    return _train_and_export(REGRESSORS[request.param], tmp_path_factory, support.TARGET, tf.float32)
+@pytest.fixture(scope="module")
+def trained_by_name(tmp_path_factory):
+    """name -> Trained, each estimator trained and exported once per module."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            if name in CLASSIFIERS:
+                cache[name] = _train_and_export(CLASSIFIERS[name], tmp_path_factory, support.LABEL, tf.int64)
+            else:
+                cache[name] = _train_and_export(REGRESSORS[name], tmp_path_factory, support.TARGET, tf.float32)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(params=sorted(CLASSIFIERS) + sorted(REGRESSORS))
+def trained(request, trained_by_name):
+    return trained_by_name(request.param)
 
 
 def test_predict_parity(trained):
@@ -119,6 +156,17 @@ def test_one_saved_model_with_three_tagged_meta_graphs(trained):
         assert loaded.signatures, tags
     serve = tf.saved_model.load(trained.export, tags=["serve"])
     assert "serving_default" in serve.signatures
+
+
+def test_vocabulary_file_lands_in_assets(trained_by_name):
+    trained = trained_by_name("dnn_vocabulary_file")
+    assert os.listdir(os.path.join(trained.export, "assets")) == ["colors.txt"]
+
+
+def test_partitioned_linear_weights_are_saved_whole(trained_by_name):
+    trained = trained_by_name("linear_v1_partitioned")
+    reader = tf.train.load_checkpoint(os.path.join(trained.export, "variables", "variables"))
+    assert reader.get_variable_to_shape_map()["linear/linear_model/color/weights"] == [8, 1]
 
 
 @pytest.fixture(scope="module")
