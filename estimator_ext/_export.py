@@ -167,4 +167,6 @@ def _check_export_dir_base(export_dir_base: Any) -> str:
             f"export_dir_base={export_dir_base!r} is a file; it must be a directory to create "
             "the export's timestamped subdirectory in. Pass a directory path."
         )
-    return export_dir_base.rstrip("/") if len(export_dir_base.rstrip("/")) > 0 and not export_dir_base.endswith("://") else export_dir_base
+    stripped = export_dir_base.rstrip("/")
+    # Keep "/" and "gs://bucket/"-style roots intact; drop trailing slashes elsewhere.
+    return stripped if stripped and not stripped.endswith(":") else export_dir_base

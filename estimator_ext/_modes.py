@@ -145,6 +145,7 @@ def _signature_friendly(outputs: Any, what: str, mode: str) -> Any:
     """
     if outputs is None:
         return None
+    kept: Any
     if isinstance(outputs, dict):
         kept = {key: value for key, value in outputs.items() if isinstance(value, tf.Tensor)}
         dropped = sorted(str(key) for key in outputs if key not in kept)

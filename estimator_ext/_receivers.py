@@ -16,6 +16,7 @@ from estimator_ext import _compat
 from estimator_ext._modekeys import map_entry
 
 SupervisedInputReceiver = _compat.SupervisedInputReceiver
+ReceiverFn = Callable[[], Any]  # returns a SupervisedInputReceiver (a private TF class, so untyped)
 
 TensorOrDict = Union[tf.Tensor, tf.TensorSpec, Mapping[str, Union[tf.Tensor, tf.TensorSpec]]]
 
@@ -39,7 +40,7 @@ def build_raw_supervised_input_receiver_fn(
     features: TensorOrDict,
     labels: TensorOrDict,
     default_batch_size: Optional[int] = None,
-) -> Callable[[], SupervisedInputReceiver]:
+) -> ReceiverFn:
     """Builds a TRAIN/EVAL receiver fn that feeds raw features and labels.
 
     Each call of the returned function creates placeholders shaped like ``features``
@@ -63,7 +64,7 @@ def build_raw_supervised_input_receiver_fn(
 
 def build_supervised_input_receiver_fn_from_input_fn(
     input_fn: Callable[..., Any], **input_fn_args: Any
-) -> Callable[[], SupervisedInputReceiver]:
+) -> ReceiverFn:
     """Builds a TRAIN/EVAL receiver fn whose inputs match what ``input_fn`` yields.
 
     ``input_fn`` is called once, in a throwaway graph, to learn the dtypes and shapes

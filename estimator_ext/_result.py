@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, ItemsView, KeysView, List, Optional, Tuple, ValuesView, overload
+from typing import Any, Dict, ItemsView, Iterable, KeysView, List, Mapping, Optional, Tuple, ValuesView
 
 
 class ExportResult(str):
@@ -38,7 +38,7 @@ class ExportResult(str):
     def __new__(
         cls,
         export_dir: str,
-        tags_by_mode: Dict[str, Iterable[str]],
+        tags_by_mode: Mapping[str, Iterable[str]],
         saved_variables_mode: str,
         variables_strategy: str = "",
     ) -> "ExportResult":
@@ -56,13 +56,7 @@ class ExportResult(str):
     def __str__(self) -> str:
         return str.__str__(self)
 
-    @overload
-    def __getitem__(self, key: str) -> str: ...
-
-    @overload
-    def __getitem__(self, key: "int | slice") -> str: ...
-
-    def __getitem__(self, key):  # type: ignore[override]
+    def __getitem__(self, key: Any) -> str:  # type: ignore[override]  # str keys add the mode mapping
         if isinstance(key, str):
             if key in self.tags_by_mode:
                 return self.export_dir
