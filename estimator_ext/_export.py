@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, List, Mapping, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from estimator_ext import _compat, _fs
@@ -78,24 +79,29 @@ def export_all_saved_models(
     """
     _check_estimator(estimator)
     export_dir_base = _check_export_dir_base(export_dir_base)
+    _check_flag("as_text", as_text)
+    _check_flag("strip_default_attrs", strip_default_attrs)
     receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
     assets_extra_plan = _fs.plan_assets_extra(assets_extra)
     checkpoint = resolve_checkpoint(estimator, checkpoint_path)
     catalog = CheckpointCatalog(checkpoint)
     logger.info("Exporting %s from checkpoint %s", ", ".join(receiver_fn_by_mode), checkpoint)
 
+    checkpoint_files = _fs.existing([checkpoint + ".index"] + catalog.data_files())
     created_dirs = _fs.missing_ancestors(export_dir_base)
-    tf.io.gfile.makedirs(export_dir_base)
     temp_dir = _fs.join(export_dir_base, _fs.temp_dir_name())
     try:
+        tf.io.gfile.makedirs(export_dir_base)
         tf.io.gfile.makedirs(temp_dir)
         written = _write_saved_model(estimator, receiver_fn_by_mode, catalog, temp_dir, as_text, strip_default_attrs)
         _fs.copy_assets_extra(assets_extra_plan, temp_dir)
         export_dir = _fs.publish(temp_dir, export_dir_base)
-    except BaseException:
+    except BaseException as error:
         _fs.remove_quietly(temp_dir)
-        if created_dirs:
-            _fs.remove_quietly(created_dirs[0])
+        _fs.remove_created_dirs(created_dirs)  # only while empty: others may publish there
+        vanished = _fs.existing(checkpoint_files) != checkpoint_files
+        if vanished and isinstance(error, (tf.errors.NotFoundError, FileNotFoundError)):
+            raise _vanished_checkpoint_error(checkpoint, checkpoint_files) from error
         raise
     tags_by_mode = {mode: tuple(_compat.EXPORT_TAG_MAP[mode]) for mode in receiver_fn_by_mode}
     saving_mode = next(iter(receiver_fn_by_mode))
@@ -140,6 +146,27 @@ def _add_meta_graph(builder: Any, mode_graph: ModeGraph, strip_default_attrs: bo
         saver=mode_graph.saver,
         strip_default_attrs=strip_default_attrs,
     )
+
+
+def _vanished_checkpoint_error(checkpoint: str, checkpoint_files: List[str]) -> Exception:
+    missing = [path for path in checkpoint_files if path not in _fs.existing(checkpoint_files)]
+    return tf.errors.NotFoundError(
+        None,
+        None,
+        f"The checkpoint {checkpoint!r} disappeared while it was being exported (now missing: "
+        f"{', '.join(missing)}; deleted by another process? tf.estimator keeps only the newest "
+        "keep_checkpoint_max checkpoints). Nothing was written. Export again, from a "
+        "checkpoint that is kept (checkpoint_path=None picks the latest).",
+    )
+
+
+def _check_flag(name: str, value: Any) -> None:
+    # A string such as "false" is truthy: refuse it rather than silently doing the opposite.
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"export_all_saved_models: `{name}` must be True or False; received {value!r} "
+            f"({type(value).__name__}). Pass a bool, e.g. {name}=True."
+        )
 
 
 def _check_estimator(estimator: Any) -> None:

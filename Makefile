@@ -1,0 +1,85 @@
+# estimator_ext: the two commands a fresh clone needs.
+#
+#   make demo    venv + pinned install (first run only), then examples/demo.py
+#   make test    venv + pinned install (first run only), then pytest over tests/
+#   make venv    just the venv and the install
+#
+# The venv is .venv (override with VENV=...), made with the first of $(PYTHON),
+# python3.11, python3.10, python3.9, python3 that is Python 3.9-3.11 (TensorFlow 2.15's
+# range). Dependencies come from setup.py's extras, pinned by constraints.txt. A stamp
+# file inside the venv records the install, so later runs skip it until setup.py or
+# constraints.txt change. No target ever deletes a venv.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?=
+EXTRAS ?= cpu,test,s3
+CONSTRAINTS ?= constraints.txt
+TESTS ?= tests/
+PYTEST_TIMEOUT ?= 900
+PYTEST_ARGS ?=
+
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.estimator-ext-installed
+SUPPORTED_PYTHON_CHECK := import sys; sys.exit(0 if (3, 9) <= sys.version_info[:2] <= (3, 11) else 1)
+PIP_FLAGS := --no-input --disable-pip-version-check $(if $(CI),--progress-bar off,)
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help venv demo test clean
+
+help:
+	@echo "make demo   create the venv if needed, install pinned deps, run examples/demo.py"
+	@echo "make test   create the venv if needed, install pinned deps, run the test suite"
+	@echo "make venv   create the venv and install only"
+	@echo "make clean  remove demo_output/ and build files (never the venv)"
+	@echo "variables: VENV=$(VENV) PYTHON=<interpreter> EXTRAS=$(EXTRAS) TESTS=$(TESTS) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) PYTEST_ARGS=..."
+
+venv: $(STAMP)
+
+# Create the venv, choosing an interpreter TensorFlow 2.15 supports.
+$(VENV_PYTHON):
+	@chosen=""; \
+	for candidate in $(PYTHON) python3.11 python3.10 python3.9 python3; do \
+	  if command -v "$$candidate" >/dev/null 2>&1 && \
+	     "$$candidate" -c '$(SUPPORTED_PYTHON_CHECK)' >/dev/null 2>&1; then \
+	    chosen="$$candidate"; break; \
+	  fi; \
+	done; \
+	if [ -z "$$chosen" ]; then \
+	  echo "error: no Python 3.9, 3.10 or 3.11 found (tried: $(PYTHON) python3.11 python3.10 python3.9 python3;" >&2; \
+	  echo "       python3 is $$(python3 --version 2>&1 || echo 'missing'))." >&2; \
+	  echo "       TensorFlow 2.15, the last release with tf.estimator, has wheels for 3.9-3.11 only." >&2; \
+	  echo "       Install one (e.g. apt-get install python3.11 python3.11-venv, or pyenv install 3.11)," >&2; \
+	  echo "       or point to it: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)" >&2; \
+	  exit 1; \
+	fi; \
+	echo "Creating $(VENV) with $$chosen ($$("$$chosen" --version 2>&1))"; \
+	"$$chosen" -m venv "$(VENV)"
+
+# Install (editable) with the pinned versions; only when setup.py or the constraints change.
+$(STAMP): setup.py $(CONSTRAINTS) | $(VENV_PYTHON)
+	@if ! "$(VENV_PYTHON)" -c '$(SUPPORTED_PYTHON_CHECK)'; then \
+	  echo "error: $(VENV) runs $$("$(VENV_PYTHON)" --version 2>&1); estimator_ext needs Python 3.9-3.11." >&2; \
+	  echo "       This Makefile never deletes a venv: move $(VENV) aside yourself, or use another" >&2; \
+	  echo "       one: make VENV=.venv311 $(MAKECMDGOALS)" >&2; \
+	  exit 1; \
+	fi
+	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) -c "$(CONSTRAINTS)" -e '.[$(EXTRAS)]'
+	@touch "$(STAMP)"
+
+demo: $(STAMP)
+	"$(VENV_PYTHON)" examples/demo.py
+
+# pytest exits non-zero on any failure or error; exit code 5 (nothing collected) is
+# reported as its own error rather than passing silently.
+test: $(STAMP)
+	@status=0; \
+	"$(VENV_PYTHON)" -m pytest $(TESTS) -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests in $(TESTS)" >&2; fi; \
+	exit $$status
+
+clean:
+	rm -rf demo_output build dist *.egg-info

@@ -1,0 +1,514 @@
+"""Benchmark: estimator_ext against TF's built-in exporters and a plain copy, run by hand.
+
+    .venv/bin/python benchmarks/run_benchmarks.py            # full run, ~15 min, ~12 GB disk
+    .venv/bin/python benchmarks/run_benchmarks.py --quick    # small sizes, few repeats (smoke test)
+
+Every measurement runs in its own fresh process, methods alternate (the order rotates
+every repeat), each case is repeated (3 times by default; the small linear case, whose
+times are short and noisy, 7 times) and medians are reported.
+The parent calls ``sync`` and waits ``--settle`` seconds before each child, so one
+method's dirty pages (and the discard of deleted exports) are not flushed on the next
+one's time. Each child measures:
+
+* wall time of the export call alone (TF imported, estimator built, before);
+* peak RSS above baseline: the process's RSS just before the call is the baseline; the
+  kernel's high-water mark (``VmHWM``) is reset right then through
+  ``/proc/self/clear_refs`` and read after the call (a 2 ms sampling thread of
+  ``/proc/self/statm`` backs it up where the reset is refused);
+* export size: the size of every file the export left on disk; bytes written: the same
+  without the files that are hard links to the checkpoint's (estimator_ext's "copy"
+  strategy links the checkpoint's data files when it can).
+
+Writes ``benchmarks/results.md`` (tables with ratios against the built-in measured in the
+same run, the machine, the targets of issue 4 met or not), ``benchmarks/results.json``
+(every raw measurement) and ``benchmarks/results.png`` (needs matplotlib; see
+benchmarks/README.md). The large temporary files are removed at the end (``--keep`` keeps
+them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+GIB = 1024**3
+MIB = 1024**2
+
+METHOD_LABELS = {
+    "estimator_ext": "estimator_ext.export_all_saved_models",
+    "estimator_ext_copy": "estimator_ext, hard links off (HARD_LINK_LOCAL_FILES=False)",
+    "builtin": "Estimator.experimental_export_all_saved_models (built-in)",
+    "single_x3": "export_saved_model x3 (one per mode)",
+    "single": "export_saved_model (PREDICT)",
+    "copy": "plain copy of the checkpoint files",
+}
+THREE_MODES = ("train", "eval", "infer")
+
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    model: str  # "linear" or "embedding"
+    checkpoint_gib: float  # 0 for the linear model
+    modes: tuple
+    methods: tuple
+
+
+def cases(quick: bool) -> List[Case]:
+    sizes = (0.0625, 0.125) if quick else (0.25, 0.5, 1.0, 2.0)
+    three = ("estimator_ext", "estimator_ext_copy", "builtin", "single_x3", "copy")
+    found = [Case("linear, 3 modes", "linear", 0.0, THREE_MODES, three)]
+    for size in sizes:
+        found.append(Case(f"embedding {size:g} GiB, 3 modes", "embedding", size, THREE_MODES, three))
+    found.append(
+        Case(f"embedding {sizes[-1]:g} GiB, PREDICT only", "embedding", sizes[-1], ("infer",), ("estimator_ext", "builtin", "single", "copy"))
+    )
+    return found
+
+
+# --- child: one measurement ------------------------------------------------------------------------
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _high_water_mark() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _reset_high_water_mark() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class _Sampler(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = _rss()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.002):
+            self.peak = max(self.peak, _rss())
+
+    def stop(self) -> int:
+        self.stopped.set()
+        self.join()
+        return max(self.peak, _rss())
+
+
+def _tree_bytes(path: str, shared_inodes: frozenset = frozenset()) -> int:
+    """Bytes of the files under ``path``, leaving out those sharing an inode in ``shared_inodes``."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            info = os.stat(os.path.join(root, name))
+            if (info.st_dev, info.st_ino) not in shared_inodes:
+                total += info.st_size
+    return total
+
+
+def child(args: argparse.Namespace) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, REPO)
+    sys.path.insert(0, HERE)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    import estimator_ext
+    import models
+
+    modes = args.modes.split(",")
+    if args.model == "linear":
+        estimator = models.linear_estimator(args.model_dir)
+        receivers = models.linear_receivers()
+    else:
+        estimator = models.embedding_estimator(args.model_dir, models.rows_for_checkpoint_gib(args.checkpoint_gib))
+        receivers = models.embedding_receivers()
+    receiver_map = {mode: receivers[mode] for mode in modes}
+    checkpoint = estimator.latest_checkpoint()
+    out = args.out_dir
+
+    def run() -> Any:
+        if args.method == "estimator_ext_copy":
+            from estimator_ext import _variables
+
+            _variables.HARD_LINK_LOCAL_FILES = False
+            return estimator_ext.export_all_saved_models(estimator, out, receiver_map).variables_strategy
+        if args.method == "estimator_ext":
+            return estimator_ext.export_all_saved_models(estimator, out, receiver_map).variables_strategy
+        if args.method == "builtin":
+            return estimator.experimental_export_all_saved_models(out, receiver_map)
+        if args.method in ("single_x3", "single"):
+            for mode, receiver_fn in receiver_map.items():
+                estimator.export_saved_model(os.path.join(out, mode), receiver_fn, experimental_mode=mode)
+            return None
+        if args.method == "copy":
+            tf.io.gfile.makedirs(out)
+            for source in tf.io.gfile.glob(checkpoint + ".data-*") + [checkpoint + ".index"]:
+                tf.io.gfile.copy(source, os.path.join(out, os.path.basename(source)))
+            return None
+        raise ValueError(args.method)
+
+    baseline = _rss()
+    reset = _reset_high_water_mark()
+    sampler = _Sampler()
+    sampler.start()
+    start = time.perf_counter()
+    detail = run()
+    seconds = time.perf_counter() - start
+    peak = max(sampler.stop(), _high_water_mark() if reset else 0)
+
+    checkpoint_inodes = frozenset(
+        (info.st_dev, info.st_ino)
+        for info in (os.stat(path) for path in tf.io.gfile.glob(checkpoint + ".*"))
+    )
+    exported_variables = []
+    for root, _, files in os.walk(out):
+        if "variables.index" in files:
+            exported_variables.append(sorted(name for name, _ in tf.train.list_variables(os.path.join(root, "variables"))))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "seconds": seconds,
+                "baseline_bytes": baseline,
+                "peak_above_baseline_bytes": max(0, peak - baseline),
+                "export_bytes": _tree_bytes(out),
+                "bytes_written": _tree_bytes(out, checkpoint_inodes),
+                "detail": detail if isinstance(detail, str) else None,
+                "exported_variables": exported_variables,
+                "hwm_reset": reset,
+            }
+        )
+    )
+
+
+# --- parent: set-up, alternation, report ---------------------------------------------------------
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def _run_child(argv: List[str]) -> Dict[str, Any]:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+    done = subprocess.run([_python(), os.path.abspath(__file__)] + argv, capture_output=True, text=True, env=env)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"child {argv} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+
+
+def _prepare(case: Case, workdir: str) -> str:
+    """Creates (once) the model directory for ``case``; returns it."""
+    if case.model == "linear":
+        model_dir = os.path.join(workdir, "linear")
+        code = "import models; models.train_linear({!r})".format(model_dir)
+    else:
+        model_dir = os.path.join(workdir, f"embedding-{case.checkpoint_gib:g}")
+        code = "import models; models.write_embedding_checkpoint({!r}, models.rows_for_checkpoint_gib({!r}))".format(
+            model_dir, case.checkpoint_gib
+        )
+    if not os.path.exists(os.path.join(model_dir, "checkpoint")):
+        print(f"  preparing {model_dir}", flush=True)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=HERE, CUDA_VISIBLE_DEVICES="-1")
+        subprocess.run([_python(), "-c", code], check=True, env=env, capture_output=True)
+    return model_dir
+
+
+def _checkpoint_bytes(model_dir: str) -> int:
+    with open(os.path.join(model_dir, "checkpoint")) as state:
+        prefix = state.readline().split('"')[1]
+    prefix = prefix if os.path.isabs(prefix) else os.path.join(model_dir, prefix)
+    directory = os.path.dirname(prefix)
+    return sum(
+        os.path.getsize(os.path.join(directory, name))
+        for name in os.listdir(directory)
+        if os.path.join(directory, name).startswith(prefix + ".")
+        and (".data-" in name or name.endswith(".index"))
+    )
+
+
+def measure(all_cases: List[Case], workdir: str, repeats: int, small_repeats: int, settle: float) -> List[Dict[str, Any]]:
+    records = []
+    for case in all_cases:
+        model_dir = _prepare(case, workdir)
+        checkpoint_bytes = _checkpoint_bytes(model_dir)
+        print(f"{case.name}: checkpoint {checkpoint_bytes / MIB:.1f} MiB", flush=True)
+        for repeat in range(small_repeats if case.model == "linear" else repeats):
+            order = list(case.methods[repeat % len(case.methods):]) + list(case.methods[: repeat % len(case.methods)])
+            for method in order:
+                out_dir = os.path.join(workdir, "out", f"{method}-{repeat}")
+                os.sync()
+                time.sleep(settle)
+                result = _run_child(
+                    [
+                        "--child",
+                        "--method", method,
+                        "--model", case.model,
+                        "--model-dir", model_dir,
+                        "--checkpoint-gib", str(case.checkpoint_gib),
+                        "--modes", ",".join(case.modes),
+                        "--out-dir", out_dir,
+                    ]
+                )
+                shutil.rmtree(out_dir, ignore_errors=True)
+                result.update(case=case.name, method=method, repeat=repeat, checkpoint_bytes=checkpoint_bytes,
+                              checkpoint_gib=case.checkpoint_gib, model=case.model, modes=list(case.modes))
+                records.append(result)
+                print(
+                    f"  [{repeat}] {method:14s} {result['seconds']:7.2f} s  "
+                    f"peak +{result['peak_above_baseline_bytes'] / MIB:8.1f} MiB  "
+                    f"written {result['bytes_written'] / MIB:8.1f} MiB  {result['detail'] or ''}",
+                    flush=True,
+                )
+    return records
+
+
+def _median(records: List[Dict[str, Any]], key: str) -> float:
+    return statistics.median(record[key] for record in records)
+
+
+def summarize(records: List[Dict[str, Any]], all_cases: List[Case]) -> List[Dict[str, Any]]:
+    rows = []
+    for case in all_cases:
+        by_method = {method: [r for r in records if r["case"] == case.name and r["method"] == method] for method in case.methods}
+        builtin = by_method["builtin"]
+        builtin_seconds = _median(builtin, "seconds")
+        builtin_peak = _median(builtin, "peak_above_baseline_bytes")
+        for method, runs in by_method.items():
+            seconds = _median(runs, "seconds")
+            peak = _median(runs, "peak_above_baseline_bytes")
+            variables = runs[0]["exported_variables"]
+            rows.append(
+                {
+                    "case": case.name,
+                    "model": case.model,
+                    "checkpoint_gib": case.checkpoint_gib,
+                    "modes": list(case.modes),
+                    "checkpoint_bytes": runs[0]["checkpoint_bytes"],
+                    "method": method,
+                    "seconds": seconds,
+                    "seconds_all": [r["seconds"] for r in runs],
+                    "time_ratio": seconds / builtin_seconds,
+                    "peak_bytes": peak,
+                    "peak_ratio": peak / builtin_peak if builtin_peak else float("nan"),
+                    "peak_of_checkpoint": peak / runs[0]["checkpoint_bytes"],
+                    "bytes_written": _median(runs, "bytes_written"),
+                    "export_bytes": _median(runs, "export_bytes"),
+                    "strategy": runs[0]["detail"],
+                    "exported_variables": variables,
+                }
+            )
+    return rows
+
+
+def machine() -> Dict[str, str]:
+    def read(path: str, prefix: str) -> str:
+        try:
+            with open(path) as source:
+                for line in source:
+                    if line.startswith(prefix):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "?"
+
+    versions = subprocess.run(
+        [_python(), "-c", "import tensorflow as tf, tensorflow_estimator as te, numpy; print(tf.__version__, te.__version__, numpy.__version__)"],
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    ).stdout.split()
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": f"{int(read('/proc/meminfo', 'MemTotal').split()[0]) / 1024**2:.1f} GiB",
+        "cpu": read("/proc/cpuinfo", "model name"),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "tensorflow": versions[0] if versions else "?",
+        "tensorflow-estimator": versions[1] if len(versions) > 1 else "?",
+        "numpy": versions[2] if len(versions) > 2 else "?",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def _targets(rows: List[Dict[str, Any]], all_cases: List[Case]) -> List[str]:
+    def row(case_name: str, method: str) -> Optional[Dict[str, Any]]:
+        return next((r for r in rows if r["case"] == case_name and r["method"] == method), None)
+
+    biggest_three = [c for c in all_cases if c.model == "embedding" and c.modes == THREE_MODES][-1].name
+    predict_only = [c for c in all_cases if c.modes == ("infer",)][-1].name
+    lines = []
+    big = row(biggest_three, "estimator_ext")
+    if big:
+        met = big["time_ratio"] <= 0.5
+        lines.append(f"- {biggest_three}: time {big['time_ratio']:.2f}x built-in (target <= 0.5x): **{'met' if met else 'missed'}**")
+        met = big["peak_of_checkpoint"] <= 0.10
+        lines.append(
+            f"- {biggest_three}: peak RSS above baseline {100 * big['peak_of_checkpoint']:.1f}% of the checkpoint "
+            f"(target <= 10%): **{'met' if met else 'missed'}**"
+        )
+    predict = row(predict_only, "estimator_ext")
+    if predict:
+        met = predict["peak_of_checkpoint"] <= 0.60
+        lines.append(
+            f"- {predict_only}: peak RSS above baseline {100 * predict['peak_of_checkpoint']:.1f}% of the checkpoint "
+            f"(target <= 60%; the largest tensor is 50%): **{'met' if met else 'missed'}**"
+        )
+        exported = predict["exported_variables"][0] if predict["exported_variables"] else []
+        slots = [name for name in exported if "Adagrad" in name]
+        lines.append(
+            f"- {predict_only}: the export holds {len(exported)} variables ({', '.join(exported)}), "
+            f"{len(slots)} optimizer slots: **{'met' if exported and not slots else 'missed'}**"
+        )
+    small = row("linear, 3 modes", "estimator_ext")
+    if small:
+        met = small["time_ratio"] <= 1.1
+        lines.append(f"- linear, 3 modes: time {small['time_ratio']:.2f}x built-in (target <= 1.1x): **{'met' if met else 'missed'}**")
+    return lines
+
+
+def write_markdown(rows: List[Dict[str, Any]], all_cases: List[Case], machine_info: Dict[str, str], repeats: str, path: str) -> None:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `benchmarks/run_benchmarks.py` (see benchmarks/README.md). Each figure is the median of "
+        f"{repeats}, each run in its own process, methods alternating. Ratios are against the built-in "
+        "`Estimator.experimental_export_all_saved_models` measured in the same run. Peak RSS is above the "
+        "process's RSS just before the export call. The machine is shared with other jobs, so absolute "
+        "times are noisy; the ratios are what count.",
+        "",
+        "Machine: " + ", ".join(f"{key} {value}" for key, value in machine_info.items()) + ".",
+        "",
+        "## Targets (issue 4)",
+        "",
+        *_targets(rows, all_cases),
+        "",
+        "## All cases",
+        "",
+        "| case | method | time (s) | time vs built-in | peak RSS above baseline (MiB) | peak RSS / checkpoint | export size (MiB) | bytes written (MiB) | variables strategy |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['case']} (ckpt {row['checkpoint_bytes'] / MIB:.1f} MiB) | {METHOD_LABELS[row['method']]} | "
+            f"{row['seconds']:.2f} | {row['time_ratio']:.2f}x | {row['peak_bytes'] / MIB:.1f} | "
+            f"{100 * row['peak_of_checkpoint']:.1f}% | {row['export_bytes'] / MIB:.1f} | {row['bytes_written'] / MIB:.1f} | "
+            f"{row['strategy'] or ''} |"
+        )
+    lines += [
+        "",
+        "Times of every repeat (s): "
+        + "; ".join(f"{row['case']} / {row['method']}: {', '.join(f'{s:.2f}' for s in row['seconds_all'])}" for row in rows),
+        "",
+        "![time and memory against checkpoint size](results.png)",
+        "",
+    ]
+    with open(path, "w") as out:
+        out.write("\n".join(lines))
+
+
+def write_plot(rows: List[Dict[str, Any]], path: str) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: skipping results.png (see benchmarks/README.md)")
+        return False
+    three = [r for r in rows if r["model"] == "embedding" and r["modes"] == list(THREE_MODES)]
+    predict = [r for r in rows if r["model"] == "embedding" and r["modes"] == ["infer"]]
+    figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for method in ("builtin", "single_x3", "estimator_ext", "copy"):
+        points = sorted((r["checkpoint_bytes"] / GIB, r["seconds"], r["peak_bytes"] / GIB) for r in three if r["method"] == method)
+        if not points:
+            continue
+        sizes, seconds, peaks = zip(*points)
+        time_axis.plot(sizes, seconds, marker="o", label=METHOD_LABELS[method])
+        memory_axis.plot(sizes, peaks, marker="o", label=METHOD_LABELS[method])
+    for method, marker in (("estimator_ext", "*"), ("builtin", "x")):
+        for r in predict:
+            if r["method"] == method:
+                label = f"{METHOD_LABELS[method].split(' (')[0]}, PREDICT only"
+                time_axis.plot([r["checkpoint_bytes"] / GIB], [r["seconds"]], marker=marker, markersize=12, linestyle="", label=label)
+                memory_axis.plot([r["checkpoint_bytes"] / GIB], [r["peak_bytes"] / GIB], marker=marker, markersize=12, linestyle="", label=label)
+    time_axis.set(xlabel="checkpoint size (GiB)", ylabel="export wall time (s)", title="Export time (median)")
+    memory_axis.set(xlabel="checkpoint size (GiB)", ylabel="peak RSS above baseline (GiB)", title="Export memory (median)")
+    for axis in (time_axis, memory_axis):
+        axis.grid(alpha=0.3)
+        axis.set_ylim(bottom=0)
+    memory_axis.legend(fontsize=7, loc="upper left")
+    figure.suptitle("Embedding model + Adagrad: TRAIN, EVAL, PREDICT exports")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--method")
+    parser.add_argument("--model")
+    parser.add_argument("--model-dir")
+    parser.add_argument("--checkpoint-gib", type=float, default=0.0)
+    parser.add_argument("--modes")
+    parser.add_argument("--out-dir")
+    parser.add_argument("--quick", action="store_true", help="small checkpoints and one repeat: a smoke test")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per method and case (default 3; 1 with --quick)")
+    parser.add_argument("--workdir", default=None, help="where checkpoints and exports go (default: a new temp dir)")
+    parser.add_argument("--small-repeats", type=int, default=None, help="runs of the small linear case, whose times are short and noisy (default 7)")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after sync before each run")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (checkpoints) afterwards")
+    parser.add_argument("--output-dir", default=HERE, help="where results.md/.json/.png are written")
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    repeats = args.repeats or (1 if args.quick else 3)
+    small_repeats = max(repeats, args.small_repeats or (1 if args.quick else 7))
+    workdir = args.workdir or tempfile.mkdtemp(prefix="estimator_ext_bench-")
+    os.makedirs(workdir, exist_ok=True)
+    all_cases = cases(args.quick)
+    try:
+        records = measure(all_cases, workdir, repeats, small_repeats, args.settle)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    rows = summarize(records, all_cases)
+    info = machine()
+    os.makedirs(args.output_dir, exist_ok=True)
+    with open(os.path.join(args.output_dir, "results.json"), "w") as raw:
+        json.dump({"machine": info, "repeats": repeats, "small_repeats": small_repeats, "records": records, "summary": rows}, raw, indent=1)
+    repeats_text = f"{repeats} runs ({small_repeats} for the linear model)"
+    write_markdown(rows, all_cases, info, repeats_text, os.path.join(args.output_dir, "results.md"))
+    write_plot(rows, os.path.join(args.output_dir, "results.png"))
+    print("\n".join(_targets(rows, all_cases)))
+    print(f"wrote {os.path.join(args.output_dir, 'results.md')}")
+
+
+if __name__ == "__main__":
+    main()

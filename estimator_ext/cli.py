@@ -1,0 +1,536 @@
+"""``estimator-ext``: run legacy scripts patched, inspect SavedModels, export from the shell.
+
+::
+
+    estimator-ext run SCRIPT [ARGS...]
+    estimator-ext inspect EXPORT_DIR [--json]
+    estimator-ext export --estimator MODULE:FACTORY --receivers MODULE:MAP
+                         [--model-dir DIR] [--checkpoint PATH] EXPORT_DIR_BASE
+
+(also ``python -m estimator_ext ...``). Bad input (a missing directory, something that
+is not a SavedModel, a bad ``MODULE:NAME``, a script that is not there) ends with exit
+status 2 and ONE line on stderr, never a traceback; a failed export with status 1 and
+one line. A script run with ``run`` behaves as if run by ``python SCRIPT ARGS``: its
+``sys.argv``, ``__main__``, ``sys.path[0]``, output, traceback and exit status are its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import importlib
+import json
+import logging
+import os
+import runpy
+import sys
+import traceback
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+
+PROG = "estimator-ext"
+
+#: Exit statuses: bad input / usage, and a command that failed on good input.
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
+TRAIN_OP_COLLECTION = "saved_model_train_op"
+VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr, with an exit status."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (the usage is in ``--help``)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(f"{message} (see '{self.prog} --help')")
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+def run_script(script: str, script_args: Sequence[str]) -> int:
+    """Runs ``script`` as ``__main__`` with :func:`estimator_ext.patch` applied.
+
+    Like ``coverage run``: ``sys.argv`` is ``[script, *script_args]``, ``sys.path[0]`` the
+    script's directory, the script's ``SystemExit`` gives the exit status and an uncaught
+    exception prints the script's traceback and gives status 1. ``sys.argv``,
+    ``sys.path`` and the patch are restored afterwards.
+
+    Raises:
+      CliError: the script does not exist (or is a directory without ``__main__.py``).
+    """
+    from estimator_ext import patching
+
+    if not os.path.exists(script):
+        raise CliError(f"run: script {script!r} not found (looked from {os.getcwd()!r}).")
+    if os.path.isdir(script) and not os.path.exists(os.path.join(script, "__main__.py")):
+        raise CliError(f"run: {script!r} is a directory without a __main__.py; give the script's path.")
+    script_dir = os.path.realpath(script) if os.path.isdir(script) else os.path.dirname(os.path.realpath(script))
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [script, *script_args]
+    if sys.path:
+        sys.path[0] = script_dir
+    else:
+        sys.path.append(script_dir)
+    try:
+        with patching.patched():
+            try:
+                runpy.run_path(script, run_name="__main__")
+            except SystemExit as exit_request:
+                return _exit_status(exit_request)
+            except KeyboardInterrupt as interrupt:
+                _print_script_traceback(interrupt, script)
+                return 130
+            except BaseException as error:  # noqa: BLE001 - the script's own failure
+                _print_script_traceback(error, script)
+                return 1
+        return 0
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+
+def _exit_status(exit_request: SystemExit) -> int:
+    """The status Python itself gives ``sys.exit(code)``."""
+    code = exit_request.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _print_script_traceback(error: BaseException, script: str) -> None:
+    """Prints the traceback as ``python script`` would, without runpy's and our frames."""
+    script_file = os.path.realpath(script)
+    tb = error.__traceback__
+    while tb is not None and os.path.realpath(tb.tb_frame.f_code.co_filename) != script_file:
+        tb = tb.tb_next
+    if tb is None and not os.path.isdir(script):  # e.g. a SyntaxError: no frame of the script
+        traceback.print_exception(type(error), error, None, file=sys.stderr)
+        return
+    traceback.print_exception(type(error), error, tb if tb is not None else error.__traceback__, file=sys.stderr)
+
+
+# --- inspect -----------------------------------------------------------------------------
+
+
+def describe_saved_model(export_dir: str) -> Dict[str, Any]:
+    """A JSON-ready description of the SavedModel in ``export_dir``.
+
+    ``{"export_dir", "variables": {"files", "bytes"}, "assets", "assets_extra",
+    "meta_graphs": [{"tags", "signatures": {key: {"method_name", "inputs", "outputs"}},
+    "has_train_op", "variables": {"count", "bytes"}, "assets", "tensorflow_version"}]}``.
+    Each input and output is ``{"name", "dtype", "shape"}`` (shape: a list with ``None``
+    for unknown dimensions, or ``None`` for an unknown rank). Read with TensorFlow's
+    own parser, without a session.
+
+    Raises:
+      CliError: ``export_dir`` is missing or not a SavedModel.
+    """
+    saved_model = _parse_saved_model(export_dir)
+    variables_files = _files_under(_join(export_dir, "variables"))
+    return {
+        "export_dir": export_dir,
+        "variables": {"files": len(variables_files), "bytes": sum(size for _, size in variables_files)},
+        "assets": [name for name, _ in _files_under(_join(export_dir, "assets"))],
+        "assets_extra": [name for name, _ in _files_under(_join(export_dir, "assets.extra"))],
+        "meta_graphs": [_describe_meta_graph(meta_graph) for meta_graph in saved_model.meta_graphs],
+    }
+
+
+def _join(base: str, name: str) -> str:
+    return base.rstrip("/") + "/" + name if "://" in base else os.path.join(base, name)
+
+
+def _parse_saved_model(export_dir: str) -> Any:
+    import tensorflow as tf
+    from tensorflow.python.saved_model import loader_impl
+
+    if not tf.io.gfile.exists(export_dir):
+        raise CliError(f"inspect: EXPORT_DIR {export_dir!r} does not exist.")
+    if not tf.io.gfile.isdir(export_dir):
+        raise CliError(f"inspect: EXPORT_DIR {export_dir!r} is a file; give the SavedModel's directory.")
+    if not any(tf.io.gfile.exists(_join(export_dir, name)) for name in SAVED_MODEL_FILENAMES):
+        raise CliError(f"inspect: {export_dir!r} is not a SavedModel (no saved_model.pb in it).{_newest_export_hint(export_dir)}")
+    try:
+        return loader_impl.parse_saved_model(export_dir)
+    except Exception as error:  # noqa: BLE001 - a corrupt file, whatever the parser says
+        raise CliError(
+            f"inspect: {export_dir!r} is not a readable SavedModel: {type(error).__name__}: {_one_line(error)}",
+            EXIT_FAILURE,
+        ) from error
+
+
+def _newest_export_hint(directory: str) -> str:
+    """For an export_dir_base given by mistake: names the newest export inside."""
+    import tensorflow as tf
+
+    exports = [
+        name.rstrip("/")
+        for name in tf.io.gfile.listdir(directory)
+        if name.rstrip("/").isdigit()
+        and any(tf.io.gfile.exists(_join(_join(directory, name.rstrip("/")), saved)) for saved in SAVED_MODEL_FILENAMES)
+    ]
+    if not exports:
+        return ""
+    newest = _join(directory, max(exports, key=int))
+    return f" It holds {len(exports)} export(s); the newest is {newest!r}."
+
+
+def _files_under(directory: str) -> List[tuple]:
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(directory):
+        return []
+    found = []
+    for root, _, files in tf.io.gfile.walk(directory):
+        for name in files:
+            path = _join(root, name)
+            relative = path[len(directory):].lstrip("/").lstrip(os.sep)
+            found.append((relative, tf.io.gfile.stat(path).length))
+    return sorted(found)
+
+
+def _describe_meta_graph(meta_graph: Any) -> Dict[str, Any]:
+    collection = meta_graph.collection_def.get(TRAIN_OP_COLLECTION)
+    has_train_op = collection is not None and any(
+        len(getattr(collection, kind).value) for kind in ("node_list", "bytes_list", "any_list")
+    )
+    count, size = _variables_size(meta_graph.graph_def)
+    return {
+        "tags": list(meta_graph.meta_info_def.tags),
+        "signatures": {
+            key: {
+                "method_name": signature.method_name,
+                "inputs": {name: _tensor_info(info) for name, info in sorted(signature.inputs.items())},
+                "outputs": {name: _tensor_info(info) for name, info in sorted(signature.outputs.items())},
+            }
+            for key, signature in sorted(meta_graph.signature_def.items())
+        },
+        "has_train_op": has_train_op,
+        "variables": {"count": count, "bytes": size},
+        "assets": sorted(asset.filename for asset in meta_graph.asset_file_def),
+        "tensorflow_version": meta_graph.meta_info_def.tensorflow_version,
+    }
+
+
+def _tensor_info(info: Any) -> Dict[str, Any]:
+    import tensorflow as tf
+
+    encoding = info.WhichOneof("encoding")
+    if encoding == "coo_sparse":
+        name = {
+            "values": info.coo_sparse.values_tensor_name,
+            "indices": info.coo_sparse.indices_tensor_name,
+            "dense_shape": info.coo_sparse.dense_shape_tensor_name,
+        }
+    elif encoding == "name":
+        name = info.name
+    else:
+        name = encoding
+    dtype = tf.dtypes.as_dtype(info.dtype).name if info.dtype else None
+    if info.tensor_shape.unknown_rank:
+        shape = None
+    else:
+        shape = [dim.size if dim.size >= 0 else None for dim in info.tensor_shape.dim]
+    return {"name": name, "dtype": dtype, "shape": shape}
+
+
+def _variables_size(graph_def: Any) -> tuple:
+    """(number of variables, their bytes) from the graph's variable ops' shapes and dtypes."""
+    import tensorflow as tf
+
+    count, size = 0, 0
+    for node in graph_def.node:
+        if node.op not in VARIABLE_OPS:
+            continue
+        count += 1
+        dims = [dim.size for dim in node.attr["shape"].shape.dim]
+        try:
+            dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
+        except TypeError:
+            continue
+        if node.attr["shape"].shape.unknown_rank or any(dim < 0 for dim in dims) or dtype in (tf.string, tf.resource, tf.variant):
+            continue
+        elements = 1
+        for dim in dims:
+            elements *= dim
+        size += elements * dtype.size
+    return count, size
+
+
+def format_description(description: Mapping[str, Any]) -> str:
+    """The readable table ``inspect`` prints without ``--json``."""
+    variables = description["variables"]
+    lines = [
+        f"SavedModel {description['export_dir']}",
+        f"  variables/     {variables['files']} files, {_bytes_text(variables['bytes'])}",
+        f"  assets/        {', '.join(description['assets']) or '(none)'}",
+        f"  assets.extra/  {', '.join(description['assets_extra']) or '(none)'}",
+    ]
+    for index, meta_graph in enumerate(description["meta_graphs"], start=1):
+        graph_variables = meta_graph["variables"]
+        lines += [
+            "",
+            f"MetaGraph {index}: tags {', '.join(meta_graph['tags'])}"
+            + (f"  (TensorFlow {meta_graph['tensorflow_version']})" if meta_graph["tensorflow_version"] else ""),
+            f"  train op:   {'yes' if meta_graph['has_train_op'] else 'no'}",
+            f"  variables:  {graph_variables['count']} ({_bytes_text(graph_variables['bytes'])})",
+            f"  assets:     {', '.join(meta_graph['assets']) or '(none)'}",
+        ]
+        for key, signature in meta_graph["signatures"].items():
+            lines.append(f"  signature {key!r} ({signature['method_name']})")
+            rows = [("input", name, info) for name, info in signature["inputs"].items()]
+            rows += [("output", name, info) for name, info in signature["outputs"].items()]
+            lines += _table([(kind, name, info["dtype"] or "?", _shape_text(info["shape"]), _name_text(info["name"])) for kind, name, info in rows])
+    return "\n".join(lines)
+
+
+def _table(rows: List[tuple]) -> List[str]:
+    if not rows:
+        return ["    (no inputs or outputs)"]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return ["    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+
+
+def _shape_text(shape: Optional[List[Optional[int]]]) -> str:
+    if shape is None:
+        return "<unknown>"
+    return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _name_text(name: Any) -> str:
+    if isinstance(name, dict):
+        return ", ".join(f"{part}={tensor}" for part, tensor in name.items())
+    return str(name)
+
+
+def _bytes_text(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit} ({size} B)"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    description = describe_saved_model(args.export_dir)
+    if args.json:
+        print(json.dumps(description, indent=2, sort_keys=False))
+    else:
+        print(format_description(description))
+    return 0
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def load_object(spec: str, option: str) -> Any:
+    """Imports ``MODULE:NAME`` (``NAME`` may be dotted), from the current directory first.
+
+    Raises:
+      CliError: malformed spec, module not found or failing on import, no such name.
+    """
+    module_name, separator, attribute = spec.partition(":")
+    if not separator or not module_name.strip() or not attribute.strip():
+        raise CliError(f"{option} must be MODULE:NAME, e.g. 'my_project.model:make_estimator'; received {spec!r}.")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
+            raise CliError(
+                f"{option} {spec!r}: no module named {error.name!r} (looked in the current directory and sys.path)."
+            ) from error
+        raise CliError(f"{option} {spec!r}: importing {module_name!r} failed: {_one_line(error)}") from error
+    except Exception as error:  # noqa: BLE001 - the user's module raised while importing
+        raise CliError(f"{option} {spec!r}: importing {module_name!r} raised {type(error).__name__}: {_one_line(error)}") from error
+    value: Any = module
+    for part in attribute.split("."):
+        if not hasattr(value, part):
+            names = [name for name in dir(value) if not name.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise CliError(f"{option} {spec!r}: {module_name!r} has no attribute {attribute!r}.{hint}")
+        value = getattr(value, part)
+    return value
+
+
+def _build_estimator(spec: str, model_dir: Optional[str]) -> Any:
+    import tensorflow as tf
+
+    factory = load_object(spec, "--estimator")
+    if isinstance(factory, tf.compat.v1.estimator.Estimator):
+        if model_dir is not None:
+            raise CliError(f"--estimator {spec!r} is an Estimator object, not a factory; --model-dir needs a factory to pass model_dir= to.")
+        return factory
+    if not callable(factory):
+        raise CliError(f"--estimator {spec!r} is a {type(factory).__name__}; expected a function returning a tf.estimator.Estimator.")
+    kwargs = {"model_dir": model_dir} if model_dir is not None else {}
+    call_text = f"{spec.partition(':')[2]}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
+    try:
+        estimator = factory(**kwargs)
+    except Exception as error:  # noqa: BLE001 - the user's factory failed
+        raise CliError(f"--estimator: calling {call_text} raised {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
+    if not isinstance(estimator, tf.compat.v1.estimator.Estimator):
+        raise CliError(f"--estimator: {call_text} returned a {type(estimator).__name__}, expected a tf.estimator.Estimator.")
+    return estimator
+
+
+def _receiver_map(spec: str) -> Mapping[str, Any]:
+    receivers = load_object(spec, "--receivers")
+    if not isinstance(receivers, Mapping) and callable(receivers):
+        try:
+            receivers = receivers()
+        except Exception as error:  # noqa: BLE001 - the user's function failed
+            raise CliError(f"--receivers: calling {spec!r} raised {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
+    if not isinstance(receivers, Mapping):
+        raise CliError(
+            f"--receivers {spec!r} must be a dict of tf.estimator.ModeKeys to receiver fns (or a function "
+            f"returning one); got {type(receivers).__name__}."
+        )
+    return receivers
+
+
+class _ProgressHandler(logging.Handler):
+    """Shows the exporter's progress (the ``estimator_ext`` logger) on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = "warning: " if record.levelno >= logging.WARNING else ""
+            sys.stderr.write(f"{PROG}: {level}{record.getMessage()}\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging must never break the export
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _progress_on_stderr() -> Iterator[None]:
+    library_logger = logging.getLogger("estimator_ext")
+    tensorflow_logger = logging.getLogger("tensorflow")
+    handler = _ProgressHandler(logging.INFO)
+    saved_levels = library_logger.level, tensorflow_logger.level
+    library_logger.addHandler(handler)
+    if library_logger.getEffectiveLevel() > logging.INFO:
+        library_logger.setLevel(logging.INFO)
+    tensorflow_logger.setLevel(logging.ERROR)  # TF's deprecation chatter is not progress
+    try:
+        yield
+    finally:
+        library_logger.removeHandler(handler)
+        library_logger.setLevel(saved_levels[0])
+        tensorflow_logger.setLevel(saved_levels[1])
+
+
+def _export(args: argparse.Namespace) -> int:
+    from estimator_ext._export import export_all_saved_models
+
+    with _progress_on_stderr():
+        estimator = _build_estimator(args.estimator, args.model_dir)
+        receivers = _receiver_map(args.receivers)
+        try:
+            export_dir = export_all_saved_models(estimator, args.export_dir_base, receivers, checkpoint_path=args.checkpoint)
+        except Exception as error:  # noqa: BLE001 - reported as one line; --traceback for more
+            if args.traceback:
+                raise
+            raise CliError(f"export failed: {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
+        variables_bytes = sum(size for _, size in _files_under(_join(export_dir, "variables")))
+        sys.stderr.write(
+            f"{PROG}: wrote {', '.join(export_dir.keys())}: variables from "
+            f"{export_dir.saved_variables_mode} ({export_dir.variables_strategy or 'written'}), "
+            f"{_bytes_text(variables_bytes)}\n"
+        )
+    print(export_dir)
+    return 0
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Export all modes of a tf.estimator as one SavedModel; run legacy tf.contrib scripts.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    run = commands.add_parser(
+        "run",
+        help="run a script with estimator_ext.patch() applied",
+        description="Runs SCRIPT as __main__ with estimator_ext.patch() applied, as `python SCRIPT ARGS` would "
+        "(every argument after SCRIPT is the script's).",
+    )
+    run.add_argument("script", metavar="SCRIPT")
+    run.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER)
+
+    inspect = commands.add_parser("inspect", help="describe a SavedModel's meta graphs, signatures, variables and assets")
+    inspect.add_argument("export_dir", metavar="EXPORT_DIR")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    export = commands.add_parser("export", help="export every mode of an estimator from its checkpoint")
+    export.add_argument("export_dir_base", metavar="EXPORT_DIR_BASE")
+    export.add_argument("--estimator", required=True, metavar="MODULE:FACTORY",
+                        help="a function returning the tf.estimator.Estimator (called with model_dir= if --model-dir is given)")
+    export.add_argument("--receivers", required=True, metavar="MODULE:MAP",
+                        help="a dict of tf.estimator.ModeKeys to receiver fns, or a function returning one")
+    export.add_argument("--model-dir", metavar="DIR", help="passed to the factory as model_dir=")
+    export.add_argument("--checkpoint", metavar="PATH", help="checkpoint prefix or directory to export (default: the latest)")
+    export.add_argument("--traceback", action="store_true", help="on failure, show the full traceback")
+    return parser
+
+
+def _split_run(argv: List[str]) -> Optional[tuple]:
+    """``run SCRIPT ARGS...`` parsed by hand, so ARGS reach the script exactly (``--`` too)."""
+    if len(argv) < 2 or argv[0] != "run":
+        return None
+    rest = argv[1:]
+    if rest[0] == "--":
+        rest = rest[1:]
+    elif rest[0].startswith("-"):
+        return None  # --help and friends: argparse answers
+    if not rest:
+        return None
+    return rest[0], rest[1:]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``estimator-ext`` and ``python -m estimator_ext``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        run_request = _split_run(argv)
+        if run_request is not None:
+            return run_script(*run_request)
+        try:
+            args = _build_parser().parse_args(argv)
+        except SystemExit as exit_request:  # --help
+            return _exit_status(exit_request)
+        if args.command == "run":
+            return run_script(args.script, args.args)
+        if args.command == "inspect":
+            return _inspect(args)
+        return _export(args)
+    except CliError as error:
+        command = f" {argv[0]}" if argv and argv[0] in ("run", "inspect", "export") else ""
+        message = str(error)
+        if message.startswith(f"{argv[0] if argv else ''}: "):
+            message = message.split(": ", 1)[1]
+        print(f"{PROG}{command}: error: {message}", file=sys.stderr)
+        return error.exit_code

@@ -1,0 +1,185 @@
+"""AllModesExporter: ``export_all_saved_models`` after every evaluation of ``train_and_evaluate``.
+
+TF's ``LatestExporter`` exports only the serving graph. This exporter plugs into the same
+slot (``tf.estimator.EvalSpec(exporters=[...])``) and writes, after each evaluation, ONE
+SavedModel holding the TRAIN, EVAL and PREDICT graphs requested, from exactly the
+checkpoint that was just evaluated, then keeps only the newest ``exports_to_keep``.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import os
+from typing import Any, Callable, List, Mapping, Optional, Tuple
+
+import tensorflow as tf
+
+from estimator_ext import _fs
+from estimator_ext._export import export_all_saved_models
+from estimator_ext._modekeys import validate_receiver_map
+from estimator_ext._result import ExportResult
+
+logger = logging.getLogger("estimator_ext")
+
+
+class AllModesExporter(tf.estimator.Exporter):
+    """Exports the TRAIN, EVAL and PREDICT graphs as one SavedModel after each evaluation.
+
+    Use it where ``tf.estimator.LatestExporter`` goes; TF calls it after every
+    evaluation (locally, or in the ``evaluator`` task of a cluster) with the checkpoint
+    it just evaluated::
+
+        exporter = estimator_ext.AllModesExporter(
+            "all_modes",
+            {
+                tf.estimator.ModeKeys.TRAIN: supervised_receiver_fn,
+                tf.estimator.ModeKeys.EVAL: supervised_receiver_fn,
+                tf.estimator.ModeKeys.PREDICT: serving_receiver_fn,
+            },
+            exports_to_keep=3,
+        )
+        eval_spec = tf.estimator.EvalSpec(eval_input_fn, exporters=[exporter], throttle_secs=60)
+        tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
+        # -> <model_dir>/export/all_modes/<timestamp>/ , the newest 3 kept
+
+    Each export is made by :func:`estimator_ext.export_all_saved_models` (hidden temporary
+    directory, published under an integer name only when complete, nothing left behind
+    on error). Afterwards older exports are deleted so that the ``exports_to_keep``
+    largest integer-named directories remain, as ``LatestExporter`` does; any other
+    entry (temporary directories of exports in progress, files, other names) is never
+    touched, and the export just written is never deleted, even if a clock that went
+    backwards gave it a smaller name than older ones.
+
+    Arguments are checked when the exporter is built, so a mistake surfaces before
+    training starts rather than after the first evaluation.
+
+    Args:
+      name: directory name of this exporter under ``<model_dir>/export/``; unique among
+        the ``EvalSpec``'s exporters.
+      input_receiver_fn_map: dict of ``tf.estimator.ModeKeys`` to receiver fns, as for
+        :func:`estimator_ext.export_all_saved_models`.
+      assets_extra: dict of destination (relative to ``assets.extra/``) to source file,
+        or None.
+      as_text: write ``saved_model.pbtxt`` instead of ``saved_model.pb``.
+      exports_to_keep: how many of the newest exports to keep (a positive int), or None
+        to keep them all.
+
+    Raises:
+      TypeError / ValueError: an argument is invalid; the message names it and the fix.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        input_receiver_fn_map: Mapping[str, Callable[[], Any]],
+        assets_extra: Optional[Mapping[str, str]] = None,
+        as_text: bool = False,
+        exports_to_keep: Optional[int] = 5,
+    ) -> None:
+        self._name = _check_name(name)
+        self._receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
+        _fs.plan_assets_extra(assets_extra)  # validated now; export re-checks the sources
+        self._assets_extra = dict(assets_extra) if assets_extra is not None else None
+        if not isinstance(as_text, bool):
+            raise TypeError(f"AllModesExporter: `as_text` must be True or False, received {as_text!r}.")
+        self._as_text = as_text
+        self._exports_to_keep = _check_exports_to_keep(exports_to_keep)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def exports_to_keep(self) -> Optional[int]:
+        return self._exports_to_keep
+
+    def export(
+        self,
+        estimator: tf.estimator.Estimator,
+        export_path: str,
+        checkpoint_path: Optional[str],
+        eval_result: Any,
+        is_the_final_export: bool,
+    ) -> ExportResult:
+        """Exports every requested mode from ``checkpoint_path`` into ``export_path``.
+
+        Called by TF with ``export_path = <model_dir>/export/<name>`` and the checkpoint
+        just evaluated. Returns the new export directory (an :class:`ExportResult`).
+        A failed export raises and deletes nothing: older exports stay as they were.
+        """
+        del eval_result, is_the_final_export  # every evaluation is exported, as LatestExporter does
+        export_dir = export_all_saved_models(
+            estimator,
+            export_path,
+            self._receiver_fn_by_mode,
+            assets_extra=self._assets_extra,
+            as_text=self._as_text,
+            checkpoint_path=checkpoint_path,
+        )
+        self._garbage_collect_exports(export_path, export_dir)
+        return export_dir
+
+    def _garbage_collect_exports(self, export_path: str, just_written: str) -> None:
+        if self._exports_to_keep is None:
+            return
+        exports = integer_named_exports(export_path)
+        kept_versions = {version for version, _ in exports[-self._exports_to_keep:]}
+        kept_versions.add(int(_basename(just_written)))
+        for version, path in exports:
+            if version in kept_versions:
+                continue
+            try:
+                tf.io.gfile.rmtree(path)
+                logger.info("Deleted old export %s (keeping the newest %d)", path, self._exports_to_keep)
+            except tf.errors.OpError as error:  # e.g. removed meanwhile by someone else
+                logger.warning("Could not delete old export %s: %s", path, error)
+
+
+def integer_named_exports(export_path: str) -> List[Tuple[int, str]]:
+    """``(version, path)`` of every integer-named directory in ``export_path``, oldest first.
+
+    Only names made of ASCII digits count (what ``export_all_saved_models`` publishes and
+    TF Serving loads); hidden temporary directories of exports in progress never do.
+    """
+    if not tf.io.gfile.isdir(export_path):
+        return []
+    exports = []
+    for entry in tf.io.gfile.listdir(export_path):
+        name = entry.rstrip("/")  # object stores list directories as 'name/'
+        if not (name.isascii() and name.isdigit()):
+            continue
+        path = _fs.join(export_path, name)
+        if tf.io.gfile.isdir(path):
+            exports.append((int(name), path))
+    return sorted(exports)
+
+
+def _basename(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] if _fs.has_scheme(path) else os.path.basename(path.rstrip(os.sep))
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(
+            "AllModesExporter: `name` must be a non-empty string, the directory name of "
+            f"this exporter under <model_dir>/export/; received {name!r}. Example: 'all_modes'."
+        )
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(
+            f"AllModesExporter: `name`={name!r} must be a single directory name (no '/', "
+            "'\\', '.' or '..'), since exports go to <model_dir>/export/<name>/. "
+            "Example: 'all_modes'."
+        )
+    return name
+
+
+def _check_exports_to_keep(exports_to_keep: Any) -> Optional[int]:
+    if exports_to_keep is None:
+        return None
+    if isinstance(exports_to_keep, bool) or not isinstance(exports_to_keep, numbers.Integral) or exports_to_keep <= 0:
+        raise ValueError(
+            "AllModesExporter: `exports_to_keep` must be a positive int (how many of the "
+            f"newest exports to keep) or None to keep every export; received {exports_to_keep!r}."
+        )
+    return int(exports_to_keep)

@@ -1,0 +1,87 @@
+"""Packaging for estimator-ext.
+
+TensorFlow itself is deliberately NOT in ``install_requires``: a user who already has
+``tensorflow`` or ``tensorflow-cpu`` 2.15 keeps theirs (both provide the ``tensorflow``
+module, and pip cannot tell that one satisfies the other, so requiring either would
+install TensorFlow a second time beside the first). A fresh install picks one through
+an extra: ``pip install 'estimator-ext[cpu]'`` or ``pip install 'estimator-ext[tf]'``.
+
+A TensorFlow >= 2.16 (no ``tf.estimator``) or a Python outside 3.9-3.11 is reported at
+import time with the fix, by ``estimator_ext/_compat.py``; ``python_requires`` below
+stops pip earlier for the Python case.
+"""
+
+import pathlib
+import re
+
+from setuptools import setup
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def read_version() -> str:
+    """``__version__`` from estimator_ext/__init__.py, read without importing TensorFlow."""
+    init_text = (HERE / "estimator_ext" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', init_text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError("estimator_ext/__init__.py has no __version__ = \"...\" line")
+    return match.group(1)
+
+
+def read_long_description() -> str:
+    readme = HERE / "README.md"
+    return readme.read_text(encoding="utf-8") if readme.exists() else ""
+
+
+TENSORFLOW_VERSION = "2.15.1"
+
+setup(
+    name="estimator-ext",
+    version=read_version(),
+    description=(
+        "export_all_saved_models for tf.estimator: the TRAIN, EVAL and PREDICT graphs "
+        "of an Estimator in one SavedModel sharing one set of variables"
+    ),
+    long_description=read_long_description(),
+    long_description_content_type="text/markdown",
+    packages=["estimator_ext"],
+    package_data={"estimator_ext": ["py.typed"]},
+    include_package_data=True,
+    zip_safe=False,
+    python_requires=">=3.9,<3.12",
+    install_requires=[
+        # The last tf.estimator release; it pins no TensorFlow of its own.
+        "tensorflow-estimator==2.15.0",
+        # TensorFlow 2.15 caps wrapt below 1.15; the patching helpers need >= 1.11.
+        "wrapt>=1.11,<1.15",
+        "typing-extensions>=4",
+    ],
+    extras_require={
+        # Fresh installs only: pick ONE of these, or neither if TensorFlow 2.15 is there.
+        "cpu": [f"tensorflow-cpu=={TENSORFLOW_VERSION}"],
+        "tf": [f"tensorflow=={TENSORFLOW_VERSION}"],
+        # s3:// paths: the tensorflow-io release that pairs with TensorFlow 2.15.
+        "s3": ["tensorflow-io==0.36.0"],
+        # benchmarks/run_benchmarks.py draws its plot with matplotlib (optional there).
+        "bench": ["matplotlib>=3.5"],
+        "test": [
+            "pytest>=7",
+            "pytest-timeout>=2",
+            "hypothesis>=6",
+            # A real S3 server on loopback for the s3:// tests (moto_server).
+            "moto[server]>=5",
+        ],
+    },
+    entry_points={"console_scripts": ["estimator-ext=estimator_ext.cli:main"]},
+    classifiers=[
+        "Development Status :: 4 - Beta",
+        "Intended Audience :: Developers",
+        "Intended Audience :: Science/Research",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.9",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Typing :: Typed",
+    ],
+)

@@ -1,0 +1,154 @@
+"""Unit tests of estimator_ext._fs: temporary names, publishing, cleanup of created
+directories and assets.extra planning, on the real local filesystem.
+
+The adversarial versions (kills, races between processes, write failures, fuzzing)
+are in tests/reliability/.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+import pytest
+
+from estimator_ext import _fs
+
+
+def test_temp_dir_names_are_hidden_unique_and_say_who_writes_them():
+    """Never integer-like (a loader would take it for an export), hidden, distinct on
+    every call (threads of one process share time and pid), and parseable back to the
+    start time, host and pid that clean_stale_temporaries relies on."""
+    names = {_fs.temp_dir_name() for _ in range(200)}
+    assert len(names) == 200
+    for name in names:
+        assert name.startswith(".") and not name.isdigit()
+        parsed = _fs.parse_temp_dir_name(name)
+        assert parsed == _fs.TempDirName(parsed.started, _fs._host_label(), os.getpid())
+        assert abs(parsed.started - time.time()) < 60
+
+
+def test_host_names_with_dashes_still_parse(monkeypatch):
+    """Dashes separate the name's fields, so a host's own dashes are replaced."""
+    monkeypatch.setattr(_fs.socket, "gethostname", lambda: "worker-7-abc")
+    parsed = _fs.parse_temp_dir_name(_fs.temp_dir_name())
+    assert parsed.host == "worker_7_abc" and parsed.pid == os.getpid()
+
+
+@pytest.mark.parametrize("name", ["1700000000", "temp-1700000000", ".estimator_ext-tmp-", ".estimator_ext-tmp-1-h-2",
+                                  ".estimator_ext-tmp-1-h-2-XYZ", ".estimator_ext-tmp-a-h-2-ab", "x.estimator_ext-tmp-1-h-2-ab"])
+def test_other_names_are_not_temporaries(name):
+    assert _fs.parse_temp_dir_name(name) is None
+
+
+def _temp_with(base, content: str) -> str:
+    temp = os.path.join(base, _fs.temp_dir_name())
+    os.makedirs(temp)
+    with open(os.path.join(temp, "content"), "w") as handle:
+        handle.write(content)
+    return temp
+
+
+def test_publish_takes_the_first_free_integer_from_now(tmp_path):
+    """Existing names (a non-empty export, an empty directory, a file) are skipped; the
+    temporary becomes the first free integer at or after the current second."""
+    base = str(tmp_path)
+    now = int(time.time())
+    for offset, kind in enumerate(("export", "empty", "file")):
+        path = os.path.join(base, str(now + offset))
+        if kind == "file":
+            open(path, "w").close()
+        else:
+            os.makedirs(path)
+            if kind == "export":
+                open(os.path.join(path, "saved_model.pb"), "w").close()
+    temp = _temp_with(base, "mine")
+    export_dir = _fs.publish(temp, base)
+    assert int(os.path.basename(export_dir)) >= now + 3
+    assert os.listdir(export_dir) == ["content"] and not os.path.exists(temp)
+    assert os.listdir(os.path.join(base, str(now))) == ["saved_model.pb"]
+
+
+def test_publish_moves_on_when_another_export_takes_the_name_during_the_rename(tmp_path, monkeypatch):
+    """The race the existence check cannot close: another process publishes under the
+    same integer between the check and our rename. The OS refuses to rename onto its
+    non-empty directory (ENOTEMPTY/EEXIST), and publish takes the next integer; both
+    exports stay whole. (The competitor's rename is a real one, made at that moment.)"""
+    base = str(tmp_path)
+    competitor = _temp_with(base, "theirs")
+    mine = _temp_with(base, "mine")
+    real_rename = os.rename
+    raced = []
+
+    def rename_after_competitor(source, target):
+        if not raced:
+            raced.append(target)
+            real_rename(competitor, target)
+        try:
+            real_rename(source, target)
+        except OSError as error:
+            raced.append(error.errno)
+            raise
+
+    monkeypatch.setattr(os, "rename", rename_after_competitor)
+    export_dir = _fs.publish(mine, base)
+    monkeypatch.undo()
+    assert raced[1] in (errno.ENOTEMPTY, errno.EEXIST)
+    assert int(os.path.basename(export_dir)) == int(os.path.basename(raced[0])) + 1
+    assert open(os.path.join(raced[0], "content")).read() == "theirs"
+    assert open(os.path.join(export_dir, "content")).read() == "mine"
+
+
+def test_publish_raises_other_rename_errors(tmp_path):
+    """Errors other than "name taken" (here: the temporary is gone) propagate."""
+    with pytest.raises(FileNotFoundError):
+        _fs.publish(str(tmp_path / (_fs.TEMP_PREFIX + "missing")), str(tmp_path))
+
+
+def test_publish_flushes_read_only_files(tmp_path):
+    """Files are fsynced before the rename; a read-only file (as a hard-linked checkpoint
+    file may be) is opened read-only for that and publishes fine."""
+    temp = _temp_with(str(tmp_path), "x")
+    os.chmod(os.path.join(temp, "content"), 0o444)
+    export_dir = _fs.publish(temp, str(tmp_path))
+    assert os.listdir(export_dir) == ["content"]
+
+
+def test_remove_created_dirs_removes_only_what_is_still_empty(tmp_path):
+    """Innermost first, each only while empty: a directory another export wrote into
+    in the meantime stops the removal there, keeping its content and its parents."""
+    created = [str(tmp_path / "a"), str(tmp_path / "a" / "b"), str(tmp_path / "a" / "b" / "c")]
+    os.makedirs(created[-1])
+    _fs.remove_created_dirs(created)
+    assert not os.path.exists(created[0])
+
+    os.makedirs(created[-1])
+    open(os.path.join(created[1], "someone-elses-export"), "w").close()
+    _fs.remove_created_dirs(created)
+    assert not os.path.exists(created[2])
+    assert os.listdir(created[1]) == ["someone-elses-export"]
+
+
+def test_missing_ancestors_lists_outermost_first(tmp_path):
+    path = str(tmp_path / "x" / "y" / "z")
+    assert _fs.missing_ancestors(path) == [str(tmp_path / "x"), str(tmp_path / "x" / "y"), path]
+    assert _fs.missing_ancestors(str(tmp_path)) == []
+
+
+def test_assets_extra_plan_normalizes_and_copy_nests(tmp_path):
+    """Destinations come back normalized in the given order; copying creates the nested
+    directories inside assets.extra/ and copies content, never links."""
+    source = tmp_path / "words.txt"
+    source.write_text("words")
+    link = tmp_path / "link.txt"
+    os.symlink(source, link)
+    plan = _fs.plan_assets_extra({"vocab/./words.txt": str(source), "a\\b.txt": str(link)})
+    assert plan == [("vocab/words.txt", str(source)), ("a/b.txt", str(link))]
+    export_dir = tmp_path / "export"
+    export_dir.mkdir()
+    _fs.copy_assets_extra(plan, str(export_dir))
+    for relative in ("vocab/words.txt", "a/b.txt"):
+        copied = export_dir / "assets.extra" / relative
+        assert copied.read_text() == "words" and not copied.is_symlink()
+    assert _fs.plan_assets_extra(None) == [] and _fs.plan_assets_extra({}) == []
