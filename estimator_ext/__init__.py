@@ -2,23 +2,48 @@
 as one SavedModel sharing one set of variables (``tf.contrib.estimator.export_all_saved_models``,
 brought back and made safer and faster).
 
-The public API is exactly ``__all__`` below.
+The public API is exactly ``__all__`` below. Importing the package does not import
+TensorFlow: the patching names (``patch``, ``unpatch``, ``patched``, ``multi_export``)
+are plain Python, so ``estimator_ext.patch()`` can run before TensorFlow is imported
+and applies itself when it is. Every other name loads on first use (PEP 562), which is
+also when the TensorFlow version is checked.
 """
 
-from estimator_ext import _compat  # noqa: F401  (checks the Python and TensorFlow versions first)
-from estimator_ext._export import export_all_saved_models
-from estimator_ext._fs import clean_stale_temporaries
-from estimator_ext._receivers import (
-    SupervisedInputReceiver,
-    build_raw_supervised_input_receiver_fn,
-    build_supervised_input_receiver_fn_from_input_fn,
-)
-from estimator_ext._result import ExportResult
-from estimator_ext.exporter import AllModesExporter
-from estimator_ext.mixin import MultiExportMixin
-from estimator_ext.patching import multi_export, patch, patched, unpatch
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, List
+
+from estimator_ext._versions import check_python
+
+check_python()
+
+from estimator_ext.patching import multi_export, patch, patched, unpatch  # noqa: E402  (no TensorFlow)
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from estimator_ext._export import export_all_saved_models
+    from estimator_ext._fs import clean_stale_temporaries
+    from estimator_ext._receivers import (
+        SupervisedInputReceiver,
+        build_raw_supervised_input_receiver_fn,
+        build_supervised_input_receiver_fn_from_input_fn,
+    )
+    from estimator_ext._result import ExportResult
+    from estimator_ext.exporter import AllModesExporter
+    from estimator_ext.mixin import MultiExportMixin
 
 __version__ = "0.1.0"
+
+_LAZY_MODULE_BY_NAME = {
+    "AllModesExporter": "estimator_ext.exporter",
+    "ExportResult": "estimator_ext._result",
+    "MultiExportMixin": "estimator_ext.mixin",
+    "SupervisedInputReceiver": "estimator_ext._receivers",
+    "build_raw_supervised_input_receiver_fn": "estimator_ext._receivers",
+    "build_supervised_input_receiver_fn_from_input_fn": "estimator_ext._receivers",
+    "clean_stale_temporaries": "estimator_ext._fs",
+    "export_all_saved_models": "estimator_ext._export",
+}
 
 __all__ = [
     "AllModesExporter",
@@ -34,3 +59,16 @@ __all__ = [
     "patched",
     "unpatch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_MODULE_BY_NAME.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'estimator_ext' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(__all__) | {"__version__"})

@@ -7,48 +7,15 @@ nowhere else: if one ever moves, this is the only file to change.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Optional
 
-SUPPORTED_PYTHON = ((3, 9), (3, 11))
-SUPPORTED_TF_MAJOR_MINOR = (2, 15)
+from estimator_ext._versions import check_python, check_tensorflow
 
-
-def _check_python() -> None:
-    low, high = SUPPORTED_PYTHON
-    if not low <= sys.version_info[:2] <= high:
-        raise ImportError(
-            "estimator_ext supports Python 3.9 to 3.11 (the versions TensorFlow 2.15 "
-            f"ships wheels for); this is Python {sys.version_info[0]}.{sys.version_info[1]}. "
-            "Create a virtual environment with Python 3.9, 3.10 or 3.11."
-        )
-
-
-def _check_tensorflow(version: str) -> None:
-    try:
-        major, minor = (int(part) for part in version.split(".")[:2])
-    except ValueError:  # pragma: no cover - exotic local builds
-        return
-    if (major, minor) >= (2, 16):
-        raise ImportError(
-            f"estimator_ext needs TensorFlow 2.15, found TensorFlow {version}. "
-            "TensorFlow 2.16 and later no longer ship tf.estimator, so there is "
-            "nothing to export from. Install the last release that has it: "
-            "pip install 'tensorflow-cpu==2.15.1' 'tensorflow-estimator==2.15.0' "
-            "(or 'tensorflow==2.15.1')."
-        )
-    if (major, minor) < SUPPORTED_TF_MAJOR_MINOR:
-        raise ImportError(
-            f"estimator_ext needs TensorFlow 2.15, found TensorFlow {version}. "
-            "Upgrade with: pip install 'tensorflow-cpu==2.15.1' 'tensorflow-estimator==2.15.0'."
-        )
-
-
-_check_python()
+check_python()
 
 import tensorflow as tf  # noqa: E402
 
-_check_tensorflow(tf.__version__)
+check_tensorflow(tf.__version__)
 
 # --- private names, each used from one place -------------------------------------------------
 # SavedModel signature helpers (public in TF only through tensorflow_estimator's export_lib).

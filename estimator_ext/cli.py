@@ -514,23 +514,31 @@ def _split_run(argv: List[str]) -> Optional[tuple]:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``estimator-ext`` and ``python -m estimator_ext``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in ("run", "inspect", "export") else ""
     try:
         run_request = _split_run(argv)
         if run_request is not None:
             return run_script(*run_request)
+        # inspect/export load TensorFlow later; keep its C++ start-up chatter off stderr
+        # (one clear line on errors) unless the user asked for it. `run` leaves scripts alone.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             args = _build_parser().parse_args(argv)
         except SystemExit as exit_request:  # --help
             return _exit_status(exit_request)
         if args.command == "run":
             return run_script(args.script, args.args)
-        if args.command == "inspect":
-            return _inspect(args)
-        return _export(args)
+        try:
+            return _inspect(args) if args.command == "inspect" else _export(args)
+        except CliError:
+            raise
+        except Exception as error:  # noqa: BLE001 - unforeseen failures are one line too
+            if getattr(args, "traceback", False):
+                raise
+            raise CliError(f"{type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
     except CliError as error:
-        command = f" {argv[0]}" if argv and argv[0] in ("run", "inspect", "export") else ""
         message = str(error)
-        if message.startswith(f"{argv[0] if argv else ''}: "):
-            message = message.split(": ", 1)[1]
-        print(f"{PROG}{command}: error: {message}", file=sys.stderr)
+        if command and message.startswith(f"{command}: "):
+            message = message[len(command) + 2:]
+        print(f"{PROG}{' ' + command if command else ''}: error: {message}", file=sys.stderr)
         return error.exit_code

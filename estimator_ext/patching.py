@@ -109,7 +109,7 @@ _MISSING = object()
 # --- the method the decorator installs -----------------------------------------------------
 
 
-def export_all_saved_models(
+def _export_all_saved_models_method(
     self: Any,
     export_dir_base: str,
     input_receiver_fn_map: Mapping[str, Callable[[], Any]],
@@ -125,7 +125,12 @@ def export_all_saved_models(
     see there for the arguments, the returned :class:`estimator_ext.ExportResult` and
     the errors.
     """
-    raise AssertionError("unreachable: called through _call_export_all_saved_models")  # pragma: no cover
+    raise AssertionError("unreachable: EXPORT_METHOD calls _call_export_all_saved_models")  # pragma: no cover
+
+
+# What inspect, help() and IDEs show: the method's public name.
+_export_all_saved_models_method.__name__ = METHOD_NAME
+_export_all_saved_models_method.__qualname__ = METHOD_NAME
 
 
 def _call_export_all_saved_models(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -144,7 +149,7 @@ def _call_export_all_saved_models(wrapped: Callable[..., Any], instance: Any, ar
 #: docstring of the function above for ``inspect``, ``help()`` and IDEs, and binds it
 #: like a method (``est.export_all_saved_models(...)``,
 #: ``LinearClassifier.export_all_saved_models(est, ...)``).
-EXPORT_METHOD = wrapt.FunctionWrapper(export_all_saved_models, _call_export_all_saved_models)
+EXPORT_METHOD = wrapt.FunctionWrapper(_export_all_saved_models_method, _call_export_all_saved_models)
 
 
 def _has_our_method(cls: type) -> bool:

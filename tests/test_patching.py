@@ -537,17 +537,16 @@ def _check_fresh_run(report, patched_count_at_least=30):
 def test_patch_before_tensorflow_is_imported(tmp_path):
     """patching.py itself imports no TensorFlow; patch() waits for it with post-import hooks.
 
-    ``import estimator_ext`` imports TensorFlow today (its __init__ imports the exporter),
-    so the package object is set up here without running __init__ -- as a lazy
-    __init__ would -- to run patch() in an interpreter where TensorFlow is not loaded.
+    ``import estimator_ext`` does not import TensorFlow (its __init__ loads every
+    TensorFlow-backed name lazily), so patch() really runs before TensorFlow exists and
+    applies itself through wrapt's post-import hooks when TensorFlow is imported.
     """
     result = run_fresh_python(textwrap.dedent(f"""
-        import json, os, sys, types
-        package = types.ModuleType("estimator_ext")
-        package.__path__ = [{os.path.join(REPO_ROOT, "estimator_ext")!r}]
-        sys.modules["estimator_ext"] = package
+        import json, sys
+        import estimator_ext
         from estimator_ext import patching
-        record = patching.patch()
+        assert "tensorflow" not in sys.modules, "import estimator_ext imported TensorFlow"
+        record = estimator_ext.patch()
         assert "tensorflow" not in sys.modules, "patching imported TensorFlow"
         assert len(record) == 0 and "tensorflow" in record.pending
         import tensorflow as tf
@@ -555,9 +554,6 @@ def test_patch_before_tensorflow_is_imported(tmp_path):
         assert "tensorflow_estimator.python.estimator.canned.linear" not in sys.modules  # tf.estimator is lazy
         assert tf.estimator.LinearClassifier.__dict__["export_all_saved_models"] is patching.EXPORT_METHOD
         assert record.pending == ()
-        del sys.modules["estimator_ext"]
-        import estimator_ext  # the real package now, with __init__
-        estimator_ext.patching = patching
         workdir = {str(tmp_path)!r}
     """) + textwrap.dedent(TRAIN_AND_EXPORT), cwd=str(tmp_path))
     _check_fresh_run(last_json_line(result.stdout))
@@ -569,6 +565,7 @@ def test_patch_right_after_import_estimator_ext(tmp_path):
         import estimator_ext
         record = estimator_ext.patch()
         import tensorflow as tf
+        tf.estimator.LinearClassifier  # tf.estimator loads lazily; the hooks patch it as it loads
         assert record.pending == () and "tf.estimator.Estimator.export_all_saved_models" in record
         workdir = {str(tmp_path)!r}
     """) + textwrap.dedent(TRAIN_AND_EXPORT), cwd=str(tmp_path))
