@@ -339,7 +339,7 @@ def machine() -> Dict[str, str]:
         return "?"
 
     versions = subprocess.run(
-        [_python(), "-c", "import tensorflow as tf, tensorflow_estimator as te, numpy; print(tf.__version__, te.__version__, numpy.__version__)"],
+        [_python(), "-c", "import importlib.metadata as m, numpy, tensorflow as tf; print(tf.__version__, m.version('tensorflow-estimator'), numpy.__version__)"],
         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     ).stdout.split()
     return {
@@ -391,6 +391,10 @@ def _targets(rows: List[Dict[str, Any]], all_cases: List[Case]) -> List[str]:
     return lines
 
 
+def _size_text(nbytes: float) -> str:
+    return f"{nbytes / MIB:.1f} MiB" if nbytes >= MIB else f"{nbytes / 1024:.0f} KiB"
+
+
 def write_markdown(rows: List[Dict[str, Any]], all_cases: List[Case], machine_info: Dict[str, str], repeats: str, path: str) -> None:
     lines = [
         "# Benchmark results",
@@ -409,24 +413,39 @@ def write_markdown(rows: List[Dict[str, Any]], all_cases: List[Case], machine_in
         "",
         "## All cases",
         "",
-        "| case | method | time (s) | time vs built-in | peak RSS above baseline (MiB) | peak RSS / checkpoint | export size (MiB) | bytes written (MiB) | variables strategy |",
+        "| case | method | time (s) | time vs built-in | peak RSS above baseline (MiB) | peak RSS / checkpoint | export size | bytes written | variables strategy |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
+        share = "n/a" if row["model"] == "linear" else f"{100 * row['peak_of_checkpoint']:.1f}%"
         lines.append(
-            f"| {row['case']} (ckpt {row['checkpoint_bytes'] / MIB:.1f} MiB) | {METHOD_LABELS[row['method']]} | "
-            f"{row['seconds']:.2f} | {row['time_ratio']:.2f}x | {row['peak_bytes'] / MIB:.1f} | "
-            f"{100 * row['peak_of_checkpoint']:.1f}% | {row['export_bytes'] / MIB:.1f} | {row['bytes_written'] / MIB:.1f} | "
-            f"{row['strategy'] or ''} |"
+            f"| {row['case']} (checkpoint {_size_text(row['checkpoint_bytes'])}) | {METHOD_LABELS[row['method']]} | "
+            f"{row['seconds']:.2f} | {row['time_ratio']:.2f}x | {row['peak_bytes'] / MIB:.1f} | {share} | "
+            f"{_size_text(row['export_bytes'])} | {_size_text(row['bytes_written'])} | {row['strategy'] or ''} |"
         )
     lines += [
         "",
-        "Times of every repeat (s): "
-        + "; ".join(f"{row['case']} / {row['method']}: {', '.join(f'{s:.2f}' for s in row['seconds_all'])}" for row in rows),
+        "Notes:",
         "",
-        "![time and memory against checkpoint size](results.png)",
+        "- \"bytes written\" leaves out files that are hard links to the checkpoint's: estimator_ext's \"copy\" "
+        "strategy links the checkpoint's data files into the export when both are on one local filesystem "
+        "(they are immutable; see `HARD_LINK_LOCAL_FILES` in estimator_ext/_variables.py). The "
+        "`estimator_ext_copy` row is the same export with real copies.",
+        "- estimator_ext flushes every file of the export to disk (fsync) before publishing it under its final "
+        "name, so that a crash never leaves a published export with missing data; the built-in does not. With "
+        "real copies or streamed variables that flush is part of the time above.",
+        "- PREDICT only: both the built-in and estimator_ext's \"stream\" hold the largest tensor (the embedding, "
+        "half the checkpoint) in memory once; the built-in restores every PREDICT variable at once, the stream "
+        "one tensor (or 32 MiB group of small ones) at a time.",
         "",
+        "## Every run (s)",
+        "",
+        "| case | method | runs (s) |",
+        "| --- | --- | --- |",
     ]
+    for row in rows:
+        lines.append(f"| {row['case']} | {row['method']} | {', '.join(f'{s:.2f}' for s in row['seconds_all'])} |")
+    lines += ["", "![time and memory against checkpoint size](results.png)", ""]
     with open(path, "w") as out:
         out.write("\n".join(lines))
 
@@ -443,7 +462,7 @@ def write_plot(rows: List[Dict[str, Any]], path: str) -> bool:
     three = [r for r in rows if r["model"] == "embedding" and r["modes"] == list(THREE_MODES)]
     predict = [r for r in rows if r["model"] == "embedding" and r["modes"] == ["infer"]]
     figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for method in ("builtin", "single_x3", "estimator_ext", "copy"):
+    for method in ("builtin", "single_x3", "estimator_ext_copy", "estimator_ext", "copy"):
         points = sorted((r["checkpoint_bytes"] / GIB, r["seconds"], r["peak_bytes"] / GIB) for r in three if r["method"] == method)
         if not points:
             continue
@@ -457,11 +476,11 @@ def write_plot(rows: List[Dict[str, Any]], path: str) -> bool:
                 time_axis.plot([r["checkpoint_bytes"] / GIB], [r["seconds"]], marker=marker, markersize=12, linestyle="", label=label)
                 memory_axis.plot([r["checkpoint_bytes"] / GIB], [r["peak_bytes"] / GIB], marker=marker, markersize=12, linestyle="", label=label)
     time_axis.set(xlabel="checkpoint size (GiB)", ylabel="export wall time (s)", title="Export time (median)")
+    time_axis.legend(fontsize=7, loc="upper left")
     memory_axis.set(xlabel="checkpoint size (GiB)", ylabel="peak RSS above baseline (GiB)", title="Export memory (median)")
     for axis in (time_axis, memory_axis):
         axis.grid(alpha=0.3)
         axis.set_ylim(bottom=0)
-    memory_axis.legend(fontsize=7, loc="upper left")
     figure.suptitle("Embedding model + Adagrad: TRAIN, EVAL, PREDICT exports")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -483,26 +502,36 @@ def main() -> None:
     parser.add_argument("--small-repeats", type=int, default=None, help="runs of the small linear case, whose times are short and noisy (default 7)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after sync before each run")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (checkpoints) afterwards")
+    parser.add_argument("--from-json", default=None, help="rewrite results.md/.png from a results.json, measuring nothing")
     parser.add_argument("--output-dir", default=HERE, help="where results.md/.json/.png are written")
     args = parser.parse_args()
     if args.child:
         child(args)
         return
-    repeats = args.repeats or (1 if args.quick else 3)
-    small_repeats = max(repeats, args.small_repeats or (1 if args.quick else 7))
-    workdir = args.workdir or tempfile.mkdtemp(prefix="estimator_ext_bench-")
-    os.makedirs(workdir, exist_ok=True)
-    all_cases = cases(args.quick)
-    try:
-        records = measure(all_cases, workdir, repeats, small_repeats, args.settle)
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    if args.from_json:
+        with open(args.from_json) as raw:
+            saved = json.load(raw)
+        records, info, quick = saved["records"], saved["machine"], saved["quick"]
+        repeats, small_repeats = saved["repeats"], saved["small_repeats"]
+    else:
+        quick = args.quick
+        repeats = args.repeats or (1 if quick else 3)
+        small_repeats = max(repeats, args.small_repeats or (1 if quick else 7))
+        workdir = args.workdir or tempfile.mkdtemp(prefix="estimator_ext_bench-")
+        os.makedirs(workdir, exist_ok=True)
+        try:
+            records = measure(cases(quick), workdir, repeats, small_repeats, args.settle)
+        finally:
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+        info = machine()
+    all_cases = cases(quick)
     rows = summarize(records, all_cases)
-    info = machine()
     os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, "results.json"), "w") as raw:
-        json.dump({"machine": info, "repeats": repeats, "small_repeats": small_repeats, "records": records, "summary": rows}, raw, indent=1)
+    if not args.from_json:
+        with open(os.path.join(args.output_dir, "results.json"), "w") as raw:
+            saved = {"machine": info, "quick": quick, "repeats": repeats, "small_repeats": small_repeats, "records": records}
+            json.dump(saved, raw, indent=1)
     repeats_text = f"{repeats} runs ({small_repeats} for the linear model)"
     write_markdown(rows, all_cases, info, repeats_text, os.path.join(args.output_dir, "results.md"))
     write_plot(rows, os.path.join(args.output_dir, "results.png"))

@@ -12,7 +12,9 @@ appears under its integer (seconds since epoch) name only when complete:
   partial integer-named directory;
 * elsewhere (``ram://``, ``s3://``, ``gs://``: no atomic directory rename; TF's
   ``ram://`` rename even leaves the target empty) by copying every file with
-  ``saved_model.pb`` last, so no loader sees a SavedModel before all its files exist.
+  ``saved_model.pb`` last, so no loader sees a SavedModel before all its files exist,
+  after claiming the integer name with a claim file beside it, so that two exports
+  never copy into one directory (see :func:`_claim_and_publish_by_copy`).
 
 On any error everything the export created is removed: the temporary directory, and
 the directories the export created for ``export_dir_base`` as long as they are empty
@@ -31,28 +33,35 @@ import errno
 import logging
 import os
 import posixpath
+import random
 import re
 import shutil
 import socket
 import stat
 import time
 import uuid
-from typing import Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import tensorflow as tf
 
 logger = logging.getLogger("estimator_ext")
 
 TEMP_PREFIX = ".estimator_ext-tmp-"
+#: Longest file or directory name (in UTF-8 bytes) accepted in assets_extra destinations:
+#: NAME_MAX of ext4, XFS, btrfs, APFS and NTFS-as-mounted; longer names fail mid-export.
+MAX_NAME_BYTES = 255
 SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
 
 #: Default age after which :func:`clean_stale_temporaries` may remove a temporary whose
 #: writer it cannot see (one from another host, or one whose process is gone).
 DEFAULT_STALE_AGE = datetime.timedelta(hours=1)
 
-_TEMP_NAME = re.compile(
-    "^" + re.escape(TEMP_PREFIX) + r"(?P<started>\d+)-(?P<host>[^-/]+)-(?P<pid>\d+)-(?P<token>[0-9a-f]+)$"
-)
+#: Prefix of the claim files copy-publishing exports hold on an integer name (see publish).
+CLAIM_PREFIX = ".estimator_ext-claim-"
+
+_WRITER_FIELDS = r"(?P<started>\d+)-(?P<host>[^-/]+)-(?P<pid>\d+)-(?P<token>[0-9a-f]+)$"
+_TEMP_NAME = re.compile("^" + re.escape(TEMP_PREFIX) + _WRITER_FIELDS)
+_CLAIM_NAME = re.compile("^" + re.escape(CLAIM_PREFIX) + r"(?P<candidate>\d+)-" + _WRITER_FIELDS)
 
 
 def has_scheme(path: str) -> bool:
@@ -147,13 +156,17 @@ def _host_label() -> str:
     return socket.gethostname().replace("-", "_").replace("/", "_") or "host"
 
 
+def _writer_fields() -> str:
+    return f"{int(time.time())}-{_host_label()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
 def temp_dir_name() -> str:
     """A name no other export (thread, process or host) will pick, never integer-like.
 
     It carries the start time, host and pid so stale temporaries can be told from live
     ones (see :func:`clean_stale_temporaries`).
     """
-    return f"{TEMP_PREFIX}{int(time.time())}-{_host_label()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    return TEMP_PREFIX + _writer_fields()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +180,16 @@ class TempDirName:
 
 def parse_temp_dir_name(name: str) -> Optional[TempDirName]:
     """The start time, host and pid in a name made by :func:`temp_dir_name`, else None."""
-    match = _TEMP_NAME.match(name.rstrip("/"))
+    return _parse(_TEMP_NAME, name)
+
+
+def parse_claim_name(name: str) -> Optional[TempDirName]:
+    """The start time, host and pid in the name of a publish claim file, else None."""
+    return _parse(_CLAIM_NAME, name)
+
+
+def _parse(pattern: "re.Pattern[str]", name: str) -> Optional[TempDirName]:
+    match = pattern.match(name.rstrip("/"))
     if match is None:
         return None
     return TempDirName(int(match.group("started")), match.group("host"), int(match.group("pid")))
@@ -185,8 +207,10 @@ def publish(temp_dir: str, export_dir_base: str) -> str:
         export_dir = join(export_dir_base, str(candidate))
         if not tf.io.gfile.exists(export_dir):
             if has_scheme(export_dir_base):
-                _publish_by_copy(temp_dir, export_dir)
-                return export_dir
+                if _claim_and_publish_by_copy(temp_dir, export_dir_base, candidate):
+                    return export_dir
+                candidate += 1
+                continue
             try:
                 os.rename(_local(temp_dir), _local(export_dir))
             except OSError as error:
@@ -235,6 +259,38 @@ def _walk_files(root: str) -> Iterator[Tuple[str, str]]:
             yield posixpath.relpath(absolute, root) if has_scheme(root) else os.path.relpath(absolute, root), absolute
 
 
+def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: int) -> bool:
+    """Publishes by copy under ``candidate`` if no other export is claiming that name.
+
+    Without an atomic rename, two exports (threads of one process on ``ram://``, hosts
+    on ``gs://``) that both found the name free would copy into the same directory, and
+    the loser's cleanup would delete the winner's files. So each first writes a claim
+    file beside the export directory, then lists the claims on that name: it goes on
+    only if its claim is the only one and the directory still does not exist; otherwise
+    it withdraws and the caller tries the next integer. Two exports can never both go
+    on (each would have listed before the other's claim was written, a contradiction),
+    given the read-after-write and list-after-write consistency of TF's ``ram://``, of
+    GCS and of S3. The claim is removed once the copy is complete (or has failed).
+
+    Returns:
+      True if published, False if the name was taken or claimed by another export.
+    """
+    claim = join(export_dir_base, f"{CLAIM_PREFIX}{candidate}-{_writer_fields()}")
+    with tf.io.gfile.GFile(claim, "w") as claim_file:
+        claim_file.write(temp_dir)
+    try:
+        prefix = f"{CLAIM_PREFIX}{candidate}-"  # listdir, not glob: the base may hold '[' or '*'
+        claims = {name.rstrip("/") for name in tf.io.gfile.listdir(export_dir_base) if name.startswith(prefix)}
+        export_dir = join(export_dir_base, str(candidate))
+        if claims != {claim.rsplit("/", 1)[-1]} or tf.io.gfile.exists(export_dir):
+            time.sleep(random.uniform(0.0, 0.05))  # desynchronise exports that collided
+            return False
+        _publish_by_copy(temp_dir, export_dir)
+        return True
+    finally:
+        remove_quietly(claim)
+
+
 def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
     files = sorted(_walk_files(temp_dir), key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES)
     try:
@@ -260,14 +316,17 @@ def clean_stale_temporaries(
     An export killed mid-way (SIGKILL, OOM killer, power loss, a preempted VM) leaves
     its hidden ``.estimator_ext-tmp-<start>-<host>-<pid>-<hex>`` directory behind. It
     never looks like an export (loaders only take integer-named directories), but it
-    takes disk space. Call this, e.g. when a training job starts, to remove them.
+    takes disk space. Call this, e.g. when a training job starts, to remove them. (On
+    filesystems without atomic rename, ``gs://``, ``s3://``, ``ram://``, a killed
+    export may also leave a tiny ``.estimator_ext-claim-<n>-...`` file beside the
+    exports; those are removed by the same rules.)
 
     Contract -- a temporary is removed only when all of these hold:
 
     * its name is exactly one that ``export_all_saved_models`` makes, and it is a real
-      directory (not a symlink, not a file). Nothing else in ``export_dir_base`` is
-      touched: not the integer-named exports, not TF's own ``temp-<timestamp>``
-      directories, not other files;
+      directory (not a symlink, not a file; a claim: a regular file). Nothing else in
+      ``export_dir_base`` is touched: not the integer-named exports, not TF's own
+      ``temp-<timestamp>`` directories, not other files;
     * its writer is not alive: when the name's host is this host, the process with the
       name's pid must not exist (a zombie counts as gone). A temporary whose process is
       alive on this host is never removed, whatever its age;
@@ -307,13 +366,15 @@ def clean_stale_temporaries(
     removed = []
     for entry in sorted(tf.io.gfile.listdir(base)):
         name = entry.rstrip("/")
-        parsed = parse_temp_dir_name(name)
-        if parsed is None:
-            continue
         path = join(base, name)
-        if not _is_real_directory(path):
+        parsed = parse_temp_dir_name(name)
+        if parsed is not None and not _is_real_directory(path):
             logger.info("clean_stale_temporaries: skipping %s, not a directory we created", path)
             continue
+        if parsed is None:
+            parsed = parse_claim_name(name)
+            if parsed is None or not _is_regular_file(path):
+                continue
         if parsed.host == this_host and _process_alive(parsed.pid):
             continue
         age = now - _last_activity(path, parsed.started)
@@ -362,6 +423,15 @@ def _is_real_directory(path: str) -> bool:
         return False
 
 
+def _is_regular_file(path: str) -> bool:
+    if has_scheme(path):
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    try:
+        return stat.S_ISREG(os.lstat(_local(path)).st_mode)
+    except OSError:
+        return False
+
+
 def _process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this host and is not a zombie."""
     if pid <= 0:
@@ -404,15 +474,20 @@ def _last_activity(path: str, started: int) -> float:
 
 
 def _remove_tree(path: str) -> bool:
-    """Removes ``path``; True once it is gone (also when a concurrent cleaner helped)."""
+    """Removes ``path`` (a tree, or a claim file); True once it is gone (also when a
+    concurrent cleaner helped)."""
 
     def ignore_vanished(function, failed_path, exc_info):
         if not issubclass(exc_info[0], FileNotFoundError):
             raise exc_info[1]
 
     try:
-        if has_scheme(path):
+        if has_scheme(path) and tf.io.gfile.isdir(path):
             tf.io.gfile.rmtree(path)
+        elif has_scheme(path):
+            tf.io.gfile.remove(path)
+        elif _is_regular_file(path):
+            os.remove(_local(path))
         else:
             shutil.rmtree(_local(path), onerror=ignore_vanished)  # never follows symlinks
     except (OSError, tf.errors.OpError) as error:
@@ -429,8 +504,9 @@ def plan_assets_extra(assets_extra: Optional[Mapping[str, str]]) -> List[Tuple[s
 
     Destinations are relative file paths inside ``assets.extra/`` (nested ones allowed,
     ``\\`` read as ``/``). Refused: non-strings, empty names, absolute paths or URLs,
-    paths that climb out with ``..``, names ending in ``/``, NUL characters, two
-    entries naming the same file, and one entry's file being another's directory.
+    paths that climb out with ``..``, names ending in ``/``, NUL characters, text that
+    is not valid Unicode, names longer than :data:`MAX_NAME_BYTES`, two entries naming
+    the same file, and one entry's file being another's directory.
 
     Sources must be existing regular files. A source that is a symlink is followed: the
     export receives a copy of the file it points to, never a link, so the export is
@@ -448,7 +524,7 @@ def plan_assets_extra(assets_extra: Optional[Mapping[str, str]]) -> List[Tuple[s
             "{'vocab/words.txt': '/data/words.txt'}."
         )
     plan = []
-    claimed = {}  # normalized destination -> destination as given
+    claimed: Dict[str, str] = {}  # normalized destination -> destination as given
     for destination, source in assets_extra.items():
         normalized = _normalized_destination(destination)
         if normalized in claimed:
@@ -479,6 +555,7 @@ def _normalized_destination(destination: object) -> str:
             f"assets_extra destination {destination!r} contains a NUL character, which no "
             "file name can hold. Use a plain relative path such as 'my_asset_file.txt'."
         )
+    _check_encodable(destination, f"assets_extra destination {destination!r}")
     slashed = destination.replace("\\", "/")
     if slashed.endswith("/"):
         raise ValueError(
@@ -496,7 +573,24 @@ def _normalized_destination(destination: object) -> str:
             f"assets_extra destination {destination!r} points outside assets.extra/. Use a "
             "relative path without '..', such as 'my_asset_file.txt' or 'vocab/words.txt'."
         )
+    for part in normalized.split("/"):
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise ValueError(
+                f"assets_extra destination {destination!r} has a name of "
+                f"{len(part.encode('utf-8'))} bytes; file and directory names are limited to "
+                f"{MAX_NAME_BYTES} bytes. Use a shorter name."
+            )
     return normalized
+
+
+def _check_encodable(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} is not valid Unicode text ({error.reason} at position {error.start}), so "
+            "it cannot be a file name. Decode it properly or use a plain ASCII name."
+        ) from None
 
 
 def _checked_source(destination: str, source: object) -> str:
@@ -511,6 +605,7 @@ def _checked_source(destination: str, source: object) -> str:
             f"assets_extra[{destination!r}] must be the path of the source file as a "
             f"non-empty string, received {source!r}."
         )
+    _check_encodable(source_path, f"assets_extra[{destination!r}] = {source_path!r}")
     if not tf.io.gfile.exists(source_path):
         raise ValueError(
             f"assets_extra[{destination!r}] = {source_path!r} does not exist (or is a "

@@ -9,6 +9,7 @@ users actually write are answered with the ModeKeys value they meant.
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import Any, Callable, Dict, Mapping
 
 import tensorflow as tf
@@ -96,4 +97,19 @@ def validate_receiver_map(input_receiver_fn_map: Any) -> Dict[str, Callable[[], 
                 f"{map_entry(key)} must be a function taking no "
                 f"arguments that returns an input receiver; received {type(receiver_fn).__name__}."
             )
+        _check_takes_no_arguments(key, receiver_fn)
     return {mode: input_receiver_fn_map[mode] for mode in EXPORT_ORDER if mode in input_receiver_fn_map}
+
+
+def _check_takes_no_arguments(mode: str, receiver_fn: Callable[[], Any]) -> None:
+    try:
+        signature = inspect.signature(receiver_fn)
+    except (TypeError, ValueError):  # builtins and some C callables have none: let the call decide
+        return
+    try:
+        signature.bind()
+    except TypeError:
+        raise TypeError(
+            f"{map_entry(mode)} must be callable with no arguments, but its signature is "
+            f"{signature}. Bind the arguments first, e.g. functools.partial(fn, ...) or a lambda."
+        ) from None

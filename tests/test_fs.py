@@ -36,6 +36,14 @@ def test_host_names_with_dashes_still_parse(monkeypatch):
     assert parsed.host == "worker_7_abc" and parsed.pid == os.getpid()
 
 
+def test_claim_names_parse_and_are_not_temporaries():
+    """Claim files carry the candidate integer and the same writer fields."""
+    name = f"{_fs.CLAIM_PREFIX}1700000000-{_fs._writer_fields()}"
+    assert _fs.parse_claim_name(name).pid == os.getpid()
+    assert _fs.parse_temp_dir_name(name) is None and not name.isdigit()
+    assert _fs.parse_claim_name(_fs.temp_dir_name()) is None
+
+
 @pytest.mark.parametrize("name", ["1700000000", "temp-1700000000", ".estimator_ext-tmp-", ".estimator_ext-tmp-1-h-2",
                                   ".estimator_ext-tmp-1-h-2-XYZ", ".estimator_ext-tmp-a-h-2-ab", "x.estimator_ext-tmp-1-h-2-ab"])
 def test_other_names_are_not_temporaries(name):

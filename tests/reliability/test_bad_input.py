@@ -138,8 +138,6 @@ TABLE: Dict[str, Row] = {
     "receiver-needs-argument": Row(
         "a receiver fn that needs an argument", lambda i: receivers_with(MK.PREDICT, lambda params: SERVE()), TypeError,
         r"input_receiver_fn_map\['infer'.*no arguments",
-        known_bug="_receivers.call_receiver_fn calls receiver_fn() unchecked: the TypeError "
-        "'<lambda>() missing 1 required positional argument' names neither the map nor the mode",
     ),
     # --- assets_extra: the mapping
     "assets-list": Row("a list of files", assets(lambda i: [i.source]), TypeError, r"assets_extra must be a dict"),
@@ -155,6 +153,8 @@ TABLE: Dict[str, Row] = {
     "dest-blank": Row("blank destination", assets(lambda i: {"  ": i.source}), ValueError, r"assets_extra has destination '  '"),
     "dest-trailing-slash": Row("a directory as destination", assets(lambda i: {"vocab/": i.source}), ValueError, r"assets_extra destination 'vocab/' ends with a '/'"),
     "dest-nul": Row("NUL in the name", assets(lambda i: {"a\x00b": i.source}), ValueError, r"assets_extra destination .* NUL"),
+    "dest-too-long": Row("a 300-byte file name (fails mid-export otherwise)", assets(lambda i: {"d/" + "n" * 300: i.source}), ValueError, r"assets_extra destination .* 300 bytes"),
+    "dest-surrogate": Row("not valid Unicode", assets(lambda i: {"\ud800.txt": i.source}), ValueError, r"assets_extra destination .* not valid Unicode"),
     "dest-int": Row("a number as destination", assets(lambda i: {1: i.source}), TypeError, r"assets_extra has destination 1 \(int\)"),
     "dest-none": Row("None as destination", assets(lambda i: {None: i.source}), TypeError, r"assets_extra has destination None"),
     "dest-duplicate": Row("two names for one file", assets(lambda i: {"x": i.source, "./x": i.source}), ValueError, r"assets_extra destinations 'x' and '\./x' both name"),
@@ -166,6 +166,7 @@ TABLE: Dict[str, Row] = {
     "source-link-to-outside-dir": Row("a symlink to a directory outside", assets(lambda i: {"x": i.outside_dir_link}), ValueError, r"assets_extra\['x'\] = .* is a directory"),
     "source-fifo": Row("a FIFO (would block forever)", assets(lambda i: {"x": i.fifo}), ValueError, r"assets_extra\['x'\] = .* is not a regular file"),
     "source-dev-zero": Row("a device (would fill the disk)", assets(lambda i: {"x": "/dev/zero"}), ValueError, r"assets_extra\['x'\] = '/dev/zero' is not a regular file"),
+    "source-surrogate": Row("a source path that is not valid Unicode", assets(lambda i: {"x": "\udcff"}), ValueError, r"assets_extra\['x'\] = .* not valid Unicode"),
     "source-int": Row("a number as source", assets(lambda i: {"x": 42}), TypeError, r"assets_extra\['x'\] must be the path"),
     "source-none": Row("None as source", assets(lambda i: {"x": None}), TypeError, r"assets_extra\['x'\] must be the path"),
     # --- as_text, strip_default_attrs

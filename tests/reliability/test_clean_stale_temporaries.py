@@ -203,3 +203,19 @@ def test_is_public():
     assert "clean_stale_temporaries" in estimator_ext.__all__
     doc = estimator_ext.clean_stale_temporaries.__doc__
     assert "never removed" in doc and "older_than" in doc
+
+
+def test_stale_publish_claims_are_removed_live_ones_kept(base, dead_pid):
+    """Claim files (written beside the exports while copy-publishing on filesystems
+    without atomic rename) follow the same rules: a dead writer's old claim is removed,
+    a live writer's kept; a directory with a claim's name is not ours and stays."""
+    stale = os.path.join(base, f"{_fs.CLAIM_PREFIX}1700000000-0-{HOST}-{dead_pid}-ab12")
+    live = os.path.join(base, f"{_fs.CLAIM_PREFIX}1700000000-0-{HOST}-{os.getpid()}-ab12")
+    not_a_claim = os.path.join(base, f"{_fs.CLAIM_PREFIX}1700000000-0-{HOST}-{dead_pid}-cd34")
+    for path in (stale, live):
+        with open(path, "w") as handle:
+            handle.write("temp dir being copied")
+        os.utime(path, (0, 0))
+    os.makedirs(not_a_claim)
+    assert estimator_ext.clean_stale_temporaries(base, older_than=HOUR) == [stale]
+    assert sorted(os.listdir(base)) == sorted([os.path.basename(live), os.path.basename(not_a_claim)])

@@ -12,8 +12,12 @@ import collections
 import errno
 import os
 import threading
+import time
+
+import tensorflow as tf
 
 import estimator_ext
+from estimator_ext import _fs
 from tests.reliability import _model, _tree
 
 PROCESSES = 4
@@ -117,3 +121,46 @@ def test_os_rename_refuses_an_existing_non_empty_directory(tmp_path):
         else:  # pragma: no cover
             raise AssertionError(f"rename onto {target} succeeded")
     assert os.listdir(source) == ["a"] and os.listdir(taken) == ["b"]
+
+
+def test_copy_publishing_on_ram_filesystem_never_merges_or_loses_an_export():
+    """Without an atomic rename (``ram://``, like ``gs://`` and ``s3://``), 16 threads
+    publishing at once by copy: each export gets its own integer name with exactly its
+    own files (the claim protocol), and no claim or temporary is left. Before claims,
+    exports collided on one name and the losers' cleanup deleted the winner's files."""
+    base = f"ram://publish-race-{os.getpid()}-{time.time_ns()}"
+    names = ("variables/variables.index", "variables/variables.data-00000-of-00001", "saved_model.pb")
+    temps = []
+    for index in range(16):
+        temp = _fs.join(base, _fs.temp_dir_name())
+        tf.io.gfile.makedirs(_fs.join(temp, "variables"))
+        for name in names:
+            with tf.io.gfile.GFile(_fs.join(temp, name), "w") as handle:
+                handle.write(f"{index}:{name}")
+        temps.append(temp)
+    barrier = threading.Barrier(len(temps))
+    published, errors = {}, []
+
+    def publish(index):
+        barrier.wait()
+        try:
+            published[index] = _fs.publish(temps[index], base)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=publish, args=(index,)) for index in range(len(temps))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert len(set(published.values())) == len(temps)
+        for index, export_dir in published.items():
+            for name in names:
+                with tf.io.gfile.GFile(_fs.join(export_dir, name)) as handle:
+                    assert handle.read() == f"{index}:{name}"
+        assert sorted(name.rstrip("/") for name in tf.io.gfile.listdir(base)) == sorted(
+            export_dir.rsplit("/", 1)[-1] for export_dir in published.values())
+    finally:
+        tf.io.gfile.rmtree(base)

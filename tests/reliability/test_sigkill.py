@@ -19,7 +19,7 @@ import estimator_ext
 from estimator_ext import _fs
 from tests.reliability import _tree
 
-RANDOM_KILL_TRIALS = 40
+RANDOM_KILL_TRIALS = 60
 
 
 def _temporaries(base: str):
@@ -39,7 +39,7 @@ def killed_base(worker, model_dir, reliability_seed, tmp_path_factory):
 
 
 def test_random_kills_leave_only_complete_integer_named_exports(killed_base, checkpoint_prefix, reliability_seed):
-    """>= 40 SIGKILLs that landed mid-export: after each kill, and at every moment a
+    """>= 60 SIGKILLs that landed mid-export: after each kill, and at every moment a
     polling loader looked, every integer-named directory is a complete SavedModel; at
     the end each one loads in every mode it claims with the checkpoint's values."""
     base, report = killed_base

@@ -1,0 +1,129 @@
+"""Issue 6, item 7: the checkpoint directory is byte-for-byte unchanged by any export.
+
+Every test of this suite already runs under the autouse guard in conftest (a hash of
+every file plus modes and mtimes of files and directories, before and after). Here the
+guarantee is exercised on purpose, scenario by scenario: successful exports writing the
+variables each way ("copy", which hard-links the data files; "stream"; text format;
+extra assets; an explicit checkpoint path), and exports failing at each stage.
+
+What "unchanged" covers: the set of entries, each file's bytes, size, mode and mtime,
+each directory's mode and mtime (so even a file created and deleted again inside the
+checkpoint directory would show). Not covered, on purpose: access times, and the link
+count / ctime of data files the "copy" strategy hard-links into the export (metadata of
+the inode, not of the bytes; the export shares the inode, see the last test).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Callable, Dict
+
+import pytest
+import tensorflow as tf
+
+import estimator_ext
+from tests.reliability import _model, _tree
+from tests.reliability.conftest import read_only_directory
+
+MK = _model.MK
+
+
+class Failure(Exception):
+    pass
+
+
+def _raise():
+    raise Failure("receiver failed")
+
+
+def _receivers_failing_in(mode: str):
+    receivers = _model.receiver_map()
+    receivers[mode] = _raise
+    return receivers
+
+
+def _export_into_read_only_base(estimator, base, tmp_path):
+    os.makedirs(base)
+    with read_only_directory(base):
+        estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map())
+
+
+SCENARIOS: Dict[str, Callable] = {
+    "all-modes": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, _model.receiver_map()),
+    "predict-only": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, _model.receiver_map([MK.PREDICT])),
+    "eval-only-as-text-stripped": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, _model.receiver_map([MK.EVAL]), as_text=True, strip_default_attrs=True),
+    "checkpoint-path-given": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, _model.receiver_map(), checkpoint_path=tf.train.latest_checkpoint(model_dir)),
+    "checkpoint-dir-given": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, _model.receiver_map(), checkpoint_path=model_dir),
+    "assets-extra-from-the-checkpoint-dir": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, _model.receiver_map([MK.TRAIN]), assets_extra={"ckpt/checkpoint": os.path.join(model_dir, "checkpoint")}),
+    "fails-model-fn-in-eval": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        _model.make_estimator(model_dir, raise_in=MK.EVAL), base, _model.receiver_map()),
+    "fails-receiver-in-train": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, _receivers_failing_in(MK.TRAIN)),
+    "fails-receiver-in-predict-after-variables": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, _receivers_failing_in(MK.PREDICT)),
+    "fails-bad-assets-extra": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, _model.receiver_map(), assets_extra={"../escape": os.path.join(model_dir, "checkpoint")}),
+    "fails-read-only-base": lambda est, base, tmp, model_dir: _export_into_read_only_base(est, base, tmp),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_checkpoint_directory_is_unchanged(scenario, model_dir, estimator, tmp_path):
+    """One export scenario, successful or failing: the checkpoint directory's snapshot
+    (entries, bytes, modes, file and directory mtimes) is identical before and after."""
+    before = _tree.snapshot(model_dir)
+    try:
+        SCENARIOS[scenario](estimator, str(tmp_path / "exports"), tmp_path, model_dir)
+    except (Failure, _model.ModelFnFailure, ValueError, tf.errors.OpError):
+        assert scenario.startswith("fails-")
+    else:
+        assert not scenario.startswith("fails-")
+    assert _tree.diff(before, _tree.snapshot(model_dir)) == []
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["succeeds", "fails"])
+def test_exporting_inside_the_model_dir_changes_only_the_export_base(fails, model_dir, tmp_path):
+    """tf.estimator's exporters write to ``model_dir/export/<name>``. Exporting there (into a
+    private copy of the model directory) changes nothing outside that base: checkpoint
+    files, ``checkpoint`` state, events and graph are as they were; a failing export
+    removes the ``export/<name>`` directories it created."""
+    private = str(tmp_path / "model")
+    shutil.copytree(model_dir, private)
+    base = os.path.join(private, "export", "all_modes")
+    before = _tree.snapshot(private)
+    estimator = _model.make_estimator(private, raise_in=MK.PREDICT if fails else None)
+    if fails:
+        with pytest.raises(_model.ModelFnFailure):
+            estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map())
+        assert not os.path.exists(os.path.join(private, "export"))
+        # Every entry as it was; only the model dir's own mtime moved (export/ came and went).
+        changed = _tree.diff(before, _tree.snapshot(private))
+        assert changed in ([], [f"changed .: {before['.']} -> {_tree.snapshot(private)['.']}"])
+    else:
+        export = estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map())
+        after = _tree.snapshot(private, exclude=[os.path.join(private, "export")])
+        changed = _tree.diff(before, after)
+        assert changed == [f"changed .: {before['.']} -> {after['.']}"]  # only the model dir's mtime: export/ was added
+        assert tf.train.latest_checkpoint(private) == os.path.join(private, f"model.ckpt-{_model.TRAIN_STEPS}")
+        assert _tree.export_problems(export) == []
+
+
+def test_hard_linked_variables_share_the_checkpoint_inode(model_dir, estimator, tmp_path):
+    """Documents a consequence of the "copy" strategy hard-linking data files: the
+    export's ``variables.data-*`` is the checkpoint's own inode. Nothing the export does
+    changes it (tests above), but changing that file's metadata through the export
+    (``chmod``, ``touch``) changes the checkpoint's too; replace such files, never edit
+    them in place."""
+    export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), _model.receiver_map())
+    exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")
+    checkpoint_data = tf.train.latest_checkpoint(model_dir) + ".data-00000-of-00001"
+    if not os.path.samefile(exported_data, checkpoint_data):
+        pytest.skip(f"variables were written with {export.variables_strategy!r}, not hard-linked")
+    assert os.stat(checkpoint_data).st_nlink >= 2
+    shutil.rmtree(export)
+    assert os.path.exists(checkpoint_data)
