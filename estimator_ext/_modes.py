@@ -84,6 +84,17 @@ def _shallow_copy(features: Any) -> Any:
 def _call_model_fn(estimator: Any, mode: str, features: Any, labels: Any) -> Any:
     try:
         return _compat.call_model_fn(estimator, features, labels, mode)
+    except RuntimeError as error:
+        if "after the Optimizer weights have been created" not in str(error):
+            raise
+        raise ValueError(
+            f"The {mode_label(mode)} graph cannot be built: the estimator's optimizer object "
+            "already built its weights in another graph (estimator.train in this process), and "
+            "a Keras optimizer cannot be reused across graphs (Estimator.train would fail the "
+            "same way). Create the estimator with an optimizer name ('Ftrl') or a callable "
+            "returning a new optimizer (optimizer=lambda: tf.keras.optimizers.legacy.Ftrl(0.5)), "
+            "or export from a new estimator instance with the same model_dir."
+        ) from error
     except (ValueError, TypeError) as error:
         if labels is None and mode in (ModeKeys.TRAIN, ModeKeys.EVAL):
             raise ValueError(

@@ -210,3 +210,22 @@ def test_keras_and_v1_metrics_together_in_eval(tmp_path):
     export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), support.receiver_map(tf.float32))
     compared = support.assert_eval_parity(estimator, export, support.TARGET)
     assert {"rmse", "keras_mae"} <= set(compared)
+
+
+# an optimizer object reused across graphs -----------------------------------------------------
+
+
+def test_used_optimizer_object_gets_a_clear_error_and_a_fresh_instance_exports(tmp_path):
+    def classifier():
+        return tf.estimator.LinearClassifier(
+            support.feature_columns(), model_dir=str(tmp_path / "model"), optimizer=tf.keras.optimizers.legacy.Ftrl(0.5)
+        )
+
+    trained = classifier()
+    trained.train(support.input_fn(), steps=2)
+    with pytest.raises(ValueError, match="optimizer object already built its weights.*optimizer=lambda") as info:
+        estimator_ext.export_all_saved_models(trained, str(tmp_path / "exports"), support.receiver_map())
+    assert not (tmp_path / "exports").exists()
+    assert isinstance(info.value.__cause__, RuntimeError)
+    export = estimator_ext.export_all_saved_models(classifier(), str(tmp_path / "exports"), support.receiver_map())
+    support.assert_predict_parity(trained, export)
