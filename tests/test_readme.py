@@ -4,7 +4,8 @@ Conventions (also stated in the README's Development section):
 
 * Each ```python block starts a new script, run in a fresh temporary directory.
 * A block whose preceding line (ignoring blank lines) is ``<!-- continued -->`` is appended
-  to the script of the block before it, so a section can build on the quickstart.
+  to the script of the block before it; ``<!-- continued from the quickstart -->`` appends
+  it to the README's first script instead, so a later section can build on the quickstart.
 * A block preceded by ``<!-- not-tested: reason -->`` is skipped; only for code that needs
   something CI does not have (a cloud bucket, a GPU).
 
@@ -24,6 +25,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = REPO_ROOT / "README.md"
 CONTINUED = "<!-- continued -->"
+CONTINUED_FROM_QUICKSTART = "<!-- continued from the quickstart -->"
 NOT_TESTED = re.compile(r"<!--\s*not-tested\b.*-->")
 FENCE = re.compile(r"^```(\S*)\s*$")
 
@@ -49,8 +51,9 @@ def parse_python_blocks(text: str) -> List[dict]:
             end += 1
         if language == "python":
             previous = next((line.strip() for line in reversed(lines[:index]) if line.strip()), "")
-            marker = "continued" if previous == CONTINUED else (
-                "not-tested" if NOT_TESTED.fullmatch(previous) else "")
+            marker = {CONTINUED: "continued", CONTINUED_FROM_QUICKSTART: "quickstart"}.get(previous, "")
+            if not marker and NOT_TESTED.fullmatch(previous):
+                marker = "not-tested"
             blocks.append({"first_line": start + 1, "code": "\n".join(lines[start:end]), "marker": marker})
         index = end + 1
     return blocks
@@ -61,12 +64,13 @@ def readme_scripts(text: str) -> List[ReadmeScript]:
     for block in parse_python_blocks(text):
         if block["marker"] == "not-tested":
             continue
-        if block["marker"] == "continued":
+        if block["marker"] in ("continued", "quickstart"):
             if not scripts:
-                raise ValueError(f"README line {block['first_line']}: '{CONTINUED}' before any tested block")
-            last = scripts[-1]
-            code = f"{last.code}\n\n# --- README line {block['first_line']}\n{block['code']}"
-            scripts[-1] = ReadmeScript(last.first_line, code, last.block_count + 1)
+                raise ValueError(f"README line {block['first_line']}: a continued block before any tested block")
+            target = -1 if block["marker"] == "continued" else 0
+            base = scripts[target]
+            code = f"{base.code}\n\n# --- README line {block['first_line']}\n{block['code']}"
+            scripts[target] = ReadmeScript(base.first_line, code, base.block_count + 1)
         else:
             code = f"# --- README line {block['first_line']}\n{block['code']}"
             scripts.append(ReadmeScript(block["first_line"], code, 1))
