@@ -27,8 +27,9 @@ class ExportResult(str):
       saved_variables_mode: the mode whose graph the variables were written from
         (the first exported of TRAIN, EVAL, PREDICT).
       tags_by_mode: the MetaGraphDef tags of each exported mode.
-      variables_strategy: how the variables were written: ``"copy"`` (checkpoint files
-        copied as they are) or ``"restore-save"``.
+      variables_strategy: how the variables were written: ``"copy"`` (the checkpoint's
+        files copied as they are), ``"stream"`` (the subset the saving mode needs, one
+        tensor at a time) or ``"restore-save"`` (lookup tables, custom savers).
     """
 
     saved_variables_mode: str

@@ -55,10 +55,13 @@ STREAM = "stream"
 RESTORE_SAVE = "restore-save"
 STRATEGIES = (COPY, STREAM, RESTORE_SAVE)
 
-#: The "copy" strategy hard-links the checkpoint's data files into the export when both
-#: are on the same local filesystem: same bytes for every reader, no data written (a 2 GB
-#: copy costs seconds of disk writes). False always copies through ``tf.io.gfile``.
-HARD_LINK_LOCAL_FILES = True
+#: False (the default): the "copy" strategy copies the checkpoint's files through
+#: ``tf.io.gfile``, so the export shares nothing with the checkpoint. True hard-links the
+#: data files instead when both are on one local filesystem: no data written (a 2 GB copy
+#: costs seconds of disk writes), but the export's ``variables.data-*`` is then the
+#: checkpoint's own inode (``chmod`` or an in-place edit of one changes the other). An
+#: internal switch, measured in benchmarks/, not public API.
+HARD_LINK_LOCAL_FILES = False
 
 #: Small tensors are streamed together up to this many bytes per shard; a larger tensor
 #: gets a shard of its own. It is the constant in "largest tensor plus a constant".
@@ -121,6 +124,10 @@ def resolve_checkpoint(estimator: Any, checkpoint_path: Optional[str]) -> str:
 
 
 def _existing_checkpoint(path: str, argument: str) -> str:
+    # A prefix with its index comes first: TF's ram:// filesystem reports every prefix of
+    # an existing file name as a directory, so isdir('ram://m/model.ckpt-2') is True.
+    if tf.io.gfile.exists(path + ".index"):
+        return path
     if tf.io.gfile.isdir(path):
         variables_dir = _fs.join(path, "variables")
         if tf.io.gfile.exists(_fs.join(variables_dir, "variables.index")):
@@ -135,13 +142,26 @@ def _existing_checkpoint(path: str, argument: str) -> str:
                 "'model_dir/model.ckpt-100', or a directory the estimator has saved into."
             )
         return latest
-    if tf.io.gfile.exists(path + ".index") or tf.io.gfile.exists(path):
+    if tf.io.gfile.exists(path):
+        _check_is_v1_checkpoint(path, argument)
         return path
     raise ValueError(
         f"{argument}={path!r} does not exist: there is no checkpoint index {path + '.index'!r}. "
         "Pass the prefix of an existing checkpoint (e.g. 'model_dir/model.ckpt-100', without "
         "'.index'), a directory holding checkpoints, or None for the latest one."
     )
+
+
+def _check_is_v1_checkpoint(path: str, argument: str) -> None:
+    """A file given without an index must be a (TF1, single-file) checkpoint itself."""
+    try:
+        tf.compat.v1.train.NewCheckpointReader(path)
+    except (tf.errors.OpError, ValueError) as error:
+        raise ValueError(
+            f"{argument}={path!r} is a file but not a checkpoint ({type(error).__name__}). Pass "
+            "a checkpoint prefix: for 'model.ckpt-100.index' and 'model.ckpt-100.data-*', that "
+            "is 'model.ckpt-100'."
+        ) from None
 
 
 class CheckpointCatalog:
@@ -152,7 +172,9 @@ class CheckpointCatalog:
 
     def __init__(self, prefix: str):
         self.prefix = prefix
-        reader = tf.train.load_checkpoint(prefix)
+        # NewCheckpointReader, not tf.train.load_checkpoint: the latter asks isdir() first,
+        # which TF's ram:// filesystem answers True for any prefix of a file name.
+        reader = tf.compat.v1.train.NewCheckpointReader(prefix)
         shapes = reader.get_variable_to_shape_map()
         dtypes = reader.get_variable_to_dtype_map()
         self.specs: Dict[str, Spec] = {name: (tuple(shapes[name]), dtypes[name]) for name in shapes}

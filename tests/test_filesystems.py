@@ -232,18 +232,9 @@ def test_all_modes_exporter_on_ram_collects_garbage(trained):
     check_loads_with_parity(load_all_modes(results[-1]), trained)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "TF's ram:// reports any string prefix of an existing path as a directory "
-        "(isdir('ram://m/model.ckpt-10') is True when 'model.ckpt-10.index' exists), and "
-        "estimator_ext._variables (_existing_checkpoint, then tf.train.load_checkpoint in "
-        "CheckpointCatalog) tests isdir before '<prefix>.index', so the explicit "
-        "checkpoint_path TF passes the exporter is refused when model_dir is on ram://"
-    ),
-)
 def test_all_modes_exporter_with_model_dir_on_ram():
+    """A model_dir on ram:// works: TF's ram:// reports any prefix of a file name as a
+    directory, so checkpoint prefixes are recognised by their index file first."""
     estimator = make_estimator(ram_base() + "/model")
     estimator.train(train_input_fn, steps=2)
     exporter = AllModesExporter("all_modes", receivers())

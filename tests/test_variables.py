@@ -114,7 +114,8 @@ def test_train_export_of_a_plain_model_copies_the_checkpoint(adagrad, tmp_path):
     support.assert_train_trains(export, support.TARGET)
 
 
-def test_copy_hard_links_data_files_on_one_filesystem_and_training_on_leaves_the_export_alone(tmp_path):
+def test_copy_hard_links_data_files_on_one_filesystem_and_training_on_leaves_the_export_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(_variables, "HARD_LINK_LOCAL_FILES", True)  # opt-in: the default copies
     estimator = _adagrad_estimator(str(tmp_path / "model"))
     estimator.train(support.input_fn(support.TARGET), steps=10)
     checkpoint = estimator.latest_checkpoint()
@@ -129,8 +130,8 @@ def test_copy_hard_links_data_files_on_one_filesystem_and_training_on_leaves_the
     _assert_same_tensors(_exported_tensors(export), before)
 
 
-def test_copy_without_hard_links_writes_identical_independent_files(adagrad, tmp_path, monkeypatch):
-    monkeypatch.setattr(_variables, "HARD_LINK_LOCAL_FILES", False)
+def test_copy_by_default_writes_identical_independent_files(adagrad, tmp_path):
+    assert _variables.HARD_LINK_LOCAL_FILES is False
     export = _export(adagrad, tmp_path)
     assert export.variables_strategy == _variables.COPY
     exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")

@@ -510,14 +510,14 @@ def export_with_fsize_limit(
 ) -> Dict[str, Any]:
     """One export in a child whose files may not grow beyond ``limit`` bytes
     (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail with EFBIG instead of killing).
-    ``hard_links=False`` makes the "copy" strategy copy the checkpoint's data files
-    instead of hard-linking them (so that their write is what fails)."""
+    ``hard_links`` sets the "copy" strategy's opt-in hard-linking: True (here) keeps the
+    data files out of the size limit so later writes are what fails; False copies them
+    (so that their write is what fails)."""
 
     def body(say: Callable[[str], None]) -> str:
         from estimator_ext import _variables
 
-        if not hard_links:
-            _variables.HARD_LINK_LOCAL_FILES = False
+        _variables.HARD_LINK_LOCAL_FILES = hard_links
         estimator = _model.make_estimator(model_dir)
         receivers = _model.receiver_map(modes)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -183,8 +183,6 @@ TABLE: Dict[str, Row] = {
     "checkpoint-not-a-checkpoint": Row(
         "a file that is no checkpoint", lambda i: {"checkpoint_path": i.text_file}, ValueError,
         r"checkpoint_path=.*not a checkpoint",
-        known_bug="_variables._existing_checkpoint accepts any existing path; CheckpointCatalog then "
-        "raises DataLossError 'Unable to open table file ...' without naming checkpoint_path",
     ),
 }
 

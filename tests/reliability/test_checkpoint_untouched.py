@@ -3,14 +3,14 @@
 Every test of this suite already runs under the autouse guard in conftest (a hash of
 every file plus modes and mtimes of files and directories, before and after). Here the
 guarantee is exercised on purpose, scenario by scenario: successful exports writing the
-variables each way ("copy", which hard-links the data files; "stream"; text format;
+variables each way ("copy"; "stream"; text format;
 extra assets; an explicit checkpoint path), and exports failing at each stage.
 
 What "unchanged" covers: the set of entries, each file's bytes, size, mode and mtime,
 each directory's mode and mtime (so even a file created and deleted again inside the
 checkpoint directory would show). Not covered, on purpose: access times, and the link
-count / ctime of data files the "copy" strategy hard-links into the export (metadata of
-the inode, not of the bytes; the export shares the inode, see the last test).
+count / ctime of data files the "copy" strategy hard-links into the export when that
+opt-in is on (metadata of the inode, not of the bytes; see the last test).
 """
 
 from __future__ import annotations
@@ -113,17 +113,19 @@ def test_exporting_inside_the_model_dir_changes_only_the_export_base(fails, mode
         assert _tree.export_problems(export) == []
 
 
-def test_hard_linked_variables_share_the_checkpoint_inode(model_dir, estimator, tmp_path):
-    """Documents a consequence of the "copy" strategy hard-linking data files: the
-    export's ``variables.data-*`` is the checkpoint's own inode. Nothing the export does
-    changes it (tests above), but changing that file's metadata through the export
-    (``chmod``, ``touch``) changes the checkpoint's too; replace such files, never edit
-    them in place."""
+def test_hard_linked_variables_share_the_checkpoint_inode(model_dir, estimator, tmp_path, monkeypatch):
+    """Documents a consequence of the opt-in hard-linking of the "copy" strategy
+    (``_variables.HARD_LINK_LOCAL_FILES``; the default copies): the export's
+    ``variables.data-*`` is the checkpoint's own inode. Nothing the export does changes it
+    (tests above), but changing that file's metadata through the export (``chmod``,
+    ``touch``) changes the checkpoint's too; replace such files, never edit them in place."""
+    from estimator_ext import _variables
+
+    monkeypatch.setattr(_variables, "HARD_LINK_LOCAL_FILES", True)
     export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), _model.receiver_map())
     exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")
     checkpoint_data = tf.train.latest_checkpoint(model_dir) + ".data-00000-of-00001"
-    if not os.path.samefile(exported_data, checkpoint_data):
-        pytest.skip(f"variables were written with {export.variables_strategy!r}, not hard-linked")
+    assert os.path.samefile(exported_data, checkpoint_data)
     assert os.stat(checkpoint_data).st_nlink >= 2
     shutil.rmtree(export)
     assert os.path.exists(checkpoint_data)
