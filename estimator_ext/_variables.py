@@ -13,8 +13,9 @@ and:
   ``"copy"``
     the mode saves exactly the checkpoint's tensors with the default saver (a TRAIN
     export of a plain model): the checkpoint's data and index files are copied
-    through ``tf.io.gfile``; no tensor passes through this process's memory. On one
-    local filesystem the data files are hard-linked instead (they are immutable).
+    through ``tf.io.gfile``; no tensor passes through this process's memory. (An
+    internal experiment, :data:`HARD_LINK_LOCAL_FILES`, off by default, hard-links the
+    data files instead on one local filesystem.)
   ``"stream"``
     the mode saves a strict subset of them (a PREDICT-only export has no optimizer
     slots): each tensor, or group of small tensors up to :data:`STREAM_GROUP_BYTES`,
@@ -344,8 +345,8 @@ def _choose_strategy(specs: Optional[Dict[str, Spec]], catalog: CheckpointCatalo
 def _copy_checkpoint(catalog: CheckpointCatalog, variables_prefix: str) -> None:
     """Copies the checkpoint's data and index files to ``variables_prefix``.
 
-    Data files are hard-linked instead when both sides are on the same local
-    filesystem (see :data:`HARD_LINK_LOCAL_FILES`); the index is always copied.
+    With the (off by default) :data:`HARD_LINK_LOCAL_FILES`, data files are hard-linked
+    instead when both sides are on the same local filesystem; the index is always copied.
     """
     data_files = catalog.data_files()
     if not data_files:
