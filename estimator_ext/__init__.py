@@ -22,7 +22,7 @@ from estimator_ext.patching import multi_export, patch, patched, unpatch  # noqa
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from estimator_ext._export import export_all_saved_models
-    from estimator_ext._fs import clean_stale_temporaries
+    from estimator_ext._cleanup import clean_stale_temporaries
     from estimator_ext._receivers import (
         SupervisedInputReceiver,
         build_raw_supervised_input_receiver_fn,
@@ -41,7 +41,7 @@ _LAZY_MODULE_BY_NAME = {
     "SupervisedInputReceiver": "estimator_ext._receivers",
     "build_raw_supervised_input_receiver_fn": "estimator_ext._receivers",
     "build_supervised_input_receiver_fn_from_input_fn": "estimator_ext._receivers",
-    "clean_stale_temporaries": "estimator_ext._fs",
+    "clean_stale_temporaries": "estimator_ext._cleanup",
     "export_all_saved_models": "estimator_ext._export",
 }
 

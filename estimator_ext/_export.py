@@ -9,7 +9,7 @@ from typing import Any, Callable, List, Mapping, Optional
 import numpy as np
 import tensorflow as tf
 
-from estimator_ext import _compat, _fs
+from estimator_ext import _assets, _compat, _fs
 from estimator_ext._modekeys import mode_label, validate_receiver_map
 from estimator_ext._modes import ModeGraph, build_mode_graph, drop_unimportable_saveables
 from estimator_ext._result import ExportResult
@@ -82,7 +82,7 @@ def export_all_saved_models(
     _check_flag("as_text", as_text)
     _check_flag("strip_default_attrs", strip_default_attrs)
     receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
-    assets_extra_plan = _fs.plan_assets_extra(assets_extra)
+    assets_extra_plan = _assets.plan_assets_extra(assets_extra)
     checkpoint = resolve_checkpoint(estimator, checkpoint_path)
     catalog = CheckpointCatalog(checkpoint)
     logger.info("Exporting %s from checkpoint %s", ", ".join(receiver_fn_by_mode), checkpoint)
@@ -94,7 +94,7 @@ def export_all_saved_models(
         tf.io.gfile.makedirs(export_dir_base)
         tf.io.gfile.makedirs(temp_dir)
         written = _write_saved_model(estimator, receiver_fn_by_mode, catalog, temp_dir, as_text, strip_default_attrs)
-        _fs.copy_assets_extra(assets_extra_plan, temp_dir)
+        _assets.copy_assets_extra(assets_extra_plan, temp_dir)
         export_dir = _fs.publish(temp_dir, export_dir_base)
     except BaseException as error:
         _fs.remove_quietly(temp_dir)

@@ -1,5 +1,4 @@
-"""Staging and publishing export directories, path safety and stale-temporary cleanup,
-through ``tf.io.gfile``.
+"""Staging and publishing export directories, through ``tf.io.gfile``.
 
 An export is built in a hidden temporary directory inside ``export_dir_base`` and
 appears under its integer (seconds since epoch) name only when complete:
@@ -22,39 +21,31 @@ the directories the export created for ``export_dir_base`` as long as they are e
 
 Temporaries of killed processes are named ``.estimator_ext-tmp-<start>-<host>-<pid>-<hex>``:
 hidden, never integer-like (TF Serving and ``tf.estimator`` exporters only look at
-integer names), and removed by :func:`clean_stale_temporaries`.
+integer names), and removed by :func:`estimator_ext.clean_stale_temporaries`
+(``_cleanup.py``). ``assets_extra`` is validated and copied in ``_assets.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import errno
 import logging
 import os
 import posixpath
 import random
 import re
-import shutil
 import socket
-import stat
 import time
 import uuid
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 
 logger = logging.getLogger("estimator_ext")
 
 TEMP_PREFIX = ".estimator_ext-tmp-"
-#: Longest file or directory name (in UTF-8 bytes) accepted in assets_extra destinations:
-#: NAME_MAX of ext4, XFS, btrfs, APFS and NTFS-as-mounted; longer names fail mid-export.
-MAX_NAME_BYTES = 255
 SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
 
-#: Default age after which :func:`clean_stale_temporaries` may remove a temporary whose
-#: writer it cannot see (one from another host, or one whose process is gone).
-DEFAULT_STALE_AGE = datetime.timedelta(hours=1)
 
 #: Prefix of the claim files copy-publishing exports hold on an integer name (see publish).
 CLAIM_PREFIX = ".estimator_ext-claim-"
@@ -73,11 +64,11 @@ def join(base: str, *parts: str) -> str:
     return posixpath.join(base, *parts) if has_scheme(base) else os.path.join(base, *parts)
 
 
-def _dirname(path: str) -> str:
+def dirname(path: str) -> str:
     return posixpath.dirname(path) if has_scheme(path) else os.path.dirname(path)
 
 
-def _local(path: str) -> str:
+def local_path(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
@@ -100,7 +91,7 @@ def missing_ancestors(path: str) -> List[str]:
         missing.append(current)
         if _is_url_root(current):  # (ecosystem helper) never climb above a bucket: 's3:' is no path
             break
-        parent = _dirname(current)
+        parent = dirname(current)
         if parent == current or parent.endswith("://") or not parent:
             break
         current = parent
@@ -138,7 +129,7 @@ def remove_created_dirs(created_dirs: List[str]) -> None:
 def _remove_if_empty(directory: str) -> bool:
     if not has_scheme(directory):
         try:
-            os.rmdir(_local(directory))  # atomic: refuses a non-empty directory
+            os.rmdir(local_path(directory))  # atomic: refuses a non-empty directory
             return True
         except FileNotFoundError:
             return True
@@ -152,19 +143,19 @@ def _remove_if_empty(directory: str) -> bool:
         return False
 
 
-def _host_label() -> str:
+def host_label() -> str:
     return socket.gethostname().replace("-", "_").replace("/", "_") or "host"
 
 
 def _writer_fields() -> str:
-    return f"{int(time.time())}-{_host_label()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    return f"{int(time.time())}-{host_label()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 def temp_dir_name() -> str:
     """A name no other export (thread, process or host) will pick, never integer-like.
 
     It carries the start time, host and pid so stale temporaries can be told from live
-    ones (see :func:`clean_stale_temporaries`).
+    ones (see :func:`estimator_ext.clean_stale_temporaries`).
     """
     return TEMP_PREFIX + _writer_fields()
 
@@ -201,7 +192,7 @@ def _parse(pattern: "re.Pattern[str]", name: str) -> Optional[TempDirName]:
 def publish(temp_dir: str, export_dir_base: str) -> str:
     """Moves a complete export from ``temp_dir`` to a new integer-named directory."""
     if not has_scheme(export_dir_base):
-        _sync_tree(_local(temp_dir))
+        _sync_tree(local_path(temp_dir))
     candidate = int(time.time())
     for _ in range(1000):
         export_dir = join(export_dir_base, str(candidate))
@@ -212,14 +203,14 @@ def publish(temp_dir: str, export_dir_base: str) -> str:
                 candidate += 1
                 continue
             try:
-                os.rename(_local(temp_dir), _local(export_dir))
+                os.rename(local_path(temp_dir), local_path(export_dir))
             except OSError as error:
                 # ENOTEMPTY / EEXIST: another export took this name since the check;
                 # ENOTDIR: a file took it. Either way, try the next integer.
                 if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
                     raise
             else:
-                _sync_directory(_local(export_dir_base))
+                _sync_directory(local_path(export_dir_base))
                 return export_dir
         candidate += 1
     raise RuntimeError(f"Could not find a free export directory name under {export_dir_base!r}.")
@@ -296,355 +287,9 @@ def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
     try:
         for relative, source in files:
             destination = join(export_dir, relative)
-            tf.io.gfile.makedirs(_dirname(destination))
+            tf.io.gfile.makedirs(dirname(destination))
             tf.io.gfile.copy(source, destination, overwrite=False)
     except BaseException:
         remove_quietly(export_dir)
         raise
     remove_quietly(temp_dir)
-
-
-# --- stale temporaries --------------------------------------------------------------------
-
-
-def clean_stale_temporaries(
-    export_dir_base: Union[str, "os.PathLike[str]"],
-    older_than: Union[float, int, datetime.timedelta] = DEFAULT_STALE_AGE,
-) -> List[str]:
-    """Removes the temporary directories that killed exports left in ``export_dir_base``.
-
-    An export killed mid-way (SIGKILL, OOM killer, power loss, a preempted VM) leaves
-    its hidden ``.estimator_ext-tmp-<start>-<host>-<pid>-<hex>`` directory behind. It
-    never looks like an export (loaders only take integer-named directories), but it
-    takes disk space. Call this, e.g. when a training job starts, to remove them. (On
-    filesystems without atomic rename, ``gs://``, ``s3://``, ``ram://``, a killed
-    export may also leave a tiny ``.estimator_ext-claim-<n>-...`` file beside the
-    exports; those are removed by the same rules.)
-
-    Contract -- a temporary is removed only when all of these hold:
-
-    * its name is exactly one that ``export_all_saved_models`` makes, and it is a real
-      directory (not a symlink, not a file; a claim: a regular file). Nothing else in
-      ``export_dir_base`` is touched: not the integer-named exports, not TF's own
-      ``temp-<timestamp>`` directories, not other files;
-    * its writer is not alive: when the name's host is this host, the process with the
-      name's pid must not exist (a zombie counts as gone). A temporary whose process is
-      alive on this host is never removed, whatever its age;
-    * it is at least ``older_than`` old, its age being measured from the newest of the
-      start time in its name and the modification times of the directory and everything
-      in it, so a temporary something is still writing into looks young. For a
-      temporary from another host (a shared or remote filesystem) age is the only
-      evidence: pick ``older_than`` longer than your slowest export.
-
-    Removal errors (e.g. a permission problem) are logged and skipped; call again to
-    retry. Cleaners may run concurrently: a directory another cleaner removes at the
-    same time is reported by both.
-
-    Args:
-      export_dir_base: the directory exports are written into (local or any
-        ``tf.io.gfile`` filesystem). A missing directory has nothing to clean.
-      older_than: minimum age, in seconds (int or float >= 0) or as a
-        ``datetime.timedelta``. Default: one hour. ``0`` removes every temporary of a
-        process that is gone from this host right away.
-
-    Returns:
-      The paths removed, sorted.
-
-    Raises:
-      TypeError / ValueError: ``export_dir_base`` or ``older_than`` is invalid.
-
-    Example::
-
-        removed = estimator_ext.clean_stale_temporaries("exports/", older_than=3600)
-    """
-    base = _check_base_argument(export_dir_base)
-    min_age = _check_older_than(older_than)
-    if not tf.io.gfile.isdir(base):
-        return []
-    now = time.time()
-    this_host = _host_label()
-    removed = []
-    for entry in sorted(tf.io.gfile.listdir(base)):
-        name = entry.rstrip("/")
-        path = join(base, name)
-        parsed = parse_temp_dir_name(name)
-        if parsed is not None and not _is_real_directory(path):
-            logger.info("clean_stale_temporaries: skipping %s, not a directory we created", path)
-            continue
-        if parsed is None:
-            parsed = parse_claim_name(name)
-            if parsed is None or not _is_regular_file(path):
-                continue
-        if parsed.host == this_host and _process_alive(parsed.pid):
-            continue
-        age = now - _last_activity(path, parsed.started)
-        if age < min_age:
-            continue
-        if _remove_tree(path):
-            logger.info("Removed stale export temporary %s (%.0f s old)", path, age)
-            removed.append(path)
-    return removed
-
-
-def _check_base_argument(export_dir_base: object) -> str:
-    if isinstance(export_dir_base, os.PathLike):
-        export_dir_base = os.fspath(export_dir_base)
-    if not isinstance(export_dir_base, str) or not export_dir_base.strip():
-        raise TypeError(
-            "clean_stale_temporaries: `export_dir_base` must be the directory exports are "
-            f"written into, as a non-empty str or os.PathLike; received {export_dir_base!r}."
-        )
-    return export_dir_base
-
-
-def _check_older_than(older_than: object) -> float:
-    if isinstance(older_than, datetime.timedelta):
-        seconds = older_than.total_seconds()
-    elif isinstance(older_than, (int, float)) and not isinstance(older_than, bool):
-        seconds = float(older_than)
-    else:
-        raise TypeError(
-            "clean_stale_temporaries: `older_than` must be a number of seconds or a "
-            f"datetime.timedelta, e.g. older_than=3600; received {older_than!r}."
-        )
-    if not seconds >= 0:  # also refuses NaN
-        raise ValueError(
-            f"clean_stale_temporaries: `older_than` must be >= 0 seconds; received {older_than!r}."
-        )
-    return seconds
-
-
-def _is_real_directory(path: str) -> bool:
-    if has_scheme(path):
-        return tf.io.gfile.isdir(path)
-    try:
-        return stat.S_ISDIR(os.lstat(_local(path)).st_mode)
-    except OSError:
-        return False
-
-
-def _is_regular_file(path: str) -> bool:
-    if has_scheme(path):
-        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
-    try:
-        return stat.S_ISREG(os.lstat(_local(path)).st_mode)
-    except OSError:
-        return False
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    except OSError:
-        return True  # cannot tell: assume alive, never remove a live export
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as status_file:
-            state = status_file.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
-
-
-def _last_activity(path: str, started: int) -> float:
-    """The newest of ``started`` and the mtimes of ``path`` and everything beneath it."""
-    newest = float(started)
-    if has_scheme(path):
-        for directory, subdirs, files in tf.io.gfile.walk(path):
-            for name in [""] + list(subdirs) + list(files):
-                try:
-                    mtime = tf.io.gfile.stat(join(directory, name) if name else directory).mtime_nsec / 1e9
-                except tf.errors.OpError:
-                    continue
-                newest = max(newest, mtime)
-        return newest
-    for directory, subdirs, files in os.walk(_local(path)):
-        for name in [""] + subdirs + files:
-            try:
-                newest = max(newest, os.lstat(os.path.join(directory, name) if name else directory).st_mtime)
-            except OSError:
-                continue
-    return newest
-
-
-def _remove_tree(path: str) -> bool:
-    """Removes ``path`` (a tree, or a claim file); True once it is gone (also when a
-    concurrent cleaner helped)."""
-
-    def ignore_vanished(function, failed_path, exc_info):
-        if not issubclass(exc_info[0], FileNotFoundError):
-            raise exc_info[1]
-
-    try:
-        if has_scheme(path) and tf.io.gfile.isdir(path):
-            tf.io.gfile.rmtree(path)
-        elif has_scheme(path):
-            tf.io.gfile.remove(path)
-        elif _is_regular_file(path):
-            os.remove(_local(path))
-        else:
-            shutil.rmtree(_local(path), onerror=ignore_vanished)  # never follows symlinks
-    except (OSError, tf.errors.OpError) as error:
-        if tf.io.gfile.exists(path):
-            logger.warning("clean_stale_temporaries: could not remove %s: %s", path, error)
-    return not tf.io.gfile.exists(path)
-
-
-# --- assets.extra -------------------------------------------------------------------------
-
-
-def plan_assets_extra(assets_extra: Optional[Mapping[str, str]]) -> List[Tuple[str, str]]:
-    """Validates ``assets_extra`` before anything is written; returns (destination, source).
-
-    Destinations are relative file paths inside ``assets.extra/`` (nested ones allowed,
-    ``\\`` read as ``/``). Refused: non-strings, empty names, absolute paths or URLs,
-    paths that climb out with ``..``, names ending in ``/``, NUL characters, text that
-    is not valid Unicode, names longer than :data:`MAX_NAME_BYTES`, two entries naming
-    the same file, and one entry's file being another's directory.
-
-    Sources must be existing regular files. A source that is a symlink is followed: the
-    export receives a copy of the file it points to, never a link, so the export is
-    self-contained wherever the link points. Directories, dangling links, FIFOs and
-    devices (``/dev/zero`` would fill the disk, a FIFO would block forever) are refused.
-    Nothing inside the export can be a symlink: every directory in it is created by
-    the export itself.
-    """
-    if assets_extra is None:
-        return []
-    if not isinstance(assets_extra, Mapping):
-        raise TypeError(
-            "assets_extra must be a dict of destination path (relative to assets.extra/) to "
-            f"source file path, received {type(assets_extra).__name__}. Example: "
-            "{'vocab/words.txt': '/data/words.txt'}."
-        )
-    plan = []
-    claimed: Dict[str, str] = {}  # normalized destination -> destination as given
-    for destination, source in assets_extra.items():
-        normalized = _normalized_destination(destination)
-        if normalized in claimed:
-            raise ValueError(
-                f"assets_extra destinations {claimed[normalized]!r} and {destination!r} both "
-                f"name assets.extra/{normalized}; give each file its own destination."
-            )
-        claimed[normalized] = destination
-        plan.append((normalized, _checked_source(destination, source)))
-    _check_no_file_directory_clash(claimed)
-    return plan
-
-
-def _normalized_destination(destination: object) -> str:
-    if not isinstance(destination, str):
-        raise TypeError(
-            f"assets_extra has destination {destination!r} ({type(destination).__name__}): "
-            "destinations must be relative file paths inside assets.extra/ as strings, "
-            "such as 'my_asset_file.txt'."
-        )
-    if not destination.strip():
-        raise ValueError(
-            f"assets_extra has destination {destination!r}: destinations must be non-empty "
-            "relative file paths inside assets.extra/, such as 'my_asset_file.txt'."
-        )
-    if "\x00" in destination:
-        raise ValueError(
-            f"assets_extra destination {destination!r} contains a NUL character, which no "
-            "file name can hold. Use a plain relative path such as 'my_asset_file.txt'."
-        )
-    _check_encodable(destination, f"assets_extra destination {destination!r}")
-    slashed = destination.replace("\\", "/")
-    if slashed.endswith("/"):
-        raise ValueError(
-            f"assets_extra destination {destination!r} ends with a '/': give the file name "
-            "as well, such as 'vocab/words.txt' (each destination is one file)."
-        )
-    normalized = posixpath.normpath(slashed)
-    if (
-        posixpath.isabs(normalized)
-        or "://" in destination
-        or normalized in ("..", ".")
-        or normalized.startswith("../")
-    ):
-        raise ValueError(
-            f"assets_extra destination {destination!r} points outside assets.extra/. Use a "
-            "relative path without '..', such as 'my_asset_file.txt' or 'vocab/words.txt'."
-        )
-    for part in normalized.split("/"):
-        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
-            raise ValueError(
-                f"assets_extra destination {destination!r} has a name of "
-                f"{len(part.encode('utf-8'))} bytes; file and directory names are limited to "
-                f"{MAX_NAME_BYTES} bytes. Use a shorter name."
-            )
-    return normalized
-
-
-def _check_encodable(text: str, what: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ValueError(
-            f"{what} is not valid Unicode text ({error.reason} at position {error.start}), so "
-            "it cannot be a file name. Decode it properly or use a plain ASCII name."
-        ) from None
-
-
-def _checked_source(destination: str, source: object) -> str:
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(
-            f"assets_extra[{destination!r}] must be the path of the source file as a string, "
-            f"received {type(source).__name__}."
-        )
-    source_path = os.fspath(source)
-    if not isinstance(source_path, str) or not source_path:
-        raise TypeError(
-            f"assets_extra[{destination!r}] must be the path of the source file as a "
-            f"non-empty string, received {source!r}."
-        )
-    _check_encodable(source_path, f"assets_extra[{destination!r}] = {source_path!r}")
-    if not tf.io.gfile.exists(source_path):
-        raise ValueError(
-            f"assets_extra[{destination!r}] = {source_path!r} does not exist (or is a "
-            "symlink to nothing). Give the path of an existing file."
-        )
-    if tf.io.gfile.isdir(source_path):
-        raise ValueError(
-            f"assets_extra[{destination!r}] = {source_path!r} is a directory; list each file to "
-            "copy as its own entry."
-        )
-    if not has_scheme(source_path):
-        try:
-            mode = os.stat(_local(source_path)).st_mode  # follows symlinks
-        except OSError as error:
-            raise ValueError(f"assets_extra[{destination!r}] = {source_path!r} cannot be read: {error}.") from error
-        if not stat.S_ISREG(mode):
-            raise ValueError(
-                f"assets_extra[{destination!r}] = {source_path!r} is not a regular file (a "
-                "FIFO, socket or device); copy its content to a file and give that file's path."
-            )
-    return source_path
-
-
-def _check_no_file_directory_clash(claimed: Mapping[str, str]) -> None:
-    for normalized, destination in claimed.items():
-        parent = posixpath.dirname(normalized)
-        while parent:
-            if parent in claimed:
-                raise ValueError(
-                    f"assets_extra destinations {claimed[parent]!r} and {destination!r} clash: "
-                    f"assets.extra/{parent} would have to be both a file and a directory. "
-                    "Rename one of them."
-                )
-            parent = posixpath.dirname(parent)
-
-
-def copy_assets_extra(plan: List[Tuple[str, str]], export_dir: str) -> None:
-    root = join(export_dir, "assets.extra")
-    for destination, source in plan:
-        target = join(root, *destination.split("/"))
-        tf.io.gfile.makedirs(_dirname(target))
-        tf.io.gfile.copy(source, target, overwrite=False)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from estimator_ext import _fs
+from estimator_ext import _assets, _fs
 
 
 def test_temp_dir_names_are_hidden_unique_and_say_who_writes_them():
@@ -25,7 +25,7 @@ def test_temp_dir_names_are_hidden_unique_and_say_who_writes_them():
     for name in names:
         assert name.startswith(".") and not name.isdigit()
         parsed = _fs.parse_temp_dir_name(name)
-        assert parsed == _fs.TempDirName(parsed.started, _fs._host_label(), os.getpid())
+        assert parsed == _fs.TempDirName(parsed.started, _fs.host_label(), os.getpid())
         assert abs(parsed.started - time.time()) < 60
 
 
@@ -151,12 +151,12 @@ def test_assets_extra_plan_normalizes_and_copy_nests(tmp_path):
     source.write_text("words")
     link = tmp_path / "link.txt"
     os.symlink(source, link)
-    plan = _fs.plan_assets_extra({"vocab/./words.txt": str(source), "a\\b.txt": str(link)})
+    plan = _assets.plan_assets_extra({"vocab/./words.txt": str(source), "a\\b.txt": str(link)})
     assert plan == [("vocab/words.txt", str(source)), ("a/b.txt", str(link))]
     export_dir = tmp_path / "export"
     export_dir.mkdir()
-    _fs.copy_assets_extra(plan, str(export_dir))
+    _assets.copy_assets_extra(plan, str(export_dir))
     for relative in ("vocab/words.txt", "a/b.txt"):
         copied = export_dir / "assets.extra" / relative
         assert copied.read_text() == "words" and not copied.is_symlink()
-    assert _fs.plan_assets_extra(None) == [] and _fs.plan_assets_extra({}) == []
+    assert _assets.plan_assets_extra(None) == [] and _assets.plan_assets_extra({}) == []

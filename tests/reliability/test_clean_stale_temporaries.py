@@ -22,7 +22,7 @@ import estimator_ext
 from estimator_ext import _fs
 from tests.reliability import _tree
 
-HOST = _fs._host_label()
+HOST = _fs.host_label()
 HOUR = 3600
 
 

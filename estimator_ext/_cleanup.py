@@ -1,0 +1,210 @@
+"""clean_stale_temporaries: removing what killed exports left behind, never a live one."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import shutil
+import stat
+import time
+from typing import List, Union
+
+import tensorflow as tf
+
+from estimator_ext._fs import host_label, local_path, has_scheme, join, parse_claim_name, parse_temp_dir_name
+
+logger = logging.getLogger("estimator_ext")
+
+#: Default age after which :func:`clean_stale_temporaries` may remove a temporary whose
+#: writer it cannot see (one from another host, or one whose process is gone).
+DEFAULT_STALE_AGE = datetime.timedelta(hours=1)
+
+
+def clean_stale_temporaries(
+    export_dir_base: Union[str, "os.PathLike[str]"],
+    older_than: Union[float, int, datetime.timedelta] = DEFAULT_STALE_AGE,
+) -> List[str]:
+    """Removes the temporary directories that killed exports left in ``export_dir_base``.
+
+    An export killed mid-way (SIGKILL, OOM killer, power loss, a preempted VM) leaves
+    its hidden ``.estimator_ext-tmp-<start>-<host>-<pid>-<hex>`` directory behind. It
+    never looks like an export (loaders only take integer-named directories), but it
+    takes disk space. Call this, e.g. when a training job starts, to remove them. (On
+    filesystems without atomic rename, ``gs://``, ``s3://``, ``ram://``, a killed
+    export may also leave a tiny ``.estimator_ext-claim-<n>-...`` file beside the
+    exports; those are removed by the same rules.)
+
+    Contract -- a temporary is removed only when all of these hold:
+
+    * its name is exactly one that ``export_all_saved_models`` makes, and it is a real
+      directory (not a symlink, not a file; a claim: a regular file). Nothing else in
+      ``export_dir_base`` is touched: not the integer-named exports, not TF's own
+      ``temp-<timestamp>`` directories, not other files;
+    * its writer is not alive: when the name's host is this host, the process with the
+      name's pid must not exist (a zombie counts as gone). A temporary whose process is
+      alive on this host is never removed, whatever its age;
+    * it is at least ``older_than`` old, its age being measured from the newest of the
+      start time in its name and the modification times of the directory and everything
+      in it, so a temporary something is still writing into looks young. For a
+      temporary from another host (a shared or remote filesystem) age is the only
+      evidence: pick ``older_than`` longer than your slowest export.
+
+    Removal errors (e.g. a permission problem) are logged and skipped; call again to
+    retry. Cleaners may run concurrently: a directory another cleaner removes at the
+    same time is reported by both.
+
+    Args:
+      export_dir_base: the directory exports are written into (local or any
+        ``tf.io.gfile`` filesystem). A missing directory has nothing to clean.
+      older_than: minimum age, in seconds (int or float >= 0) or as a
+        ``datetime.timedelta``. Default: one hour. ``0`` removes every temporary of a
+        process that is gone from this host right away.
+
+    Returns:
+      The paths removed, sorted.
+
+    Raises:
+      TypeError / ValueError: ``export_dir_base`` or ``older_than`` is invalid.
+
+    Example::
+
+        removed = estimator_ext.clean_stale_temporaries("exports/", older_than=3600)
+    """
+    base = _check_base_argument(export_dir_base)
+    min_age = _check_older_than(older_than)
+    if not tf.io.gfile.isdir(base):
+        return []
+    now = time.time()
+    this_host = host_label()
+    removed = []
+    for entry in sorted(tf.io.gfile.listdir(base)):
+        name = entry.rstrip("/")
+        path = join(base, name)
+        parsed = parse_temp_dir_name(name)
+        if parsed is not None and not _is_real_directory(path):
+            logger.info("clean_stale_temporaries: skipping %s, not a directory we created", path)
+            continue
+        if parsed is None:
+            parsed = parse_claim_name(name)
+            if parsed is None or not _is_regular_file(path):
+                continue
+        if parsed.host == this_host and _process_alive(parsed.pid):
+            continue
+        age = now - _last_activity(path, parsed.started)
+        if age < min_age:
+            continue
+        if _remove_tree(path):
+            logger.info("Removed stale export temporary %s (%.0f s old)", path, age)
+            removed.append(path)
+    return removed
+
+
+def _check_base_argument(export_dir_base: object) -> str:
+    if isinstance(export_dir_base, os.PathLike):
+        export_dir_base = os.fspath(export_dir_base)
+    if not isinstance(export_dir_base, str) or not export_dir_base.strip():
+        raise TypeError(
+            "clean_stale_temporaries: `export_dir_base` must be the directory exports are "
+            f"written into, as a non-empty str or os.PathLike; received {export_dir_base!r}."
+        )
+    return export_dir_base
+
+
+def _check_older_than(older_than: object) -> float:
+    if isinstance(older_than, datetime.timedelta):
+        seconds = older_than.total_seconds()
+    elif isinstance(older_than, (int, float)) and not isinstance(older_than, bool):
+        seconds = float(older_than)
+    else:
+        raise TypeError(
+            "clean_stale_temporaries: `older_than` must be a number of seconds or a "
+            f"datetime.timedelta, e.g. older_than=3600; received {older_than!r}."
+        )
+    if not seconds >= 0:  # also refuses NaN
+        raise ValueError(
+            f"clean_stale_temporaries: `older_than` must be >= 0 seconds; received {older_than!r}."
+        )
+    return seconds
+
+
+def _is_real_directory(path: str) -> bool:
+    if has_scheme(path):
+        return tf.io.gfile.isdir(path)
+    try:
+        return stat.S_ISDIR(os.lstat(local_path(path)).st_mode)
+    except OSError:
+        return False
+
+
+def _is_regular_file(path: str) -> bool:
+    if has_scheme(path):
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    try:
+        return stat.S_ISREG(os.lstat(local_path(path)).st_mode)
+    except OSError:
+        return False
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host and is not a zombie."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    except OSError:
+        return True  # cannot tell: assume alive, never remove a live export
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as status_file:
+            state = status_file.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+def _last_activity(path: str, started: int) -> float:
+    """The newest of ``started`` and the mtimes of ``path`` and everything beneath it."""
+    newest = float(started)
+    if has_scheme(path):
+        for directory, subdirs, files in tf.io.gfile.walk(path):
+            for name in [""] + list(subdirs) + list(files):
+                try:
+                    mtime = tf.io.gfile.stat(join(directory, name) if name else directory).mtime_nsec / 1e9
+                except tf.errors.OpError:
+                    continue
+                newest = max(newest, mtime)
+        return newest
+    for directory, subdirs, files in os.walk(local_path(path)):
+        for name in [""] + subdirs + files:
+            try:
+                newest = max(newest, os.lstat(os.path.join(directory, name) if name else directory).st_mtime)
+            except OSError:
+                continue
+    return newest
+
+
+def _remove_tree(path: str) -> bool:
+    """Removes ``path`` (a tree, or a claim file); True once it is gone (also when a
+    concurrent cleaner helped)."""
+
+    def ignore_vanished(function, failed_path, exc_info):
+        if not issubclass(exc_info[0], FileNotFoundError):
+            raise exc_info[1]
+
+    try:
+        if has_scheme(path) and tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        elif has_scheme(path):
+            tf.io.gfile.remove(path)
+        elif _is_regular_file(path):
+            os.remove(local_path(path))
+        else:
+            shutil.rmtree(local_path(path), onerror=ignore_vanished)  # never follows symlinks
+    except (OSError, tf.errors.OpError) as error:
+        if tf.io.gfile.exists(path):
+            logger.warning("clean_stale_temporaries: could not remove %s: %s", path, error)
+    return not tf.io.gfile.exists(path)
