@@ -36,12 +36,12 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import AllModesExporter
+from tests.xy_model import LABELS, ROWS, serving_receiver_fn, train_input_fn
+from tests.xy_model import receiver_fn_map as receivers
 
 MK = tf.estimator.ModeKeys
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-ROWS = np.random.RandomState(0).normal(size=(32, 2)).astype(np.float32)
-LABELS = (ROWS.sum(axis=1, keepdims=True) > 0).astype(np.int64)
 EXPECTED_FILES = ["saved_model.pb", "variables/variables.data-00000-of-00001", "variables/variables.index"]
 
 
@@ -54,22 +54,6 @@ def make_estimator(model_dir):
         model_dir=str(model_dir),
         config=tf.estimator.RunConfig(tf_random_seed=1, log_step_count_steps=1000),
     )
-
-
-def train_input_fn():
-    return tf.data.Dataset.from_tensor_slices(({"x": ROWS}, LABELS)).repeat().batch(16)
-
-
-def serving_receiver_fn():
-    x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
-    return tf.estimator.export.ServingInputReceiver({"x": x}, {"x": x})
-
-
-def receivers():
-    supervised = estimator_ext.build_raw_supervised_input_receiver_fn(
-        {"x": tf.TensorSpec([None, 2], tf.float32, name="x")}, tf.TensorSpec([None, 1], tf.int64, name="label")
-    )
-    return {MK.TRAIN: supervised, MK.EVAL: supervised, MK.PREDICT: serving_receiver_fn}
 
 
 def files_under(root):

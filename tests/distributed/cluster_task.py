@@ -23,10 +23,10 @@ import os
 import sys
 import time
 
-import numpy as np
 import tensorflow as tf
 
 import estimator_ext
+from tests.xy_model import LABELS, ROWS, eval_input_fn, receiver_fn_map, train_input_fn  # noqa: F401  (ROWS, LABELS: read by the test through this module)
 
 MK = tf.estimator.ModeKeys
 MAX_STEPS = 60
@@ -36,28 +36,6 @@ SECONDS_PER_STEP = 0.05
 WAIT_FOR_WORKER_TIMEOUT_SECS = 120
 EXPORTS_TO_KEEP = 2
 
-ROWS = np.random.RandomState(0).normal(size=(64, 2)).astype(np.float32)
-LABELS = (ROWS.sum(axis=1, keepdims=True) > 0).astype(np.int64)
-
-
-def train_input_fn():
-    return tf.data.Dataset.from_tensor_slices(({"x": ROWS}, LABELS)).repeat().batch(16)
-
-
-def eval_input_fn():
-    return tf.data.Dataset.from_tensor_slices(({"x": ROWS}, LABELS)).batch(len(ROWS))
-
-
-def serving_receiver_fn():
-    x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
-    return tf.estimator.export.ServingInputReceiver({"x": x}, {"x": x})
-
-
-def receiver_fn_map():
-    supervised = estimator_ext.build_raw_supervised_input_receiver_fn(
-        {"x": tf.TensorSpec([None, 2], tf.float32, name="x")}, tf.TensorSpec([None, 1], tf.int64, name="label")
-    )
-    return {MK.TRAIN: supervised, MK.EVAL: supervised, MK.PREDICT: serving_receiver_fn}
 
 
 def make_estimator(model_dir):
