@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
 
-from estimator_ext._export import export_all_saved_models as _export_all_saved_models
 from estimator_ext._result import ExportResult
 
 
@@ -38,8 +37,17 @@ class MultiExportMixin:
     ) -> ExportResult:
         """Exports this estimator's TRAIN, EVAL and PREDICT graphs as one SavedModel.
 
-        See :func:`estimator_ext.export_all_saved_models`.
+        It is :func:`estimator_ext.export_all_saved_models` with this estimator as
+        ``estimator``; see there for the arguments, the returned
+        :class:`estimator_ext.ExportResult` and the errors. Classes get it from this mixin,
+        from :func:`estimator_ext.multi_export` or from :func:`estimator_ext.patch`, which
+        install this very function (wrapped).
         """
+        # Imported on the first call, not with the class: patch()'s import hooks install
+        # this method in the middle of TensorFlow's own (lazy) imports, where importing
+        # estimator_ext._export (which reads tf.estimator) could see a half-built namespace.
+        from estimator_ext._export import export_all_saved_models as _export_all_saved_models
+
         return _export_all_saved_models(
             self,
             export_dir_base,

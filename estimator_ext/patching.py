@@ -58,6 +58,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import wrapt
 
 from estimator_ext._result import ExportResult  # plain Python: imports no TensorFlow
+from estimator_ext.mixin import MultiExportMixin  # plain Python: imports no TensorFlow
 
 logger = logging.getLogger("estimator_ext")
 
@@ -109,47 +110,17 @@ _MISSING = object()
 # --- the method the decorator installs -----------------------------------------------------
 
 
-def _export_all_saved_models_method(
-    self: Any,
-    export_dir_base: str,
-    input_receiver_fn_map: Mapping[str, Callable[[], Any]],
-    assets_extra: Optional[Mapping[str, str]] = None,
-    as_text: bool = False,
-    checkpoint_path: Optional[str] = None,
-    strip_default_attrs: bool = False,
-) -> ExportResult:
-    """Exports this estimator's TRAIN, EVAL and PREDICT graphs as ONE SavedModel.
-
-    Added by :func:`estimator_ext.multi_export` (or :func:`estimator_ext.patch`). It is
-    :func:`estimator_ext.export_all_saved_models` with this estimator as ``estimator``;
-    see there for the arguments, the returned :class:`estimator_ext.ExportResult` and
-    the errors.
-    """
-    raise AssertionError("unreachable: EXPORT_METHOD calls _call_export_all_saved_models")  # pragma: no cover
-
-
-# What inspect, help() and IDEs show: the method's public name.
-_export_all_saved_models_method.__name__ = METHOD_NAME
-_export_all_saved_models_method.__qualname__ = METHOD_NAME
-
-
 def _call_export_all_saved_models(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-    # The export machinery is imported on the first call, not when a class is decorated:
-    # patch()'s import hooks run in the middle of TensorFlow's own (lazy) imports, where
-    # importing estimator_ext._export (which reads tf.estimator) could see a half-built
-    # tf.estimator namespace.
-    from estimator_ext._export import export_all_saved_models as export
-
-    if instance is None:  # the wrapper itself called directly, unbound
-        instance, args = args[0], args[1:]
-    return export(instance, *args, **kwargs)
+    # wrapt has already bound ``wrapped`` to ``instance`` when there is one; called on the
+    # class (``LinearClassifier.export_all_saved_models(est, ...)``) the estimator is in args.
+    return wrapped(*args, **kwargs)
 
 
-#: The one object every decorated class holds. wrapt keeps the signature, name and
-#: docstring of the function above for ``inspect``, ``help()`` and IDEs, and binds it
-#: like a method (``est.export_all_saved_models(...)``,
-#: ``LinearClassifier.export_all_saved_models(est, ...)``).
-EXPORT_METHOD = wrapt.FunctionWrapper(_export_all_saved_models_method, _call_export_all_saved_models)
+#: The one object every decorated class holds: MultiExportMixin's method (one definition
+#: for the three ways in), wrapped. wrapt keeps its signature, name and docstring for
+#: ``inspect``, ``help()`` and IDEs, and binds it like a method
+#: (``est.export_all_saved_models(...)``, ``LinearClassifier.export_all_saved_models(est, ...)``).
+EXPORT_METHOD = wrapt.FunctionWrapper(MultiExportMixin.export_all_saved_models, _call_export_all_saved_models)
 
 
 def _has_our_method(cls: type) -> bool:
@@ -188,8 +159,6 @@ def multi_export(cls: type) -> type:
       TypeError: ``cls`` is not a subclass of ``tf.estimator.Estimator``.
     """
     _check_estimator_class(cls)
-    from estimator_ext.mixin import MultiExportMixin
-
     if issubclass(cls, MultiExportMixin):
         return cls
     with _state_lock:
