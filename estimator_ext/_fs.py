@@ -242,7 +242,7 @@ def _sync_directory(directory: str) -> None:
         os.close(descriptor)
 
 
-def _walk_files(root: str) -> Iterator[Tuple[str, str]]:
+def walk_files(root: str) -> Iterator[Tuple[str, str]]:
     """(relative path, absolute path) of every file under ``root``."""
     for directory, _, files in tf.io.gfile.walk(root):
         for name in files:
@@ -283,7 +283,7 @@ def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: i
 
 
 def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
-    files = sorted(_walk_files(temp_dir), key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES)
+    files = sorted(walk_files(temp_dir), key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES)
     try:
         for relative, source in files:
             destination = join(export_dir, relative)

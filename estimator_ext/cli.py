@@ -34,7 +34,6 @@ PROG = "estimator-ext"
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
-SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
 TRAIN_OP_COLLECTION = "saved_model_train_op"
 VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
 
@@ -142,30 +141,30 @@ def describe_saved_model(export_dir: str) -> Dict[str, Any]:
     Raises:
       CliError: ``export_dir`` is missing or not a SavedModel.
     """
+    from estimator_ext import _fs
+
     saved_model = _parse_saved_model(export_dir)
-    variables_files = _files_under(_join(export_dir, "variables"))
+    variables_files = _files_under(_fs.join(export_dir, "variables"))
     return {
         "export_dir": export_dir,
         "variables": {"files": len(variables_files), "bytes": sum(size for _, size in variables_files)},
-        "assets": [name for name, _ in _files_under(_join(export_dir, "assets"))],
-        "assets_extra": [name for name, _ in _files_under(_join(export_dir, "assets.extra"))],
+        "assets": [name for name, _ in _files_under(_fs.join(export_dir, "assets"))],
+        "assets_extra": [name for name, _ in _files_under(_fs.join(export_dir, "assets.extra"))],
         "meta_graphs": [_describe_meta_graph(meta_graph) for meta_graph in saved_model.meta_graphs],
     }
-
-
-def _join(base: str, name: str) -> str:
-    return base.rstrip("/") + "/" + name if "://" in base else os.path.join(base, name)
 
 
 def _parse_saved_model(export_dir: str) -> Any:
     import tensorflow as tf
     from tensorflow.python.saved_model import loader_impl
 
+    from estimator_ext import _fs
+
     if not tf.io.gfile.exists(export_dir):
         raise CliError(f"inspect: EXPORT_DIR {export_dir!r} does not exist.")
     if not tf.io.gfile.isdir(export_dir):
         raise CliError(f"inspect: EXPORT_DIR {export_dir!r} is a file; give the SavedModel's directory.")
-    if not any(tf.io.gfile.exists(_join(export_dir, name)) for name in SAVED_MODEL_FILENAMES):
+    if not any(tf.io.gfile.exists(_fs.join(export_dir, name)) for name in _fs.SAVED_MODEL_FILENAMES):
         raise CliError(f"inspect: {export_dir!r} is not a SavedModel (no saved_model.pb in it).{_newest_export_hint(export_dir)}")
     try:
         return loader_impl.parse_saved_model(export_dir)
@@ -180,30 +179,29 @@ def _newest_export_hint(directory: str) -> str:
     """For an export_dir_base given by mistake: names the newest export inside."""
     import tensorflow as tf
 
+    from estimator_ext import _fs
+
     exports = [
         name.rstrip("/")
         for name in tf.io.gfile.listdir(directory)
         if name.rstrip("/").isdigit()
-        and any(tf.io.gfile.exists(_join(_join(directory, name.rstrip("/")), saved)) for saved in SAVED_MODEL_FILENAMES)
+        and any(tf.io.gfile.exists(_fs.join(_fs.join(directory, name.rstrip("/")), saved)) for saved in _fs.SAVED_MODEL_FILENAMES)
     ]
     if not exports:
         return ""
-    newest = _join(directory, max(exports, key=int))
+    newest = _fs.join(directory, max(exports, key=int))
     return f" It holds {len(exports)} export(s); the newest is {newest!r}."
 
 
 def _files_under(directory: str) -> List[tuple]:
+    """(relative path, size in bytes) of every file under ``directory``, sorted."""
     import tensorflow as tf
+
+    from estimator_ext import _fs
 
     if not tf.io.gfile.isdir(directory):
         return []
-    found = []
-    for root, _, files in tf.io.gfile.walk(directory):
-        for name in files:
-            path = _join(root, name)
-            relative = path[len(directory):].lstrip("/").lstrip(os.sep)
-            found.append((relative, tf.io.gfile.stat(path).length))
-    return sorted(found)
+    return sorted((relative, tf.io.gfile.stat(path).length) for relative, path in _fs.walk_files(directory))
 
 
 def _describe_meta_graph(meta_graph: Any) -> Dict[str, Any]:
@@ -442,6 +440,8 @@ def _progress_on_stderr() -> Iterator[None]:
 def _export(args: argparse.Namespace) -> int:
     from estimator_ext._export import export_all_saved_models
 
+    from estimator_ext import _fs
+
     with _progress_on_stderr():
         estimator = _build_estimator(args.estimator, args.model_dir)
         receivers = _receiver_map(args.receivers)
@@ -451,7 +451,7 @@ def _export(args: argparse.Namespace) -> int:
             if args.traceback:
                 raise
             raise CliError(f"export failed: {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
-        variables_bytes = sum(size for _, size in _files_under(_join(export_dir, "variables")))
+        variables_bytes = sum(size for _, size in _files_under(_fs.join(export_dir, "variables")))
         sys.stderr.write(
             f"{PROG}: wrote {', '.join(export_dir.keys())}: variables from "
             f"{export_dir.saved_variables_mode} ({export_dir.variables_strategy or 'written'}), "
