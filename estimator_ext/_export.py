@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Callable, List, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from estimator_ext import _assets, _compat, _fs
+from estimator_ext import _assets, _compat, _fs, _s3
 from estimator_ext._modekeys import mode_label, validate_receiver_map
 from estimator_ext._modes import ModeGraph, build_mode_graph, drop_unimportable_saveables
 from estimator_ext._result import ExportResult
@@ -78,6 +79,9 @@ def export_all_saved_models(
         variables the checkpoint lacks, unsafe ``assets_extra`` destinations.
     """
     _check_estimator(estimator)
+    started = time.monotonic()
+    if isinstance(export_dir_base, (str, os.PathLike)):  # before the first s3:// access
+        _s3.apply_s3_defaults(os.fspath(export_dir_base))
     export_dir_base = _check_export_dir_base(export_dir_base)
     _check_flag("as_text", as_text)
     _check_flag("strip_default_attrs", strip_default_attrs)
@@ -102,6 +106,9 @@ def export_all_saved_models(
         vanished = _fs.existing(checkpoint_files) != checkpoint_files
         if vanished and isinstance(error, (tf.errors.NotFoundError, FileNotFoundError)):
             raise _vanished_checkpoint_error(checkpoint, checkpoint_files) from error
+        if _s3.is_object_store(export_dir_base) and isinstance(error, tf.errors.OpError):
+            elapsed = time.monotonic() - started
+            raise _s3.store_error(error, export_dir_base, "the export", 0, elapsed) from error
         raise
     tags_by_mode = {mode: tuple(_compat.EXPORT_TAG_MAP[mode]) for mode in receiver_fn_by_mode}
     saving_mode = next(iter(receiver_fn_by_mode))

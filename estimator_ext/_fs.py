@@ -41,6 +41,8 @@ from typing import Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 
+from estimator_ext._s3 import call_store
+
 logger = logging.getLogger("estimator_ext")
 
 TEMP_PREFIX = ".estimator_ext-tmp-"
@@ -267,11 +269,11 @@ def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: i
       True if published, False if the name was taken or claimed by another export.
     """
     claim = join(export_dir_base, f"{CLAIM_PREFIX}{candidate}-{_writer_fields()}")
-    with tf.io.gfile.GFile(claim, "w") as claim_file:
-        claim_file.write(temp_dir)
     try:
+        call_store("writing the publish claim", claim, lambda: _write_text(claim, temp_dir))
         prefix = f"{CLAIM_PREFIX}{candidate}-"  # listdir, not glob: the base may hold '[' or '*'
-        claims = {name.rstrip("/") for name in tf.io.gfile.listdir(export_dir_base) if name.startswith(prefix)}
+        listing = call_store("listing", export_dir_base, lambda: tf.io.gfile.listdir(export_dir_base))
+        claims = {name.rstrip("/") for name in listing if name.startswith(prefix)}
         export_dir = join(export_dir_base, str(candidate))
         if claims != {claim.rsplit("/", 1)[-1]} or tf.io.gfile.exists(export_dir):
             time.sleep(random.uniform(0.0, 0.05))  # desynchronise exports that collided
@@ -282,13 +284,32 @@ def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: i
         remove_quietly(claim)
 
 
+def _write_text(path: str, text: str) -> None:
+    with tf.io.gfile.GFile(path, "w") as handle:
+        handle.write(text)
+
+
+def _copy_into_claimed(source: str, destination: str) -> None:
+    """Copies one file into the export directory this export holds the claim on.
+
+    The first attempt refuses to overwrite (a guard against a name taken meanwhile); a
+    retry after a failed attempt may find that attempt's own object, so it overwrites."""
+    attempts = []
+
+    def copy() -> None:
+        attempts.append(None)
+        tf.io.gfile.copy(source, destination, overwrite=len(attempts) > 1)
+
+    call_store("copy-publish", destination, copy)
+
+
 def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
     files = sorted(walk_files(temp_dir), key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES)
     try:
         for relative, source in files:
             destination = join(export_dir, relative)
-            tf.io.gfile.makedirs(dirname(destination))
-            tf.io.gfile.copy(source, destination, overwrite=False)
+            call_store("creating a directory", destination, lambda: tf.io.gfile.makedirs(dirname(destination)))
+            _copy_into_claimed(source, destination)
     except BaseException:
         remove_quietly(export_dir)
         raise

@@ -19,15 +19,11 @@ mid-publish.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 
 import numpy as np
@@ -36,11 +32,11 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import AllModesExporter
+from tests.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, bucket_keys, moto_server, s3_env
 from tests.xy_model import LABELS, ROWS, serving_receiver_fn, train_input_fn
 from tests.xy_model import receiver_fn_map as receivers
 
 MK = tf.estimator.ModeKeys
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 EXPECTED_FILES = ["saved_model.pb", "variables/variables.data-00000-of-00001", "variables/variables.index"]
 
@@ -90,7 +86,8 @@ class PublishWatcher:
     A copy counts as publishing when its destination is ``<base>/<integer>/...``
     (copies into the hidden temporary directory, e.g. of the variables, do not).
     For each, it records the file and which files the export directory already held.
-    With ``fail_at=N`` the N-th publishing copy raises instead, as a crash would.
+    With ``fail_at=N`` the N-th and every later publishing copy raise instead, as a
+    store that went down would (so estimator_ext's own retries of that copy fail too).
     """
 
     def __init__(self, export_dir_base, fail_at=None):
@@ -112,7 +109,7 @@ class PublishWatcher:
             export_name, _, relative = destination_text[len(self.base):].partition("/")
             if export_name.isdigit():
                 self.copies.append({"file": relative, "already_there": files_under(self.base + export_name)})
-                if self.fail_at == len(self.copies):
+                if self.fail_at is not None and len(self.copies) >= self.fail_at:
                     raise tf.errors.UnavailableError(None, None, "injected failure mid-publish")
         return self._real_copy(source, destination, overwrite)
 
@@ -230,86 +227,14 @@ def test_all_modes_exporter_with_model_dir_on_ram():
 
 # --- s3:// against moto_server on loopback -----------------------------------------------------
 
-S3_MISSING = [name for name in ("tensorflow_io", "moto", "boto3") if importlib.util.find_spec(name) is None]
-needs_s3 = pytest.mark.skipif(
-    bool(S3_MISSING),
-    reason=f"s3:// tests need {', '.join(S3_MISSING)} (pip install 'tensorflow-io==0.36.0' 'moto[server]')",
-)
-BUCKET = "estimator-ext-tests"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def s3_env(endpoint):
-    env = dict(os.environ)
-    env.update(
-        S3_ENDPOINT=endpoint,
-        AWS_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        S3_USE_HTTPS="0",
-        S3_VERIFY_SSL="0",
-        TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")])),
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-    )
-    return env
+needs_s3 = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     """A moto S3 server on 127.0.0.1, with one bucket; stopped after the module."""
-    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    for _ in range(3):  # a port taken between free_port() and the bind: try another
-        port = free_port()
-        endpoint = f"http://127.0.0.1:{port}"
-        with open(log_path, "wb") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-c", "from moto.server import main; main()", "-H", "127.0.0.1", "-p", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=s3_env(endpoint),
-            )
-        deadline = time.monotonic() + 30
-        while server.poll() is None and time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(endpoint + "/", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        if server.poll() is None:
-            break
-    else:
-        pytest.fail(f"moto_server did not start: {log_path.read_text()[-2000:]}")
-    try:
-        import boto3
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        client.create_bucket(Bucket=BUCKET)
-        yield {"endpoint": endpoint, "client": client}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def bucket_keys(client, prefix):
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+    with moto_server(str(tmp_path_factory.mktemp("moto") / "moto.log")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -351,8 +276,10 @@ def test_s3_publish_copies_saved_model_last(s3_child):
 @needs_s3
 def test_s3_failure_mid_publish_leaves_nothing(s3_child, moto):
     for fail_at, outcome in s3_child["failures"].items():
-        assert outcome["error"] == "UnavailableError: injected failure mid-publish", fail_at
-        assert outcome["copies_attempted"] == int(fail_at)
+        assert outcome["error"].startswith("UnavailableError: estimator_ext: the object store failed"), outcome
+        assert "UnavailableError: injected failure mid-publish" in outcome["error"], outcome
+        assert "retried this operation 2 time(s)" in outcome["error"], outcome
+        assert outcome["copies_attempted"] == int(fail_at) + 2  # the failed copy, retried twice
         assert bucket_keys(moto["client"], f"{s3_child['prefix']}/failed-{fail_at}/") == [], fail_at
 
 

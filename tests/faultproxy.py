@@ -1,0 +1,298 @@
+"""A fault-injecting TCP proxy on loopback, for testing exports to object stores.
+
+It sits between TensorFlow's S3 client (tensorflow-io, the AWS SDK inside) and a real
+``moto_server``, forwarding bytes both ways. The SDK keeps connections alive across
+requests, so faults are chosen per *connection*, when it is accepted: with probability
+``fault_rate`` (a seeded ``random.Random``), one of
+
+* ``reset``: after a random number of bytes of the request or of the response, both
+  sides are closed with a TCP RST (``SO_LINGER`` 0), i.e. a connection reset mid-body;
+* ``stall``: after a random number of bytes, nothing more is forwarded either way for
+  ``stall_seconds``, then the connection is reset (a stuck server or network);
+* ``500`` / ``503``: the first request is answered by the proxy with an S3-style XML
+  error (``InternalError`` / ``SlowDown``) and the connection is closed.
+
+``outage(seconds)`` refuses everything for that long: new connections are reset as soon
+as they are accepted, live ones are reset at their next byte. The proxy counts what it
+really injected (a fault chosen for a connection that ends before its trigger point is
+not counted), stops injecting once ``budget`` faults were injected, and stops by itself
+after ``lifetime`` seconds, so a test that forgets it cannot keep a thread alive.
+
+Usage::
+
+    with FaultProxy(upstream_port, seed=1, fault_rate=0.3) as proxy:
+        env["S3_ENDPOINT"] = proxy.endpoint
+        ...
+        proxy.set_fault_rate(0.5)
+        proxy.outage(20)
+    proxy.injected  # {'reset': 3, 'stall': 1, '500': 2, '503': 1, 'refused': 40}
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import select
+import socket
+import struct
+import threading
+import time
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+FAULT_KINDS = ("reset", "stall", "500", "503")
+
+_ERROR_BODIES = {
+    "500": (
+        "500 Internal Server Error",
+        "InternalError",
+        "We encountered an internal error. Please try again.",
+    ),
+    "503": ("503 Slow Down", "SlowDown", "Please reduce your request rate."),
+}
+
+
+def _reset(sock: socket.socket) -> None:
+    """Closes ``sock`` with a TCP RST instead of a FIN."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+class FaultProxy:
+    """A TCP proxy from ``127.0.0.1:<port>`` to ``127.0.0.1:<upstream_port>`` that injects
+    faults into a seeded fraction of connections (see the module docstring)."""
+
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        seed: int,
+        fault_rate: float = 0.0,
+        kinds: Sequence[str] = FAULT_KINDS,
+        budget: int = 1000,
+        stall_seconds: float = 30.0,
+        trigger_bytes: int = 2048,
+        lifetime: float = 600.0,
+    ) -> None:
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"FaultProxy: unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+        self._upstream = ("127.0.0.1", upstream_port)
+        self._random = random.Random(seed)
+        self._kinds = tuple(kinds)
+        self._fault_rate = float(fault_rate)
+        self._budget = budget
+        self._stall_seconds = stall_seconds
+        self._trigger_bytes = max(1, trigger_bytes)
+        self._lifetime = lifetime
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._outage_until = 0.0
+        self._threads: List[threading.Thread] = []
+        self._open: List[socket.socket] = []
+        self.injected: Dict[str, int] = collections.Counter()
+        self.connections = 0
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self._listener.settimeout(0.2)
+        self.port: int = self._listener.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._started_at = 0.0
+
+    # --- control ----------------------------------------------------------------------------
+
+    def start(self) -> "FaultProxy":
+        self._started_at = time.monotonic()
+        thread = threading.Thread(target=self._accept_loop, name="faultproxy-accept", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Stops accepting, resets every open connection, joins the threads (bounded)."""
+        self._stopped.set()
+        with self._lock:
+            sockets, self._open = self._open, []
+        for sock in sockets:
+            _reset(sock)
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        try:
+            self._listener.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "FaultProxy":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def set_fault_rate(self, fault_rate: float) -> None:
+        with self._lock:
+            self._fault_rate = float(fault_rate)
+
+    def outage(self, seconds: float) -> None:
+        """Refuses everything (new and live connections) for the next ``seconds``."""
+        with self._lock:
+            self._outage_until = time.monotonic() + seconds
+
+    def in_outage(self) -> bool:
+        return time.monotonic() < self._outage_until
+
+    @property
+    def total_injected(self) -> int:
+        with self._lock:
+            return sum(self.injected.values())
+
+    def counts(self) -> Dict[str, int]:
+        with self._lock:
+            return dict(self.injected, connections=self.connections)
+
+    # --- connections ------------------------------------------------------------------------
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.injected[kind] += 1
+
+    def _choose_fault(self) -> Tuple[Optional[str], str, int]:
+        """(kind or None, direction 'up'/'down', byte threshold) for a new connection."""
+        with self._lock:
+            self.connections += 1
+            draw, kind_index, direction, threshold = (
+                self._random.random(),
+                self._random.randrange(len(self._kinds)),
+                self._random.choice(("up", "down")),
+                self._random.randrange(0, self._trigger_bytes),
+            )
+            faulted = sum(count for kind, count in self.injected.items() if kind != "refused")
+            if draw >= self._fault_rate or faulted >= self._budget:
+                return None, direction, threshold
+            return self._kinds[kind_index], direction, threshold
+
+    def _accept_loop(self) -> None:
+        while not self._stopped.is_set():
+            if time.monotonic() - self._started_at > self._lifetime:
+                self._stopped.set()
+                break
+            try:
+                client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if self.in_outage():
+                self._count("refused")
+                _reset(client)
+                continue
+            thread = threading.Thread(target=self._serve, args=(client,), name="faultproxy-conn", daemon=True)
+            thread.start()
+            with self._lock:
+                self._threads = [t for t in self._threads if t.is_alive()]
+                self._threads.append(thread)
+        with self._lock:
+            sockets, self._open = self._open, []
+        for sock in sockets:
+            _reset(sock)
+
+    def _serve(self, client: socket.socket) -> None:
+        kind, direction, threshold = self._choose_fault()
+        try:
+            upstream = socket.create_connection(self._upstream, timeout=5)
+        except OSError:
+            _reset(client)
+            return
+        with self._lock:
+            self._open.extend([client, upstream])
+        try:
+            if kind in ("500", "503"):
+                self._answer_error(client, kind)
+                return
+            self._pump(client, upstream, kind, direction, threshold)
+        finally:
+            for sock in (client, upstream):
+                _reset(sock)
+            with self._lock:
+                self._open = [sock for sock in self._open if sock not in (client, upstream)]
+
+    def _answer_error(self, client: socket.socket, kind: str) -> None:
+        head = b""
+        deadline = time.monotonic() + 10
+        client.settimeout(1.0)
+        while b"\r\n\r\n" not in head and time.monotonic() < deadline and not self._stopped.is_set():
+            try:
+                chunk = client.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            head += chunk
+        status, code, message = _ERROR_BODIES[kind]
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{message}</Message>"
+            "<RequestId>faultproxy</RequestId></Error>"
+        ).encode()
+        response = (
+            f"HTTP/1.1 {status}\r\nContent-Type: application/xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+        self._count(kind)
+        try:
+            client.sendall(response)
+            client.shutdown(socket.SHUT_WR)
+            time.sleep(0.05)
+        except OSError:
+            pass
+
+    def _pump(
+        self, client: socket.socket, upstream: socket.socket, kind: Optional[str], direction: str, threshold: int
+    ) -> None:
+        sent = {"up": 0, "down": 0}
+        peers = {client: (upstream, "up"), upstream: (client, "down")}
+        while not self._stopped.is_set():
+            if self.in_outage():
+                self._count("refused")
+                return
+            try:
+                readable, _, _ = select.select(list(peers), [], [], 0.2)
+            except (OSError, ValueError):
+                return
+            for source in readable:
+                target, flow = peers[source]
+                try:
+                    data = source.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                if kind is not None and flow == direction and sent[flow] + len(data) > threshold:
+                    cut = max(0, threshold - sent[flow])
+                    try:
+                        target.sendall(data[:cut])
+                    except OSError:
+                        return
+                    self._count(kind)
+                    if kind == "stall":
+                        self._stopped.wait(self._stall_seconds)
+                    return  # reset both sides (in _serve)
+                try:
+                    target.sendall(data)
+                except OSError:
+                    return
+                sent[flow] += len(data)
+
+
+def iter_rates(rates: Sequence[float], count: int) -> Iterator[float]:
+    """``count`` fault rates cycling through ``rates`` (a fixed, reproducible schedule)."""
+    for index in range(count):
+        yield rates[index % len(rates)]
