@@ -8,11 +8,22 @@ import os
 import shutil
 import stat
 import time
-from typing import List, Union
+from typing import Dict, List, Set, Union
 
 import tensorflow as tf
 
-from estimator_ext._fs import host_label, local_path, has_scheme, join, parse_claim_name, parse_temp_dir_name
+from estimator_ext._fs import (
+    claim_candidate,
+    has_saved_model,
+    has_scheme,
+    host_label,
+    join,
+    local_path,
+    parse_claim_name,
+    parse_temp_dir_name,
+    store_answers,
+)
+from estimator_ext._s3 import apply_s3_defaults
 
 logger = logging.getLogger("estimator_ext")
 
@@ -33,7 +44,10 @@ def clean_stale_temporaries(
     takes disk space. Call this, e.g. when a training job starts, to remove them. (On
     filesystems without atomic rename, ``gs://``, ``s3://``, ``ram://``, a killed
     export may also leave a tiny ``.estimator_ext-claim-<n>-...`` file beside the
-    exports; those are removed by the same rules.)
+    exports; those are removed by the same rules. A claim marks a copy-publish into
+    ``<n>/`` in progress: when its writer is gone, ``<n>/`` is removed with it if it has
+    no ``saved_model.pb`` -- copied last, so ``<n>/`` is a partial version -- and no other
+    export holds a claim on ``<n>``. A complete export is never removed.)
 
     Contract -- a temporary is removed only when all of these hold:
 
@@ -73,31 +87,59 @@ def clean_stale_temporaries(
     """
     base = _check_base_argument(export_dir_base)
     min_age = _check_older_than(older_than)
+    apply_s3_defaults(base)  # before the first s3:// access (see _s3.py)
     if not tf.io.gfile.isdir(base):
         return []
     now = time.time()
     this_host = host_label()
     removed = []
-    for entry in sorted(tf.io.gfile.listdir(base)):
-        name = entry.rstrip("/")
+    names = sorted(entry.rstrip("/") for entry in tf.io.gfile.listdir(base))
+    claims_by_candidate: Dict[int, Set[str]] = {}
+    for name in names:
+        candidate = claim_candidate(name)
+        if candidate is not None:
+            claims_by_candidate.setdefault(candidate, set()).add(name)
+    for name in names:
         path = join(base, name)
         parsed = parse_temp_dir_name(name)
         if parsed is not None and not _is_real_directory(path):
             logger.info("clean_stale_temporaries: skipping %s, not a directory we created", path)
             continue
+        candidate = None
         if parsed is None:
             parsed = parse_claim_name(name)
             if parsed is None or not _is_regular_file(path):
                 continue
+            candidate = claim_candidate(name)
         if parsed.host == this_host and _process_alive(parsed.pid):
             continue
-        age = now - _last_activity(path, parsed.started)
+        claimed_dir = join(base, str(candidate)) if candidate is not None else None
+        activity = _last_activity(path, parsed.started)
+        if claimed_dir is not None and tf.io.gfile.isdir(claimed_dir):
+            activity = max(activity, _last_activity(claimed_dir, parsed.started))
+        age = now - activity
         if age < min_age:
             continue
+        if claimed_dir is not None and candidate is not None:
+            # The claim marks a copy-publish in progress; its writer is gone. Its
+            # directory is a partial version unless saved_model.pb (copied last) is
+            # there, and only this writer could be copying into it if its claim is the
+            # only one on that name (another claim may be a live writer's).
+            others = claims_by_candidate.get(candidate, set()) - {name}
+            if not store_answers(path):
+                continue  # the store does not answer: "no saved_model.pb" proves nothing
+            partial = tf.io.gfile.isdir(claimed_dir) and not has_saved_model(claimed_dir)
+            if not others and partial and store_answers(path):
+                if not _remove_tree(claimed_dir):
+                    continue  # keep the claim: it marks the partial directory
+                logger.info("Removed partial export %s of a dead writer", claimed_dir)
+                removed.append(claimed_dir)
         if _remove_tree(path):
             logger.info("Removed stale export temporary %s (%.0f s old)", path, age)
             removed.append(path)
-    return removed
+            if candidate is not None:
+                claims_by_candidate.get(candidate, set()).discard(name)
+    return sorted(removed)
 
 
 def _check_base_argument(export_dir_base: object) -> str:

@@ -181,6 +181,18 @@ def parse_claim_name(name: str) -> Optional[TempDirName]:
     return _parse(_CLAIM_NAME, name)
 
 
+def claim_candidate(name: str) -> Optional[int]:
+    """The integer name a publish claim file is for, else None."""
+    match = _CLAIM_NAME.match(name.rstrip("/"))
+    return int(match.group("candidate")) if match else None
+
+
+def has_saved_model(export_dir: str) -> bool:
+    """Whether ``export_dir`` holds a ``saved_model.pb`` (or ``.pbtxt``): a complete
+    export, since publishing copies that file last."""
+    return any(tf.io.gfile.exists(join(export_dir, name)) for name in SAVED_MODEL_FILENAMES)
+
+
 def _parse(pattern: "re.Pattern[str]", name: str) -> Optional[TempDirName]:
     match = pattern.match(name.rstrip("/"))
     if match is None:
@@ -263,25 +275,88 @@ def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: i
     it withdraws and the caller tries the next integer. Two exports can never both go
     on (each would have listed before the other's claim was written, a contradiction),
     given the read-after-write and list-after-write consistency of TF's ``ram://``, of
-    GCS and of S3. The claim is removed once the copy is complete (or has failed).
+    GCS and of S3. The claim is removed once the copy is complete, or once the partial
+    directory of a failed copy is removed (waiting, bounded, for an unreachable store);
+    while a claim exists its directory may be incomplete, which is how
+    :func:`estimator_ext.clean_stale_temporaries` tells a dead writer's partial version.
 
     Returns:
       True if published, False if the name was taken or claimed by another export.
     """
     claim = join(export_dir_base, f"{CLAIM_PREFIX}{candidate}-{_writer_fields()}")
+    export_dir = join(export_dir_base, str(candidate))
+    copying = partial_left = False
     try:
         call_store("writing the publish claim", claim, lambda: _write_text(claim, temp_dir))
         prefix = f"{CLAIM_PREFIX}{candidate}-"  # listdir, not glob: the base may hold '[' or '*'
         listing = call_store("listing", export_dir_base, lambda: tf.io.gfile.listdir(export_dir_base))
         claims = {name.rstrip("/") for name in listing if name.startswith(prefix)}
-        export_dir = join(export_dir_base, str(candidate))
         if claims != {claim.rsplit("/", 1)[-1]} or tf.io.gfile.exists(export_dir):
             time.sleep(random.uniform(0.0, 0.05))  # desynchronise exports that collided
             return False
+        copying = True
         _publish_by_copy(temp_dir, export_dir)
         return True
+    except BaseException as error:
+        if copying and not _remove_partial_export(export_dir, claim):
+            partial_left = True
+            raise PartialExportLeft(export_dir, claim) from error
+        raise
     finally:
-        remove_quietly(claim)
+        if not partial_left:
+            remove_quietly(claim)
+
+
+class PartialExportLeft(RuntimeError):
+    """Raised (chained to the store's error) when a failed copy-publish could not remove
+    what it had copied because the store stayed unreachable: the claim file is kept
+    beside it, so :func:`estimator_ext.clean_stale_temporaries` removes both later."""
+
+    def __init__(self, export_dir: str, claim: str) -> None:
+        super().__init__(
+            f"The copy-publish to {export_dir!r} failed and the object store stayed "
+            f"unreachable for {PARTIAL_CLEANUP_SECONDS:.0f} s, so the partial directory could "
+            f"not be removed. It has no saved_model.pb (loaders skip it) and is marked by "
+            f"the claim file {claim!r}; estimator_ext.clean_stale_temporaries(base) removes "
+            "both once this process is gone (or after older_than on another host)."
+        )
+        self.export_dir = export_dir
+        self.claim = claim
+
+
+#: How long a failed copy-publish keeps trying to remove its partial export directory.
+PARTIAL_CLEANUP_SECONDS = 45.0
+
+
+def _remove_partial_export(export_dir: str, claim: str) -> bool:
+    """Removes a failed copy-publish's directory, waiting (bounded) for the store.
+
+    tensorflow-io's S3 ``exists``/``isdir``/``listdir`` report an unreachable store as
+    "not found", so a removal only counts when the store answered before and after it:
+    the claim file, which this export wrote and still holds, is stat-ed as the probe."""
+    deadline = time.monotonic() + PARTIAL_CLEANUP_SECONDS
+    while True:
+        if store_answers(claim):
+            try:
+                if tf.io.gfile.isdir(export_dir):
+                    tf.io.gfile.rmtree(export_dir)
+                if store_answers(claim) and not tf.io.gfile.exists(export_dir):
+                    return True
+            except tf.errors.OpError:
+                pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1.0)
+
+
+def store_answers(known_object: str) -> bool:
+    """Whether the store answers a stat of an object known to exist (tensorflow-io's S3
+    ``exists`` reports an unreachable store as "not found", so it cannot tell)."""
+    try:
+        tf.io.gfile.stat(known_object)
+        return True
+    except tf.errors.OpError:
+        return False
 
 
 def _write_text(path: str, text: str) -> None:
@@ -311,6 +386,7 @@ def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
             call_store("creating a directory", destination, lambda: tf.io.gfile.makedirs(dirname(destination)))
             _copy_into_claimed(source, destination)
     except BaseException:
-        remove_quietly(export_dir)
-        raise
+        if not has_scheme(export_dir):
+            remove_quietly(export_dir)
+        raise  # on object stores the caller removes it, see _remove_partial_export
     remove_quietly(temp_dir)

@@ -51,6 +51,18 @@ _ERROR_BODIES = {
 }
 
 
+def _close(sock: socket.socket) -> None:
+    """Closes ``sock`` normally (FIN), after the data already sent is delivered."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 def _reset(sock: socket.socket) -> None:
     """Closes ``sock`` with a TCP RST instead of a FIN."""
     try:
@@ -211,14 +223,16 @@ class FaultProxy:
             return
         with self._lock:
             self._open.extend([client, upstream])
+        graceful = False
         try:
             if kind in ("500", "503"):
                 self._answer_error(client, kind)
+                graceful = True
                 return
-            self._pump(client, upstream, kind, direction, threshold)
+            graceful = self._pump(client, upstream, kind, direction, threshold)
         finally:
             for sock in (client, upstream):
-                _reset(sock)
+                _close(sock) if graceful else _reset(sock)
             with self._lock:
                 self._open = [sock for sock in self._open if sock not in (client, upstream)]
 
@@ -256,40 +270,42 @@ class FaultProxy:
 
     def _pump(
         self, client: socket.socket, upstream: socket.socket, kind: Optional[str], direction: str, threshold: int
-    ) -> None:
+    ) -> bool:
+        """Forwards both ways; True when a side ended normally, False on a fault."""
         sent = {"up": 0, "down": 0}
         peers = {client: (upstream, "up"), upstream: (client, "down")}
         while not self._stopped.is_set():
             if self.in_outage():
                 self._count("refused")
-                return
+                return False
             try:
                 readable, _, _ = select.select(list(peers), [], [], 0.2)
             except (OSError, ValueError):
-                return
+                return False
             for source in readable:
                 target, flow = peers[source]
                 try:
                     data = source.recv(65536)
                 except OSError:
-                    return
+                    return False
                 if not data:
-                    return
+                    return True
                 if kind is not None and flow == direction and sent[flow] + len(data) > threshold:
                     cut = max(0, threshold - sent[flow])
                     try:
                         target.sendall(data[:cut])
                     except OSError:
-                        return
+                        return False
                     self._count(kind)
                     if kind == "stall":
                         self._stopped.wait(self._stall_seconds)
-                    return  # reset both sides (in _serve)
+                    return False  # reset both sides (in _serve)
                 try:
                     target.sendall(data)
                 except OSError:
-                    return
+                    return False
                 sent[flow] += len(data)
+        return False
 
 
 def iter_rates(rates: Sequence[float], count: int) -> Iterator[float]:
