@@ -46,9 +46,10 @@ class AllModesExporter(tf.estimator.Exporter):
     Each export is made by :func:`estimator_ext.export_all_saved_models` (hidden temporary
     directory, published under an integer name only when complete, nothing left behind
     on error). Afterwards older exports are deleted so that the ``exports_to_keep``
-    largest integer-named directories remain, as ``LatestExporter`` does; any other
-    entry (temporary directories of exports in progress, files, other names) is never
-    touched, and the export just written is never deleted, even if a clock that went
+    largest complete integer-named directories remain, as ``LatestExporter`` does; any
+    other entry (temporary directories of exports in progress, integer-named directories
+    without ``saved_model.pb`` -- a copy-publish in progress on ``s3://``/``gs://`` --
+    files, other names) is neither counted nor touched, and the export just written is never deleted, even if a clock that went
     backwards gave it a smaller name than older ones.
 
     Arguments are checked when the exporter is built, so a mistake surfaces before
@@ -123,7 +124,11 @@ class AllModesExporter(tf.estimator.Exporter):
     def _garbage_collect_exports(self, export_path: str, just_written: str) -> None:
         if self._exports_to_keep is None:
             return
-        exports = integer_named_exports(export_path)
+        # Only complete versions count and only they are deleted: an integer-named
+        # directory without saved_model.pb is a copy-publish in progress (another
+        # writer's, on s3:// / gs://) or a dead writer's partial version, which
+        # clean_stale_temporaries removes by its claim file.
+        exports = [(version, path) for version, path in integer_named_exports(export_path) if _fs.has_saved_model(path)]
         kept_versions = {version for version, _ in exports[-self._exports_to_keep:]}
         kept_versions.add(int(_basename(just_written)))
         for version, path in exports:

@@ -211,9 +211,16 @@ def export_path(tmp_path):
     return str(tmp_path / "export" / "all_modes")
 
 
-def make_entries(export_path, names, files=()):
+def make_entries(export_path, names, files=(), incomplete=()):
+    """Directories that look like complete exports (a saved_model.pb), files, and
+    integer-named directories without saved_model.pb (a copy-publish in progress)."""
     for name in names:
         os.makedirs(os.path.join(export_path, name))
+        if name.isdigit():
+            with open(os.path.join(export_path, name, "saved_model.pb"), "wb") as handle:
+                handle.write(b"")
+    for name in incomplete:
+        os.makedirs(os.path.join(export_path, name, "variables"))
     for name in files:
         with open(os.path.join(export_path, name), "w") as handle:
             handle.write("not an export")
@@ -232,6 +239,16 @@ def test_gc_only_touches_integer_named_directories(run, export_path):
     new_name = os.path.basename(result)
     assert sorted(os.listdir(export_path)) == sorted(["1000000003", new_name, temp_name, "notes", "0x12", "1000000004"])
     assert [version for version, _ in integer_named_exports(export_path)] == [1000000003, int(new_name)]
+
+
+def test_gc_neither_counts_nor_deletes_incomplete_versions(run, export_path):
+    # 1000000005 has no saved_model.pb: another writer's copy-publish in progress (or a
+    # dead writer's partial version, for clean_stale_temporaries). It must not count
+    # as one of the 2 kept, nor be deleted.
+    make_entries(export_path, ["1000000001", "1000000002", "1000000003"], incomplete=["1000000005"])
+    exporter = AllModesExporter("all_modes", {MK.PREDICT: serving_receiver_fn}, exports_to_keep=2)
+    result = call_export(exporter, run, export_path)
+    assert sorted(os.listdir(export_path)) == sorted(["1000000003", "1000000005", os.path.basename(result)])
 
 
 def test_exports_to_keep_none_keeps_every_export(run, export_path):

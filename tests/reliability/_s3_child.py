@@ -7,6 +7,8 @@ and answers one JSON line on a private copy of stdout:
 
 * ``{"op": "export", "base": ..., "modes": [...]}`` -> ``{"ok", "export_dir", "error",
   "error_type", "seconds"}`` (an export of the reliability suite's tiny model);
+* ``{"op": "fork_export", "base": ...}`` -> ``{"pid"}``: the same export in a forked
+  process, which the kill test SIGKILLs at a random moment;
 * ``{"op": "clean", "bases": [...], "older_than": s}`` -> ``{"removed": [...]}``
   (``estimator_ext.clean_stale_temporaries`` on each base);
 * ``{"op": "quit"}``.
@@ -55,12 +57,28 @@ def export(estimator: tf.estimator.Estimator, base: str, modes: Any = _model.ALL
         }
 
 
+def fork_export(estimator: tf.estimator.Estimator, base: str) -> int:
+    """Starts one export in a forked process (killed by the test at a random moment);
+    returns its pid. This process never touches s3:// itself, so each fork sets up its
+    own S3 client, and it ignores SIGCHLD, so finished or killed forks leave no zombie."""
+    pid = os.fork()
+    if pid == 0:
+        status = 0
+        try:
+            export(estimator, base)
+        except BaseException:
+            status = 1
+        os._exit(status)
+    return pid
+
+
 def main() -> None:
     model_dir = sys.argv[1]
     estimator = _model.make_estimator(model_dir)
     if sys.argv[2:3] == ["--export"]:
         _ANSWERS.write(json.dumps(export(estimator, sys.argv[3])) + "\n")
         return
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     _ANSWERS.write(json.dumps({"ready": os.getpid()}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
@@ -68,6 +86,8 @@ def main() -> None:
             break
         if request["op"] == "export":
             answer = export(estimator, request["base"], request.get("modes", _model.ALL_MODES))
+        elif request["op"] == "fork_export":
+            answer = {"pid": fork_export(estimator, request["base"])}
         elif request["op"] == "clean":
             removed = []
             for base in request["bases"]:

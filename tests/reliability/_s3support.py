@@ -127,8 +127,9 @@ def check_complete_export(client: Any, export_dir: str, checkpoint_prefix: str) 
             with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
                 meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), local)
                 assert meta_graph.signature_def, tags
-                weights = graph.get_tensor_by_name("weights:0")
-                np.testing.assert_array_equal(session.run(weights), original.get_tensor("weights"))
+                variables = {v.op.name: v for v in tf.compat.v1.global_variables()}
+                restored = session.run(variables["weights"])
+                np.testing.assert_array_equal(restored, original.get_tensor("weights"), err_msg=str(tags))
 
 
 def fault_env(endpoint: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:

@@ -1,0 +1,112 @@
+"""Writers SIGKILLed mid-export on s3://, then clean_stale_temporaries.
+
+A worker process (TensorFlow imported once, never touching s3:// itself) forks one
+export at a time into ONE base on a real ``moto_server``; the test SIGKILLs it at a
+seeded random moment, until 20 kills hit a live export. Then, while one more writer is
+alive but frozen (SIGSTOP) mid-export, ``clean_stale_temporaries`` runs from a fresh
+process: it must remove everything the dead writers left (hidden temporaries, claim
+files, integer-named directories they claimed and never finished) and nothing else --
+not the frozen live writer's temporary, not a complete export. The frozen writer then
+finishes its export.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from tests.reliability import _s3support
+from tests.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, moto_server
+
+pytestmark = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
+
+KILLS = 20
+MAX_ATTEMPTS = 45
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
+    model_dir, checkpoint_prefix, reliability_seed, tmp_path
+):
+    rng = random.Random(reliability_seed)
+    base = f"s3://{BUCKET}/kills/exports"
+    prefix = "kills/exports"
+    with moto_server(str(tmp_path / "moto.log")) as moto:
+        env = _s3support.fault_env(moto["endpoint"])
+        worker = _s3support.S3Child(model_dir, env, str(tmp_path / "worker.log"))
+        try:
+            # how long one export takes here, to pick kill moments inside it
+            started = time.monotonic()
+            first = worker.call({"op": "export", "base": f"s3://{BUCKET}/kills/warmup"})
+            assert first["ok"], first
+            duration = time.monotonic() - started
+            kills = attempts = 0
+            left_after_kills = set()
+            while kills < KILLS and attempts < MAX_ATTEMPTS:
+                attempts += 1
+                pid = worker.call({"op": "fork_export", "base": base})["pid"]
+                time.sleep(rng.uniform(0.0, duration * 1.2))
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+                    kills += 1
+                deadline = time.monotonic() + 30
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            left_by_dead = _s3support.leftovers(moto["client"], prefix)
+            partial_by_dead = _s3support.partial_versions(moto["client"], prefix)
+            left_after_kills.update(left_by_dead + partial_by_dead)
+            complete_before = sorted(
+                name for name in _s3support.entries(moto["client"], prefix) if name.isdigit()
+                and name not in partial_by_dead
+            )
+            # one live writer, frozen once its temporary exists
+            live = worker.call({"op": "fork_export", "base": base})["pid"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and len(_s3support.leftovers(moto["client"], prefix)) <= len(
+                left_by_dead
+            ):
+                time.sleep(0.05)
+            os.kill(live, signal.SIGSTOP)
+            live_items = sorted(set(_s3support.leftovers(moto["client"], prefix)) - set(left_by_dead))
+            assert any(f"-{live}-" in item for item in live_items), live_items
+            cleaner = _s3support.S3Child(model_dir, env, str(tmp_path / "cleaner.log"))
+            try:
+                removed = cleaner.call({"op": "clean", "bases": [base], "older_than": 0}, timeout=180)["removed"]
+            finally:
+                cleaner.close()
+            after = _s3support.entries(moto["client"], prefix)
+            # the live writer's work is untouched, every dead writer's leftover is gone
+            assert sorted(_s3support.leftovers(moto["client"], prefix)) == live_items, removed
+            assert _s3support.partial_versions(moto["client"], prefix) == [], removed
+            assert sorted(n for n in after if n.isdigit()) == complete_before, removed
+            os.kill(live, signal.SIGCONT)
+            deadline = time.monotonic() + 120
+            while _alive(live) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not _alive(live)
+        finally:
+            worker.close()
+        final = _s3support.entries(moto["client"], prefix)
+        assert _s3support.leftovers(moto["client"], prefix) == []
+        assert _s3support.partial_versions(moto["client"], prefix) == []
+        completes = sorted(n for n in final if n.isdigit())
+        assert len(completes) == len(complete_before) + 1  # the formerly frozen writer's
+        for name in completes[-2:]:
+            _s3support.check_complete_export(moto["client"], f"{base}/{name}", checkpoint_prefix)
+    assert kills >= KILLS, (kills, attempts)
+    print(
+        "S3 KILL FIGURES",
+        {"kills": kills, "attempts": attempts, "dead_leftovers": len(left_after_kills),
+         "removed_by_cleanup": len(removed), "complete_kept": len(complete_before), "leftovers_after_cleanup": 0},
+    )
