@@ -47,10 +47,13 @@ def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
         worker = _s3support.S3Child(model_dir, env, str(tmp_path / "worker.log"))
         try:
             # how long one export takes here, to pick kill moments inside it
+            # (forked too: a process whose S3 client is set up must not fork exporters)
             started = time.monotonic()
-            first = worker.call({"op": "export", "base": f"s3://{BUCKET}/kills/warmup"})
-            assert first["ok"], first
+            warmup = worker.call({"op": "fork_export", "base": f"s3://{BUCKET}/kills/warmup"})["pid"]
+            while _alive(warmup) and time.monotonic() - started < 120:
+                time.sleep(0.05)
             duration = time.monotonic() - started
+            assert [n for n in _s3support.entries(moto["client"], "kills/warmup") if n.isdigit()], "warm-up failed"
             kills = attempts = 0
             left_after_kills = set()
             while kills < KILLS and attempts < MAX_ATTEMPTS:
