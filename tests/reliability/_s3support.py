@@ -136,8 +136,9 @@ def fault_env(endpoint: str, extra: Optional[Dict[str, str]] = None) -> Dict[str
     from tests.s3server import s3_env
 
     settings = {
-        # small parts, so the ~100 KB variables file is a multipart upload
-        "S3_MULTI_PART_UPLOAD_CHUNK_SIZE": "16384",
+        # small parts, so the ~100 KB variables and saved_model.pb files are multipart
+        # uploads (2 parts each)
+        "S3_MULTI_PART_UPLOAD_CHUNK_SIZE": "65536",
         # set by the test (estimator_ext must keep what the user set), short for speed
         "S3_CONNECT_TIMEOUT_MSEC": "2000",
         "S3_REQUEST_TIMEOUT_MSEC": "3000",
