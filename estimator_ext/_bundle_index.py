@@ -157,8 +157,8 @@ def _read_block(data: bytes, handle: Tuple[int, int]) -> bytes:
         raise CorruptIndexError(f"A block at {offset} (+{size}) runs past the end of the index.")
     block = data[offset:end]
     compression = data[end]
-    (stored,) = struct.unpack("<I", data[end + 1:end + BLOCK_TRAILER_SIZE])
-    if unmask_crc(stored) != crc32c(data[offset:end + 1]):
+    (stored,) = struct.unpack("<I", data[end + 1 : end + BLOCK_TRAILER_SIZE])
+    if unmask_crc(stored) != crc32c(data[offset : end + 1]):
         raise CorruptIndexError(f"Checksum mismatch in the index block at offset {offset}.")
     if compression != NO_COMPRESSION:
         raise UnsupportedIndexError(
@@ -183,9 +183,9 @@ def _parse_block(block: bytes) -> Iterator[Tuple[bytes, bytes]]:
         value_length, position = decode_varint(block, position)
         if shared > len(key) or position + non_shared + value_length > entries_end:
             raise CorruptIndexError("An index entry overruns its block or its previous key.")
-        key = key[:shared] + block[position:position + non_shared]
+        key = key[:shared] + block[position : position + non_shared]
         position += non_shared
-        yield key, block[position:position + value_length]
+        yield key, block[position : position + value_length]
         position += value_length
 
 
@@ -282,7 +282,9 @@ def build_table(pairs: Iterable[Tuple[bytes, bytes]], block_size: int = BLOCK_SI
     last_key = None
     for key, value in pairs:
         if last_key is not None and key <= last_key:
-            raise ValueError(f"Table keys must be strictly ascending; {key!r} follows {last_key!r}.")
+            raise ValueError(
+                f"Table keys must be strictly ascending; {key!r} follows {last_key!r}."
+            )
         block.add(key, value)
         last_key = key
         if block.size() >= block_size:

@@ -43,12 +43,21 @@ def model_fn(features: Dict[str, Any], labels: Any, mode: str, params: Dict[str,
         partitioner=tf.compat.v1.fixed_size_partitioner(4),
     )
     res_bias = tf.compat.v1.get_variable(
-        "res_bias", [DIM], initializer=tf.compat.v1.random_normal_initializer(seed=3), use_resource=True
+        "res_bias",
+        [DIM],
+        initializer=tf.compat.v1.random_normal_initializer(seed=3),
+        use_resource=True,
     )
-    word_values = np.array([f"word-{i}-\u00e9\x00\xff".encode("utf-8") * (i % 5) for i in range(WORDS)])
-    words = tf.compat.v1.get_variable("words", initializer=tf.constant(word_values), trainable=False)
+    word_values = np.array(
+        [f"word-{i}-\u00e9\x00\xff".encode("utf-8") * (i % 5) for i in range(WORDS)]
+    )
+    words = tf.compat.v1.get_variable(
+        "words", initializer=tf.constant(word_values), trainable=False
+    )
     counts = tf.compat.v1.get_variable(
-        "counts", initializer=tf.constant(np.arange(WORDS, dtype=np.int64) * 7919 - 2**40), trainable=False
+        "counts",
+        initializer=tf.constant(np.arange(WORDS, dtype=np.int64) * 7919 - 2**40),
+        trainable=False,
     )
     emb = tf.nn.embedding_lookup(embedding, ids % rows)
     part = tf.nn.embedding_lookup(parted, ids % PARTED_ROWS)
@@ -70,7 +79,9 @@ def model_fn(features: Dict[str, Any], labels: Any, mode: str, params: Dict[str,
 
 def make_estimator(model_dir: str, rows: int) -> tf.estimator.Estimator:
     config = tf.estimator.RunConfig(keep_checkpoint_max=1, tf_random_seed=0)
-    return tf.estimator.Estimator(model_fn, model_dir=model_dir, params={"rows": rows}, config=config)
+    return tf.estimator.Estimator(
+        model_fn, model_dir=model_dir, params={"rows": rows}, config=config
+    )
 
 
 def train(estimator: tf.estimator.Estimator, steps: int = 2) -> str:
@@ -105,7 +116,9 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
-def measure_export(warmup_dir: str, warmup_base: str, model_dir: str, export_base: str, rows: int) -> Dict[str, Any]:
+def measure_export(
+    warmup_dir: str, warmup_base: str, model_dir: str, export_base: str, rows: int
+) -> Dict[str, Any]:
     """Peak RSS of a PREDICT-only export above the baseline, after a small warm-up export.
 
     The warm-up (the same model_fn, a tiny checkpoint) loads every code path an export
@@ -116,7 +129,9 @@ def measure_export(warmup_dir: str, warmup_base: str, model_dir: str, export_bas
     """
     import estimator_ext
 
-    estimator_ext.export_all_saved_models(make_estimator(warmup_dir, 16), warmup_base, receiver_map())
+    estimator_ext.export_all_saved_models(
+        make_estimator(warmup_dir, 16), warmup_base, receiver_map()
+    )
     estimator = make_estimator(model_dir, rows)
     ru_before = _ru_maxrss_kib()
     with open("/proc/self/clear_refs", "w") as clear_refs:

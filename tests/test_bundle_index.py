@@ -58,7 +58,9 @@ def _dtypes_model():
 
 def _many_model():
     for i in range(300):
-        tf.compat.v1.get_variable(f"tower/layer_{i:03d}/kernel", initializer=np.full([2], i, np.float32))
+        tf.compat.v1.get_variable(
+            f"tower/layer_{i:03d}/kernel", initializer=np.full([2], i, np.float32)
+        )
 
 
 def _two_shards_model():
@@ -68,7 +70,10 @@ def _two_shards_model():
     with tf.device("/cpu:1"):
         tf.compat.v1.get_variable("on_cpu1", initializer=np.arange(4, dtype=np.int64))
         tf.compat.v1.get_variable(
-            "part", [8, 2], initializer=tf.compat.v1.ones_initializer(), partitioner=tf.compat.v1.fixed_size_partitioner(2)
+            "part",
+            [8, 2],
+            initializer=tf.compat.v1.ones_initializer(),
+            partitioner=tf.compat.v1.fixed_size_partitioner(2),
         )
 
 
@@ -79,10 +84,14 @@ def checkpoints(tmp_path_factory):
         "dtypes": _save_graph_checkpoint(str(base / "dtypes" / "model"), _dtypes_model),
         "many": _save_graph_checkpoint(str(base / "many" / "model"), _many_model),
         "two_shards": _save_graph_checkpoint(
-            str(base / "two" / "model"), _two_shards_model, tf.compat.v1.ConfigProto(device_count={"CPU": 2})
+            str(base / "two" / "model"),
+            _two_shards_model,
+            tf.compat.v1.ConfigProto(device_count={"CPU": 2}),
         ),
     }
-    checkpoint = tf.train.Checkpoint(v=tf.Variable([1.0, 2.0]), s=tf.Variable(STRINGS), n=tf.Variable(7))
+    checkpoint = tf.train.Checkpoint(
+        v=tf.Variable([1.0, 2.0]), s=tf.Variable(STRINGS), n=tf.Variable(7)
+    )
     found["object_based"] = checkpoint.write(str(base / "object" / "ckpt"))
     estimator = subset_model.make_estimator(str(base / "estimator"), rows=16)
     found["estimator"] = subset_model.train(estimator)
@@ -145,7 +154,9 @@ def test_reader_agrees_with_tf_and_with_the_stored_crc32c(checkpoints, name):
     index = bi.read_index(prefix)
     reader = tf.train.load_checkpoint(prefix)
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-    assert sorted(index.tensor_names()) == sorted(name for name, _ in tf.train.list_variables(prefix))
+    assert sorted(index.tensor_names()) == sorted(
+        name for name, _ in tf.train.list_variables(prefix)
+    )
     assert index.header.num_shards == len(_data_files(prefix))
     checked = 0
     for tensor in index.tensor_names():
@@ -181,7 +192,7 @@ def test_a_string_tensor_is_one_range_of_varint_lengths_their_crc_and_the_bytes(
         length, position = bi.decode_varint(data, position)
         lengths.append(length)
     assert lengths == [len(value) for value in STRINGS]
-    assert data[position + 4:] == b"".join(STRINGS)  # 4 bytes: the lengths' checksum
+    assert data[position + 4 :] == b"".join(STRINGS)  # 4 bytes: the lengths' checksum
 
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
@@ -196,7 +207,7 @@ def test_rewritten_index_in_many_small_blocks_reads_back_in_tf(checkpoints, name
         copy = str(tmp_path / f"b{block_size}" / "copy")
         os.makedirs(os.path.dirname(copy))
         for data_file in _data_files(prefix):
-            shutil.copy(data_file, copy + data_file[len(prefix):])
+            shutil.copy(data_file, copy + data_file[len(prefix) :])
         with open(copy + ".index", "wb") as index_file:
             index_file.write(rewritten)
         _assert_bit_identical(_tf_tensors(copy), _tf_tensors(prefix))
@@ -231,7 +242,7 @@ def test_a_compressed_block_is_refused_as_unsupported():
     end = len(first.finish())  # the only data block starts at offset 0
     # Mark it snappy-compressed (type 1) with a valid checksum: TF could read it, we do not.
     table[end] = 1
-    table[end + 1:end + 5] = struct.pack("<I", bi.mask_crc(bi.crc32c(bytes(table[:end + 1]))))
+    table[end + 1 : end + 5] = struct.pack("<I", bi.mask_crc(bi.crc32c(bytes(table[: end + 1]))))
     with pytest.raises(bi.UnsupportedIndexError, match="compressed \\(type 1\\)"):
         bi.parse_table(bytes(table))
 
@@ -262,7 +273,9 @@ def test_slice_key_names_unescape_ordered_code():
     ],
     ids=["dtypes", "strings-only", "two-shards", "estimator-predict"],
 )
-def test_write_subset_is_bit_identical_in_tf_and_holds_only_the_subset(checkpoints, tmp_path, name, names):
+def test_write_subset_is_bit_identical_in_tf_and_holds_only_the_subset(
+    checkpoints, tmp_path, name, names
+):
     source = checkpoints[name]
     destination = str(tmp_path / "variables")
     written = _bundle_subset.write_subset(source, names, destination, chunk_bytes=5)
@@ -274,14 +287,21 @@ def test_write_subset_is_bit_identical_in_tf_and_holds_only_the_subset(checkpoin
     assert index.header.num_shards == 1
     source_index = bi.read_index(source)
     for key, entry in index.entries.items():  # same bytes, so the same crc32c TF verifies
-        assert entry.crc32c == source_index.entries[key].crc32c and entry.size == source_index.entries[key].size
+        assert (
+            entry.crc32c == source_index.entries[key].crc32c
+            and entry.size == source_index.entries[key].size
+        )
 
 
 def test_write_subset_refuses_unknown_names_and_bad_chunk_sizes(checkpoints, tmp_path):
     with pytest.raises(KeyError, match="nope"):
         _bundle_subset.write_subset(checkpoints["dtypes"], ["f32", "nope"], str(tmp_path / "v"))
-    with pytest.raises(ValueError, match="chunk_bytes must be a positive number of bytes, received 0"):
-        _bundle_subset.write_subset(checkpoints["dtypes"], ["f32"], str(tmp_path / "v"), chunk_bytes=0)
+    with pytest.raises(
+        ValueError, match="chunk_bytes must be a positive number of bytes, received 0"
+    ):
+        _bundle_subset.write_subset(
+            checkpoints["dtypes"], ["f32"], str(tmp_path / "v"), chunk_bytes=0
+        )
     assert os.listdir(tmp_path) == []
 
 
@@ -293,13 +313,17 @@ def test_write_subset_names_a_truncated_data_file(checkpoints, tmp_path):
         data = data_file.read()
     with open(copy + ".data-00000-of-00001", "wb") as data_file:
         data_file.write(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="ends .* bytes before the end of tensor .*the checkpoint is truncated"):
+    with pytest.raises(
+        ValueError, match="ends .* bytes before the end of tensor .*the checkpoint is truncated"
+    ):
         _bundle_subset.write_subset(copy, ["f32", "words", "part", "res"], str(tmp_path / "v"))
 
 
 def test_progress_is_logged_at_most_once_per_interval_and_at_the_end(caplog):
     now = [0.0]
-    progress = _bundle_subset.ProgressLog("Writing variables", 4 << 20, interval=1.0, clock=lambda: now[0])
+    progress = _bundle_subset.ProgressLog(
+        "Writing variables", 4 << 20, interval=1.0, clock=lambda: now[0]
+    )
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
         for when in (0.2, 0.9, 1.0, 1.5, 2.4, 3.1):
             now[0] = when
@@ -316,8 +340,89 @@ def test_progress_is_logged_at_most_once_per_interval_and_at_the_end(caplog):
 def test_write_subset_logs_bytes_written_while_copying(checkpoints, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
         _bundle_subset.write_subset(
-            checkpoints["dtypes"], ["f32", "part"], str(tmp_path / "v"), chunk_bytes=16, progress_interval=0.0
+            checkpoints["dtypes"],
+            ["f32", "part"],
+            str(tmp_path / "v"),
+            chunk_bytes=16,
+            progress_interval=0.0,
         )
-    messages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Writing variables")]
+    messages = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("Writing variables")
+    ]
     assert len(messages) > 3
     assert messages[-1] == "Writing variables: 0.0 MiB of 0.0 MiB (100%)"
+
+
+# --- an index TF reads but we do not: the export falls back to TF's own reader ---------------
+
+
+def _snappy_literal(data):
+    """``data`` as a valid snappy stream made only of literals (no compression needed)."""
+    out = bytearray(bi.encode_varint(len(data)))
+    for start in range(0, len(data), 65536):
+        chunk = data[start : start + 65536]
+        n = len(chunk) - 1
+        out += (
+            bytes([n << 2])
+            if n < 60
+            else bytes([60 << 2, n])
+            if n < 256
+            else bytes([61 << 2]) + struct.pack("<H", n)
+        )
+        out += chunk
+    return bytes(out)
+
+
+def _snappy_table(pairs):
+    """One table with every block marked snappy-compressed (type 1), as TF can read."""
+    out = bytearray()
+
+    def write(builder):
+        handle = bi.encode_varint(len(out))
+        typed = _snappy_literal(builder.finish())
+        handle += bi.encode_varint(len(typed))
+        typed += b"\x01"
+        out.extend(typed + struct.pack("<I", bi.mask_crc(bi.crc32c(typed))))
+        return handle
+
+    data = bi._BlockBuilder()
+    for key, value in pairs:
+        data.add(key, value)
+    data_handle = write(data)
+    metaindex_handle = write(bi._BlockBuilder())
+    index = bi._BlockBuilder()
+    index.add(pairs[-1][0], data_handle)
+    index_handle = write(index)
+    out += (metaindex_handle + index_handle).ljust(40, b"\x00") + struct.pack("<Q", bi.TABLE_MAGIC)
+    return bytes(out)
+
+
+def test_a_snappy_index_tf_reads_makes_the_export_stream_through_tf_instead(
+    checkpoints, tmp_path, caplog
+):
+    import estimator_ext
+    from estimator_ext import _variables
+
+    source = checkpoints["estimator"]
+    copy = str(tmp_path / "snappy" / "model.ckpt-2")
+    os.makedirs(os.path.dirname(copy))
+    for data_file in _data_files(source):
+        shutil.copy(data_file, copy + data_file[len(source) :])
+    with open(source + ".index", "rb") as index_file:
+        pairs = bi.parse_table(index_file.read())
+    with open(copy + ".index", "wb") as index_file:
+        index_file.write(_snappy_table(pairs))
+    _assert_bit_identical(_tf_tensors(copy), _tf_tensors(source))  # TF reads it
+    with pytest.raises(bi.UnsupportedIndexError, match="compressed"):
+        bi.read_index(copy)
+    estimator = subset_model.make_estimator(os.path.dirname(source), 16)
+    with caplog.at_level(logging.INFO, logger="estimator_ext"):
+        export = estimator_ext.export_all_saved_models(
+            estimator, str(tmp_path / "exports"), subset_model.receiver_map(), checkpoint_path=copy
+        )
+    assert export.variables_strategy == _variables.STREAM
+    assert any("streaming instead" in record.getMessage() for record in caplog.records)
+    exported = _tf_tensors(os.path.join(str(export), "variables", "variables"))
+    wanted = {name: value for name, value in _tf_tensors(source).items() if name in exported}
+    assert set(exported) == {"embedding", "parted", "res_bias", "words", "counts", "global_step"}
+    _assert_bit_identical(exported, wanted)

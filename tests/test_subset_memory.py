@@ -40,16 +40,33 @@ def big(tmp_path_factory):
     checkpoint = subset_model.train(subset_model.make_estimator(str(base / "model"), ROWS))
     subset_model.train(subset_model.make_estimator(str(base / "warmup"), 16))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    args = [str(base / "warmup"), str(base / "warmup_exports"), str(base / "model"), str(base / "exports"), str(ROWS)]
+    args = [
+        str(base / "warmup"),
+        str(base / "warmup_exports"),
+        str(base / "model"),
+        str(base / "exports"),
+        str(ROWS),
+    ]
     child = subprocess.run(
         [sys.executable, "-m", "tests.subset_model", "export", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert child.returncode == 0, child.stderr[-3000:]
     measured = json.loads(child.stdout.strip().splitlines()[-1])
     reader = tf.train.load_checkpoint(checkpoint)
     tensors = {name: reader.get_tensor(name) for name in PREDICT_VARIABLES}
-    return {"checkpoint": checkpoint, "warmup": str(base / "warmup"), "measured": measured, "export": measured["export_dir"], "tensors": tensors}
+    return {
+        "checkpoint": checkpoint,
+        "warmup": str(base / "warmup"),
+        "measured": measured,
+        "export": measured["export_dir"],
+        "tensors": tensors,
+    }
 
 
 def _assert_bit_identical(got, want, what):
@@ -118,9 +135,25 @@ def test_saved_model_cli_run_serves_bit_identical_values(big, tmp_path):
     outdir = tmp_path / "outputs"
     ids = repr(IDS.tolist())  # a literal: saved_model_cli evaluates nothing else
     run = subprocess.run(
-        [cli, "run", "--dir", big["export"], "--tag_set", "serve", "--signature_def", "serving_default",
-         "--input_exprs", f"id={ids}", "--outdir", str(outdir)],
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True, timeout=300,
+        [
+            cli,
+            "run",
+            "--dir",
+            big["export"],
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--input_exprs",
+            f"id={ids}",
+            "--outdir",
+            str(outdir),
+        ],
+        check=False,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     expected = _expected_outputs(big["tensors"])
@@ -140,6 +173,12 @@ def test_a_truncated_checkpoint_fails_the_export_and_leaves_nothing(big, tmp_pat
         data_file.write(data[: len(data) // 3])
     base = tmp_path / "exports"
     estimator = subset_model.make_estimator(big["warmup"], 16)
-    with pytest.raises(ValueError, match=r"model\.ckpt\.data-00000-of-00001' ends \d+ bytes before the end of tensor .*truncated"):
-        estimator_ext.export_all_saved_models(estimator, str(base), subset_model.receiver_map(), checkpoint_path=copy)
+    with pytest.raises(
+        ValueError,
+        match=r"model\.ckpt\.data-00000-of-00001' ends \d+ bytes before the end of tensor "
+        r".*truncated",
+    ):
+        estimator_ext.export_all_saved_models(
+            estimator, str(base), subset_model.receiver_map(), checkpoint_path=copy
+        )
     assert not base.exists()
