@@ -31,7 +31,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEGACY_SCRIPT = os.path.join(REPO_ROOT, "examples", "legacy_contrib_script.py")
 METHOD_PARAMETERS = [
     "self", "export_dir_base", "input_receiver_fn_map", "assets_extra", "as_text", "checkpoint_path",
-    "strip_default_attrs",
+    "strip_default_attrs", "warmup_requests",
 ]
 SUBPROCESS_TIMEOUT = 240
 
