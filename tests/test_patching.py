@@ -117,7 +117,7 @@ def test_multi_export_returns_the_same_class_with_the_real_signature():
     assert estimator_ext.multi_export(cls) is cls
     assert list(inspect.signature(cls.export_all_saved_models).parameters) == METHOD_PARAMETERS
     parameters = inspect.signature(cls.export_all_saved_models).parameters
-    assert [parameters[name].default for name in METHOD_PARAMETERS[3:]] == [None, False, None, False]
+    assert [parameters[name].default for name in METHOD_PARAMETERS[3:]] == [None, False, None, False, None]
     assert cls.export_all_saved_models.__name__ == "export_all_saved_models"
     assert "one SavedModel" in inspect.getdoc(cls.export_all_saved_models).replace("ONE", "one")
     estimator = cls(support.feature_columns())
