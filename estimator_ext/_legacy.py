@@ -32,7 +32,7 @@ from estimator_ext import _tf_names
 logger = logging.getLogger("estimator_ext")
 
 #: The ``tf.contrib.estimator`` names estimator_ext restores, and where each lives.
-LEGACY_CONTRIB_ESTIMATOR_NAMES: Mapping[str, str] = {
+LEGACY_CONTRIB_ESTIMATOR_NAMES: Mapping[str, str] = types.MappingProxyType({
     "export_all_saved_models": "estimator_ext._export:export_all_saved_models",
     "export_saved_model_for_mode": "estimator_ext._tf_exports:export_saved_model_for_mode",
     "build_raw_supervised_input_receiver_fn": (
@@ -41,7 +41,7 @@ LEGACY_CONTRIB_ESTIMATOR_NAMES: Mapping[str, str] = {
     "build_supervised_input_receiver_fn_from_input_fn": (
         "estimator_ext._receivers:build_supervised_input_receiver_fn_from_input_fn"
     ),
-}
+})
 
 CONTRIB_MODULE = "tensorflow.contrib"
 CONTRIB_ESTIMATOR_MODULE = "tensorflow.contrib.estimator"
@@ -145,7 +145,9 @@ class EagerPlaceholder:
     def __init__(self) -> None:
         self._logged = False
 
-    def __call__(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+    def __call__(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict
+    ) -> Any:
         import tensorflow as tf
 
         if not tf.executing_eagerly():

@@ -169,7 +169,7 @@ def _patch_estimator_classes(record: PatchRecord, module: Any) -> None:
         cls = getattr(module, class_name, None)
         if cls is None or METHOD_NAME in cls.__dict__:
             continue
-        public_name = class_name[: -len("V2")] if class_name.endswith("V2") else class_name
+        public_name = class_name.removesuffix("V2")
         namespace = "tf.estimator" if class_name.endswith("V2") else "tf.compat.v1.estimator"
         label = f"{namespace}.{public_name}.{METHOD_NAME}"
         record.recorder.setattr(label, cls, METHOD_NAME, EXPORT_METHOD)

@@ -95,7 +95,7 @@ def experimental_export_all_saved_models(
     """
     from estimator_ext._export import export_all_saved_models
 
-    receiver_fn_by_mode = input_receiver_fn_map
+    receiver_fn_by_mode: Any = input_receiver_fn_map  # not a Mapping: ours refuses it
     if isinstance(input_receiver_fn_map, Mapping):
         receiver_fn_by_mode = {
             mode: receiver_fn

@@ -13,7 +13,8 @@ ever does, this file (and ``_compat.py``) is the only place to change.
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Tuple
+import types
+from typing import Mapping, Tuple
 
 _ESTIMATOR_PACKAGE = "tensorflow_estimator.python.estimator"
 
@@ -27,7 +28,7 @@ CANNED_LINEAR_MODULE = f"{_ESTIMATOR_PACKAGE}.canned.linear"
 #: Defining module -> the estimator classes in it that ``patch()`` decorates. A class
 #: named ``...V2`` (and ``EstimatorV2``) is what ``tf.estimator`` exports; the others are
 #: ``tf.compat.v1.estimator``'s.
-ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, Tuple[str, ...]] = {
+ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, Tuple[str, ...]] = types.MappingProxyType({
     ESTIMATOR_MODULE: ("Estimator", "EstimatorV2"),
     CANNED_LINEAR_MODULE: (
         "LinearClassifier", "LinearClassifierV2", "LinearRegressor", "LinearRegressorV2",
@@ -46,17 +47,17 @@ ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, Tuple[str, ...]] = {
         "BaselineClassifier", "BaselineClassifierV2", "BaselineRegressor", "BaselineRegressorV2",
         "BaselineEstimator", "BaselineEstimatorV2",
     ),
-}
+})
 
 #: The generated ``tf.estimator`` API module (TF 2), read for "moved to" hints.
 ESTIMATOR_API_V2_MODULE = f"{_ESTIMATOR_PACKAGE}.api._v2.estimator"
 
 #: The generated ``export`` namespaces -> their public names; ``patch()`` teaches their
 #: ``build_parsing_serving_input_receiver_fn`` to read tensor templates.
-EXPORT_NAMESPACES: Dict[str, str] = {
+EXPORT_NAMESPACES: Mapping[str, str] = types.MappingProxyType({
     f"{ESTIMATOR_API_V2_MODULE}.export": "tf.estimator.export",
     f"{_ESTIMATOR_PACKAGE}.api._v1.estimator.export": "tf.compat.v1.estimator.export",
-}
+})
 
 #: The receiver classes and builders (SupervisedInputReceiver is private in TF 2.15).
 ESTIMATOR_EXPORT_MODULE = f"{_ESTIMATOR_PACKAGE}.export.export"

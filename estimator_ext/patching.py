@@ -173,7 +173,7 @@ _STATE = _PatchState()
 
 
 def patch(builtin: bool = False) -> PatchRecord:
-    """Gives TensorFlow's estimators ``export_all_saved_models`` and restores ``tf.contrib``'s names.
+    """Gives TF's estimators ``export_all_saved_models`` and restores ``tf.contrib``'s names.
 
     After ``estimator_ext.patch()``, legacy code runs as it did with TF 1's contrib::
 

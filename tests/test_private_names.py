@@ -54,7 +54,8 @@ def _own_attribute_names(trees: List[ast.AST]) -> Set[str]:
                         names.add(statement.name)
                     elif isinstance(statement, ast.Assign):
                         names.update(t.id for t in statement.targets if isinstance(t, ast.Name))
-                    elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                    elif (isinstance(statement, ast.AnnAssign)
+                          and isinstance(statement.target, ast.Name)):
                         names.add(statement.target.id)
             elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -172,7 +173,7 @@ FLAGGED = [
     ("label = f'{x}' + 'tensorflow.python.ops'", "string mentions"),
     ("estimator._call_model_fn(features, labels, mode, config)", "estimator._call_model_fn"),
     ("variable._save_slice_info.full_name", "variable._save_slice_info"),
-    ("getattr(estimator, '_warm_start_settings', None)", "getattr(estimator, '_warm_start_settings'"),
+    ("getattr(estimator, '_warm_start_settings', None)", "'_warm_start_settings'"),
     ("hasattr(builder, '_has_saved_variables')", "_has_saved_variables"),
     ("builder.__dict__['_has_saved_variables'] = True", "_has_saved_variables"),
     ("from estimator_ext import _fs\nsome_tf_object._remove_if_empty()", "_remove_if_empty"),
