@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import numbers
 import types
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -38,6 +39,13 @@ from estimator_ext._serving_signature import (
     ServingSignature,
     read_serving_signature,
 )
+
+logger = logging.getLogger("estimator_ext")
+_REQUEST_NAMES = {
+    "classify": "ClassificationRequest",
+    "regress": "RegressionRequest",
+    "predict": "PredictRequest",
+}
 
 #: TF Serving reads at most this many warmup records (``kMaxNumRecordsToRead``).
 MAX_WARMUP_REQUESTS = 1000
@@ -223,6 +231,11 @@ def add_warmup_requests(
         for index, request in enumerate(plan.requests)
     ]
     path = _write_records(export_dir, [log.SerializeToString() for log in logs])
+    logger.info(
+        "Replaying %d warmup request(s) (%s) against the serve graph",
+        len(logs),
+        _REQUEST_NAMES[serving.kind],
+    )
     replay_warmup_file(path, export_dir, plan.descriptions, session_config)
 
 
