@@ -37,71 +37,22 @@ can take TF's restore-based path instead.
 
 from __future__ import annotations
 
-import logging
-import time
-from typing import Callable, Dict, Iterable
+from typing import Dict, Iterable
 
 import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2
 
 from estimator_ext import _bundle_index
-
-logger = logging.getLogger("estimator_ext")
+from estimator_ext._progress import PROGRESS_INTERVAL, ProgressLog
 
 #: Bytes copied per read/write. Peak memory is about 4x this (measured: ``GFile.read``
 #: and ``GFile.write`` each hold a copy besides the Python bytes), whatever the tensor size.
 CHUNK_BYTES = 2 * 1024 * 1024
 
-#: Progress is logged at most this often (seconds), plus once at the end.
-PROGRESS_INTERVAL = 1.0
-
 
 def data_file_name(prefix: str, shard: int, num_shards: int) -> str:
     """TF's name for data shard ``shard`` of a bundle (``prefix.data-00000-of-00001``)."""
     return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
-
-
-class ProgressLog:
-    """Logs ``done`` of ``total`` bytes on the ``estimator_ext`` logger at INFO.
-
-    At most once every ``interval`` seconds while work goes on (so a long copy shows
-    several records), and once when :meth:`finish` is called. ``clock`` is injectable
-    for tests.
-    """
-
-    def __init__(
-        self,
-        what: str,
-        total: int,
-        interval: float = PROGRESS_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self._what = what
-        self._total = total
-        self._interval = interval
-        self._clock = clock
-        self._last = clock()
-        self.done = 0
-
-    def advance(self, nbytes: int) -> None:
-        self.done += nbytes
-        now = self._clock()
-        if now - self._last >= self._interval:
-            self._last = now
-            self._log()
-
-    def finish(self) -> None:
-        self._log()
-
-    def _log(self) -> None:
-        percent = 100.0 * self.done / self._total if self._total else 100.0
-        logger.info(
-            "%s: %s of %s (%.0f%%)", self._what, _mib(self.done), _mib(self._total), percent
-        )
-
-
-def _mib(nbytes: int) -> str:
-    return f"{nbytes / (1024 * 1024):.1f} MiB"
 
 
 def write_subset(

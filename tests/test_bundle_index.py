@@ -319,24 +319,6 @@ def test_write_subset_names_a_truncated_data_file(checkpoints, tmp_path):
         _bundle_subset.write_subset(copy, ["f32", "words", "part", "res"], str(tmp_path / "v"))
 
 
-def test_progress_is_logged_at_most_once_per_interval_and_at_the_end(caplog):
-    now = [0.0]
-    progress = _bundle_subset.ProgressLog(
-        "Writing variables", 4 << 20, interval=1.0, clock=lambda: now[0]
-    )
-    with caplog.at_level(logging.INFO, logger="estimator_ext"):
-        for when in (0.2, 0.9, 1.0, 1.5, 2.4, 3.1):
-            now[0] = when
-            progress.advance(512 << 10)
-        progress.finish()
-    messages = [record.getMessage() for record in caplog.records]
-    assert messages == [
-        "Writing variables: 1.5 MiB of 4.0 MiB (38%)",
-        "Writing variables: 2.5 MiB of 4.0 MiB (62%)",
-        "Writing variables: 3.0 MiB of 4.0 MiB (75%)",
-    ]
-
-
 def test_write_subset_logs_bytes_written_while_copying(checkpoints, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
         _bundle_subset.write_subset(
