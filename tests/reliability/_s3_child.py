@@ -38,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_io  # noqa: E402,F401  (registers s3://)
 
 import estimator_ext  # noqa: E402
-from tests.reliability import _model  # noqa: E402
+from tests import support as _model  # noqa: E402
 
 tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
 
@@ -46,7 +46,7 @@ tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
 def export(estimator: tf.estimator.Estimator, base: str, modes: Any = _model.ALL_MODES) -> Dict[str, Any]:
     started = time.monotonic()
     try:
-        export_dir = estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map(tuple(modes)))
+        export_dir = estimator_ext.export_all_saved_models(estimator, base, _model.adam_receiver_map(tuple(modes)))
         return {"ok": True, "export_dir": str(export_dir), "seconds": time.monotonic() - started}
     except Exception as error:  # every failure is reported to the test, which checks it
         return {
@@ -74,7 +74,7 @@ def fork_export(estimator: tf.estimator.Estimator, base: str) -> int:
 
 def main() -> None:
     model_dir = sys.argv[1]
-    estimator = _model.make_estimator(model_dir)
+    estimator = _model.make_adam_estimator(model_dir)
     if sys.argv[2:3] == ["--export"]:
         _ANSWERS.write(json.dumps(export(estimator, sys.argv[3])) + "\n")
         return

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from tests.reliability import _model
+from tests import support as _model
 from tests.s3server import BUCKET, bucket_keys
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_s3_child.py")
