@@ -96,7 +96,8 @@ def export_all_saved_models(
     started = time.monotonic()
     if isinstance(export_dir_base, (str, os.PathLike)):  # before the first s3:// access
         _s3.apply_s3_defaults(os.fspath(export_dir_base))
-    export_dir_base = _check_export_dir_base(export_dir_base)
+    with _s3.store_errors(str(export_dir_base), "checking the export directory"):
+        export_dir_base = _check_export_dir_base(export_dir_base)
     _check_flag("as_text", as_text)
     _check_flag("strip_default_attrs", strip_default_attrs)
     receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
@@ -109,7 +110,8 @@ def export_all_saved_models(
     logger.info("Exporting %s from checkpoint %s", ", ".join(receiver_fn_by_mode), checkpoint)
 
     checkpoint_files = _fs.existing([checkpoint + ".index"] + catalog.data_files())
-    created_dirs = _fs.missing_ancestors(export_dir_base)
+    with _s3.store_errors(export_dir_base, "listing the export directory's parents"):
+        created_dirs = _fs.missing_ancestors(export_dir_base)
     temp_dir = _fs.join(export_dir_base, _fs.temp_dir_name())
     try:
         tf.io.gfile.makedirs(export_dir_base)

@@ -36,10 +36,11 @@ and the retries ``estimator_ext`` itself made.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from typing import Callable, Dict, MutableMapping, Optional, TypeVar
+from typing import Callable, Dict, Iterator, MutableMapping, Optional, TypeVar
 
 import tensorflow as tf
 
@@ -138,3 +139,16 @@ def call_store(
             logger.warning("estimator_ext: %s of %s failed (%s); retrying", operation, path, error.message)
             time.sleep(backoff * 2**attempt)
             attempt += 1
+
+
+@contextlib.contextmanager
+def store_errors(path: str, operation: str) -> Iterator[None]:
+    """Re-raises a TensorFlow error from the block as :func:`store_error` when ``path``
+    is on an object store (no retries: the block is not known to be idempotent)."""
+    started = time.monotonic()
+    try:
+        yield
+    except tf.errors.OpError as error:
+        if not is_object_store(path):
+            raise
+        raise store_error(error, path, operation, 0, time.monotonic() - started) from error
