@@ -16,7 +16,7 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple
 import tensorflow as tf
 
 from estimator_ext import _assets, _fs
-from estimator_ext._export import export_all_saved_models
+from estimator_ext._export import check_flag, export_all_saved_models
 from estimator_ext._modekeys import validate_receiver_map
 from estimator_ext._result import ExportResult
 
@@ -81,9 +81,7 @@ class AllModesExporter(tf.estimator.Exporter):
         self._receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
         _assets.plan_assets_extra(assets_extra)  # validated now; export re-checks the sources
         self._assets_extra = dict(assets_extra) if assets_extra is not None else None
-        if not isinstance(as_text, bool):
-            raise TypeError(f"AllModesExporter: `as_text` must be True or False, received {as_text!r}.")
-        self._as_text = as_text
+        self._as_text = check_flag("as_text", as_text, "AllModesExporter")
         self._exports_to_keep = _check_exports_to_keep(exports_to_keep)
 
     @property
