@@ -20,6 +20,7 @@ CONSTRAINTS ?= constraints.txt
 TESTS ?= tests/
 PYTEST_TIMEOUT ?= 900
 PYTEST_ARGS ?=
+TF_SERVING_API_VERSION ?= 2.15.1
 
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.estimator-ext-installed
@@ -68,6 +69,10 @@ $(STAMP): setup.py $(CONSTRAINTS) | $(VENV_PYTHON)
 	  exit 1; \
 	fi
 	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) -c "$(CONSTRAINTS)" -e '.[$(EXTRAS)]'
+	@# TF Serving's protos for warmup_requests: the package requires the full `tensorflow`
+	@# by name (a second TensorFlow beside tensorflow-cpu), so no deps; the protos need
+	@# only what tensorflow-cpu provides. Pinned here and in constraints.txt.
+	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) --no-deps tensorflow-serving-api==$(TF_SERVING_API_VERSION)
 	@touch "$(STAMP)"
 
 demo: $(STAMP)

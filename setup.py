@@ -62,6 +62,11 @@ setup(
         "tf": [f"tensorflow=={TENSORFLOW_VERSION}"],
         # s3:// paths: the tensorflow-io release that pairs with TensorFlow 2.15.
         "s3": ["tensorflow-io==0.36.0"],
+        # No "serving" extra for warmup_requests' TF Serving protos: tensorflow-serving-api
+        # 2.15.1 requires the full `tensorflow` package by name, which pip would install
+        # beside tensorflow-cpu (a second TensorFlow), and an extra cannot say --no-deps.
+        # Install it by hand: pip install --no-deps tensorflow-serving-api==2.15.1 (its
+        # protos need only what tensorflow-cpu provides; `make venv` does this).
         # benchmarks/run_benchmarks.py draws its plot with matplotlib (optional there).
         "bench": ["matplotlib>=3.5"],
         "test": [

@@ -13,12 +13,15 @@ would:
   shares no file with the checkpoint.
 ``"stream"``
   the mode saves a strict subset of them (a PREDICT-only export has no optimizer
-  slots): each tensor, or group of small tensors up to ``stream_group_bytes``
-  (:data:`STREAM_GROUP_BYTES` by default), goes from a ``RestoreV2`` straight into a
-  ``SaveV2`` of its own shard inside one graph run, the shards chained so one is
-  written before the next is read; then ``MergeV2Checkpoints`` joins the shards (it
-  renames data files and merges the small indices). Peak memory is the largest tensor
-  (or partition) plus a constant.
+  slots). From a V2 checkpoint, the needed tensors' byte ranges are copied in bounded
+  chunks into a new data file and a new index is written (``_bundle_subset``): memory
+  is one chunk, whatever the tensor size. From a V1 checkpoint (or an index
+  ``_bundle_index`` cannot read): each tensor, or group of small tensors up to
+  ``stream_group_bytes`` (:data:`STREAM_GROUP_BYTES` by default), goes from a
+  ``RestoreV2`` straight into a ``SaveV2`` of its own shard inside one graph run, the
+  shards chained so one is written before the next is read; then
+  ``MergeV2Checkpoints`` joins the shards (it renames data files and merges the small
+  indices). Peak memory is the largest tensor (or partition) plus a constant.
 ``"restore-save"``
   anything metadata cannot describe: lookup tables (``MutableHashTable`` saveables,
   e.g. ``LinearSDCA``), a custom ``Scaffold.saver``, a ``tf.train.Checkpoint`` saver.
@@ -37,7 +40,7 @@ from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
 
-from estimator_ext import _compat, _fs
+from estimator_ext import _bundle_index, _bundle_subset, _compat, _fs
 from estimator_ext._checkpoint import (
     CheckpointCatalog,
     SavedEntry,
@@ -139,9 +142,8 @@ def write_variables(
         return WrittenVariables(variables_prefix, COPY, dict(catalog.specs))
     if strategy == STREAM:
         assert entries is not None and specs is not None
-        slices = _slices_to_write(entries, catalog)
         group_bytes = options.stream_group_bytes
-        _stream(slices, catalog.prefix, variables_prefix, session_config, group_bytes)
+        _write_subset(entries, catalog, variables_prefix, session_config, group_bytes)
         streamed = {name: catalog.specs[name] for name in specs}
         return WrittenVariables(variables_prefix, STREAM, streamed)
     _restore_and_save(mode_graph, catalog.prefix, variables_prefix, session_config)
@@ -282,6 +284,30 @@ def _stream(
     # MergeV2Checkpoints(delete_old_dirs=True) removes the shard directory on local
     # filesystems; some remote ones keep an empty "directory" marker.
     _fs.remove_if_empty(shard_dir)
+
+
+def _write_subset(
+    entries: Dict[str, SavedEntry],
+    catalog: CheckpointCatalog,
+    variables_prefix: str,
+    session_config: Any,
+    group_bytes: int,
+) -> None:
+    """Writes the checkpoint's tensors ``entries`` names, in bounded memory when it can.
+
+    A V2 checkpoint's byte ranges are copied chunk by chunk (``_bundle_subset``: memory is
+    one chunk whatever the tensor size); a V1 checkpoint, or an index our reader does not
+    support, is streamed tensor by tensor with ``RestoreV2``/``SaveV2`` (:func:`_stream`),
+    in groups of up to ``group_bytes``.
+    """
+    if catalog.is_v2:
+        try:
+            _bundle_subset.write_subset(catalog.prefix, sorted(entries), variables_prefix)
+            return
+        except _bundle_index.UnsupportedIndexError as error:
+            logger.info("Cannot copy the checkpoint's byte ranges (%s); streaming instead", error)
+    slices = _slices_to_write(entries, catalog)
+    _stream(slices, catalog.prefix, variables_prefix, session_config, group_bytes)
 
 
 def _restore_and_save(
