@@ -93,6 +93,11 @@ def export_all_saved_models(
     export_dir_base = _fs.check_export_dir_base(export_dir_base, "export_all_saved_models")
     check_flag("as_text", as_text)
     check_flag("strip_default_attrs", strip_default_attrs)
+    if not isinstance(_write_options, WriteOptions):
+        raise TypeError(
+            "export_all_saved_models: _write_options must be an estimator_ext._variables."
+            f"WriteOptions (internal: for tests and benchmarks); received {_write_options!r}."
+        )
     receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
     assets_extra_plan = _assets.plan_assets_extra(assets_extra)
     warmup_plan = _warmup.plan_warmup_requests(
