@@ -9,6 +9,17 @@ instead of passing.
 """
 
 import importlib.util
+import os
+
+import pytest
 
 if importlib.util.find_spec("tensorflow_model_analysis") is None:
     collect_ignore_glob = ["test_*.py"]
+
+
+@pytest.fixture(scope="session")
+def data_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The seeded rows as a TFRecord of tf.Examples, written once (tfma_support)."""
+    from tests.tfma import tfma_support  # imports TFMA: only once tests are collected
+
+    return tfma_support.write_examples(os.fspath(tmp_path_factory.mktemp("data") / "rows.tfrecord"))

@@ -22,11 +22,6 @@ from tests.tfma.tfma_support import MK
 
 
 @pytest.fixture(scope="module")
-def data_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tfma_support.write_examples(os.fspath(tmp_path_factory.mktemp("data") / "rows.tfrecord"))
-
-
-@pytest.fixture(scope="module")
 def custom_estimator(tmp_path_factory: pytest.TempPathFactory) -> tf.estimator.Estimator:
     """Trained once with dict labels; the labels=None cases export the same checkpoint."""
     model_dir = os.fspath(tmp_path_factory.mktemp("custom") / "model")
