@@ -34,6 +34,7 @@ TFMA_VENV ?= .venv-tfma
 TFMA_EXTRAS ?= tf,tfma
 TFMA_CONSTRAINTS ?= constraints-tfma.txt
 TFMA_TESTS ?= tests/tfma/
+TF_SERVING_API_VERSION ?= 2.15.1
 
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.estimator-ext-installed
@@ -83,6 +84,10 @@ $(STAMP): setup.py $(CONSTRAINTS) | $(VENV_PYTHON)
 	  exit 1; \
 	fi
 	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) -c "$(CONSTRAINTS)" -e '.[$(EXTRAS)]' $(EXTRA_PACKAGES)
+	@# TF Serving's protos for warmup_requests: the package requires the full `tensorflow`
+	@# by name (a second TensorFlow beside tensorflow-cpu), so no deps; the protos need
+	@# only what tensorflow-cpu provides. Pinned here and in constraints.txt.
+	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) --no-deps tensorflow-serving-api==$(TF_SERVING_API_VERSION)
 	@touch "$(STAMP)"
 
 demo: $(STAMP)

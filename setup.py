@@ -71,6 +71,11 @@ setup(
         # which pip resolves only slowly without pins; `make test-tfma` installs it in its
         # own venv, .venv-tfma, pinned by constraints-tfma.txt.
         "tfma": ["tensorflow-model-analysis==0.46.0"],
+        # No "serving" extra for warmup_requests' TF Serving protos: tensorflow-serving-api
+        # 2.15.1 requires the full `tensorflow` package by name, which pip would install
+        # beside tensorflow-cpu (a second TensorFlow), and an extra cannot say --no-deps.
+        # Install it by hand: pip install --no-deps tensorflow-serving-api==2.15.1 (its
+        # protos need only what tensorflow-cpu provides; `make venv` does this).
         # benchmarks/run_benchmarks.py draws its plot with matplotlib (optional there).
         "bench": ["matplotlib>=3.5"],
         "test": [

@@ -5,7 +5,7 @@
     estimator-ext run SCRIPT [ARGS...]
     estimator-ext inspect EXPORT_DIR [--json]
     estimator-ext export --estimator MODULE:FACTORY --receivers MODULE:MAP
-                         [--model-dir DIR] [--checkpoint PATH] EXPORT_DIR_BASE
+                         [--model-dir DIR] [--checkpoint PATH] [--warmup FILE] EXPORT_DIR_BASE
 
 (also ``python -m estimator_ext ...``). Bad input (a missing directory, something that
 is not a SavedModel, a bad ``MODULE:NAME``, a script that is not there) ends with exit
@@ -212,6 +212,18 @@ def _receiver_map(spec: str) -> Mapping[str, Any]:
     return receivers
 
 
+def _warmup_requests(path: Optional[str]) -> Optional[List[Any]]:
+    """The requests of ``--warmup FILE`` (TFRecord of tf.Examples or JSON lines), or None."""
+    if path is None:
+        return None
+    from estimator_ext import _warmup
+
+    try:
+        return list(_warmup.read_warmup_file(path))
+    except ValueError as error:
+        raise CliError(str(error)) from error
+
+
 class _ProgressHandler(logging.Handler):
     """Shows the exporter's progress (the ``estimator_ext`` logger) on stderr."""
 
@@ -250,8 +262,12 @@ def _export(args: argparse.Namespace) -> int:
     with _progress_on_stderr():
         estimator = _build_estimator(args.estimator, args.model_dir)
         receivers = _receiver_map(args.receivers)
+        warmup_requests = _warmup_requests(args.warmup)
         try:
-            export_dir = export_all_saved_models(estimator, args.export_dir_base, receivers, checkpoint_path=args.checkpoint)
+            export_dir = export_all_saved_models(
+                estimator, args.export_dir_base, receivers, checkpoint_path=args.checkpoint,
+                warmup_requests=warmup_requests,
+            )
         except Exception as error:  # noqa: BLE001 - reported as one line; --traceback for more
             if args.traceback:
                 raise
@@ -298,6 +314,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="a dict of tf.estimator.ModeKeys to receiver fns, or a function returning one")
     export.add_argument("--model-dir", metavar="DIR", help="passed to the factory as model_dir=")
     export.add_argument("--checkpoint", metavar="PATH", help="checkpoint prefix or directory to export (default: the latest)")
+    export.add_argument("--warmup", metavar="FILE",
+                        help="TF Serving warmup requests to write and replay: a TFRecord of tf.Examples or "
+                        "JSON lines of feature dicts (at most 1000; errors number them from 0)")
     export.add_argument("--traceback", action="store_true", help="on failure, show the full traceback")
     return parser
 

@@ -148,7 +148,7 @@ def multi_export(cls: type) -> type:
     subclassing and pickling by qualified name are unaffected) and
     ``inspect.signature(cls.export_all_saved_models)`` shows ``(self, export_dir_base,
     input_receiver_fn_map, assets_extra=None, as_text=False, checkpoint_path=None,
-    strip_default_attrs=False)``.
+    strip_default_attrs=False, warmup_requests=None)``.
 
     It changes nothing when applied twice, to a class that has
     :class:`estimator_ext.MultiExportMixin`, or to a class that defines its own

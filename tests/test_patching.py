@@ -31,7 +31,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEGACY_SCRIPT = os.path.join(REPO_ROOT, "examples", "legacy_contrib_script.py")
 METHOD_PARAMETERS = [
     "self", "export_dir_base", "input_receiver_fn_map", "assets_extra", "as_text", "checkpoint_path",
-    "strip_default_attrs",
+    "strip_default_attrs", "warmup_requests",
 ]
 SUBPROCESS_TIMEOUT = 240
 
@@ -117,7 +117,7 @@ def test_multi_export_returns_the_same_class_with_the_real_signature():
     assert estimator_ext.multi_export(cls) is cls
     assert list(inspect.signature(cls.export_all_saved_models).parameters) == METHOD_PARAMETERS
     parameters = inspect.signature(cls.export_all_saved_models).parameters
-    assert [parameters[name].default for name in METHOD_PARAMETERS[3:]] == [None, False, None, False]
+    assert [parameters[name].default for name in METHOD_PARAMETERS[3:]] == [None, False, None, False, None]
     assert cls.export_all_saved_models.__name__ == "export_all_saved_models"
     assert "one SavedModel" in inspect.getdoc(cls.export_all_saved_models).replace("ONE", "one")
     estimator = cls(support.feature_columns())
