@@ -104,7 +104,15 @@ test: $(STAMP)
 # The same venv and test recipe as `test`, on the TFMA venv, extras and constraints: the
 # full `tensorflow` (TFMA requires it by name) instead of tensorflow-cpu, and pytest plus
 # pytest-timeout instead of the main test extra (moto etc. are not needed here).
+# constraints-tfma.txt is resolved for Python 3.10 and 3.11 only (see its header).
 test-tfma:
+	@$(MAKE) --no-print-directory "$(TFMA_VENV)/bin/python" VENV="$(TFMA_VENV)"
+	@if ! "$(TFMA_VENV)/bin/python" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 11) else 1)'; then \
+	  echo "error: $(TFMA_VENV) runs $$("$(TFMA_VENV)/bin/python" --version 2>&1); $(TFMA_CONSTRAINTS) pins the TFMA" >&2; \
+	  echo "       venv for Python 3.10 and 3.11 (many of its pins have no 3.9 release). Use one:" >&2; \
+	  echo "       make test-tfma TFMA_VENV=.venv-tfma311 PYTHON=python3.11" >&2; \
+	  exit 1; \
+	fi
 	@$(MAKE) --no-print-directory test VENV="$(TFMA_VENV)" EXTRAS="$(TFMA_EXTRAS)" \
 	  CONSTRAINTS="$(TFMA_CONSTRAINTS)" TESTS="$(TFMA_TESTS)" TEST_IGNORE= \
 	  EXTRA_PACKAGES="pytest pytest-timeout"
