@@ -81,6 +81,8 @@ setup(
         "test": [
             "pytest>=7",
             "pytest-timeout>=2",
+            # Line coverage of the package: pytest --cov=estimator_ext (docs/README.md).
+            "pytest-cov>=4",
             "hypothesis>=6",
             # A real S3 server on loopback for the s3:// tests (moto_server).
             "moto[server]>=5",

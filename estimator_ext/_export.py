@@ -142,6 +142,8 @@ def _write_saved_model(
         with tf.Graph().as_default():
             logger.info("Building the %s graph", mode_label(mode))
             mode_graph = build_mode_graph(estimator, mode, receiver_fn)
+            number = list(receiver_fn_by_mode).index(mode) + 1
+            logger.info("Built the %s graph (%d of %d)", mode_label(mode), number, len(receiver_fn_by_mode))
             if written is None:
                 written = write_variables(mode_graph, catalog, temp_dir, session_config)
                 _compat.mark_variables_written(builder)

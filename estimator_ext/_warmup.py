@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import numbers
 import types
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -32,16 +33,25 @@ import tensorflow as tf
 from google.protobuf import message as protobuf_message
 
 from estimator_ext import _fs
+from estimator_ext._serving_signature import (
+    SERVE_TAGS,
+    SERVING_SIGNATURE_KEY,
+    ServingSignature,
+    read_serving_signature,
+)
+
+logger = logging.getLogger("estimator_ext")
+_REQUEST_NAMES = {
+    "classify": "ClassificationRequest",
+    "regress": "RegressionRequest",
+    "predict": "PredictRequest",
+}
 
 #: TF Serving reads at most this many warmup records (``kMaxNumRecordsToRead``).
 MAX_WARMUP_REQUESTS = 1000
 #: The file TF Serving replays, relative to the export directory.
 WARMUP_ASSET = "tf_serving_warmup_requests"
-SERVING_SIGNATURE_KEY = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
-SERVE_TAGS = (tf.saved_model.SERVING,)
 INSTALL_COMMAND = "pip install --no-deps tensorflow-serving-api==2.15.1"
-_PARSE_OPS = ("ParseExampleV2", "ParseExample", "ParseSingleExample")
-_PASS_THROUGH_OPS = ("Identity", "IdentityN", "StopGradient")
 _MAX_DESCRIPTION = 160
 
 #: One request as normalized by the plan: a tf.Example, or feature name -> values.
@@ -54,22 +64,6 @@ class WarmupPlan:
 
     requests: List[WarmupRequest]
     descriptions: List[str]
-
-
-@dataclasses.dataclass(frozen=True)
-class ServingSignature:
-    """What a warmup record must fit: the exported ``serving_default`` signature.
-
-    ``kind`` is ``'classify'``, ``'regress'`` or ``'predict'`` (the request TF Serving
-    runs it with); ``examples_input`` the input key fed serialized tf.Examples, None for
-    a receiver of raw tensors; ``parse_spec`` feature name -> dtype, as the serve graph
-    parses them, None when no parse op reads the Example input.
-    """
-
-    kind: str
-    signature: Any
-    examples_input: Optional[str]
-    parse_spec: Optional[Dict[str, tf.DType]]
 
 
 def serving_apis() -> types.SimpleNamespace:
@@ -214,7 +208,9 @@ def _checked_feature_dict(where: str, request: Mapping[Any, Any]) -> Dict[str, A
 # --- 2. fit to the exported signature, write, replay ---------------------------------------
 
 
-def add_warmup_requests(plan: Optional[WarmupPlan], export_dir: str, session_config: Any = None) -> None:
+def add_warmup_requests(
+    plan: Optional[WarmupPlan], export_dir: str, session_config: Any = None
+) -> None:
     """Writes ``assets.extra/tf_serving_warmup_requests`` into ``export_dir``, then replays it.
 
     ``export_dir`` is the export's (still unpublished) directory with its SavedModel
@@ -235,109 +231,17 @@ def add_warmup_requests(plan: Optional[WarmupPlan], export_dir: str, session_con
         for index, request in enumerate(plan.requests)
     ]
     path = _write_records(export_dir, [log.SerializeToString() for log in logs])
+    logger.info(
+        "Replaying %d warmup request(s) (%s) against the serve graph",
+        len(logs),
+        _REQUEST_NAMES[serving.kind],
+    )
     replay_warmup_file(path, export_dir, plan.descriptions, session_config)
 
 
-def read_serving_signature(export_dir: str) -> ServingSignature:
-    """The ``serving_default`` signature of the serve meta graph, read from the proto."""
-    from estimator_ext.inspect import read_saved_model
-
-    saved_model = read_saved_model(export_dir)
-    meta_graph = next(
-        graph for graph in saved_model.meta_graphs
-        if set(graph.meta_info_def.tags) == set(SERVE_TAGS)
-    )
-    signature = meta_graph.signature_def[SERVING_SIGNATURE_KEY]
-    kind = _request_kind(signature)
-    examples_input = "inputs" if kind != "predict" else _predict_examples_input(signature, meta_graph)
-    parse_spec = None
-    if examples_input is not None:
-        parse_spec = _parse_spec(meta_graph.graph_def, signature.inputs[examples_input].name)
-    return ServingSignature(kind, signature, examples_input, parse_spec)
-
-
-def _request_kind(signature: Any) -> str:
-    inputs = signature.inputs
-    takes_examples = (
-        list(inputs) == ["inputs"] and inputs["inputs"].dtype == tf.string.as_datatype_enum
-    )
-    if takes_examples and signature.method_name == tf.saved_model.CLASSIFY_METHOD_NAME:
-        return "classify"
-    if takes_examples and signature.method_name == tf.saved_model.REGRESS_METHOD_NAME:
-        return "regress"
-    return "predict"
-
-
-def _predict_examples_input(signature: Any, meta_graph: Any) -> Optional[str]:
-    """The one string input that a parse op reads, or None (a raw-tensor receiver)."""
-    if len(signature.inputs) != 1:
-        return None
-    key, info = next(iter(signature.inputs.items()))
-    if info.dtype != tf.string.as_datatype_enum:
-        return None
-    return key if _parse_spec(meta_graph.graph_def, info.name) is not None else None
-
-
-def _parse_spec(graph_def: Any, tensor_name: str) -> Optional[Dict[str, tf.DType]]:
-    """Feature name -> dtype of every parse op reading ``tensor_name``; None if none does."""
-    nodes = {node.name: node for node in graph_def.node}
-    source = _node_name(tensor_name)
-    spec: Dict[str, tf.DType] = {}
-    found = False
-    for node in graph_def.node:
-        if node.op not in _PARSE_OPS or _resolve(nodes, node.input[0]) != source:
-            continue
-        found = True
-        for key, dtype in _parsed_features(nodes, node):
-            spec[key] = dtype
-    return spec if found else None
-
-
-def _parsed_features(nodes: Mapping[str, Any], node: Any) -> List[Tuple[str, tf.DType]]:
-    def types_of(attr: str) -> List[tf.DType]:
-        return [tf.as_dtype(dtype) for dtype in node.attr[attr].list.type]
-
-    def keys_of(input_names: Sequence[str]) -> List[str]:
-        keys: List[str] = []
-        for input_name in input_names:
-            value = tf.make_ndarray(nodes[_resolve(nodes, input_name)].attr["value"].tensor)
-            keys.extend(key.decode("utf-8") for key in np.ravel(value))
-        return keys
-
-    if node.op == "ParseExampleV2":
-        sparse, dense, ragged = keys_of([node.input[2]]), keys_of([node.input[3]]), keys_of([node.input[4]])
-        ragged_types = types_of("ragged_value_types")
-    elif node.op == "ParseExample":
-        sparse_count, dense_count = node.attr["Nsparse"].i, node.attr["Ndense"].i
-        sparse = keys_of(node.input[2:2 + sparse_count])
-        dense = keys_of(node.input[2 + sparse_count:2 + sparse_count + dense_count])
-        ragged, ragged_types = [], []
-    else:  # ParseSingleExample keeps its keys in attributes
-        sparse = [key.decode("utf-8") for key in node.attr["sparse_keys"].list.s]
-        dense = [key.decode("utf-8") for key in node.attr["dense_keys"].list.s]
-        ragged, ragged_types = [], []
-    return (
-        list(zip(sparse, types_of("sparse_types")))
-        + list(zip(dense, types_of("Tdense")))
-        + list(zip(ragged, ragged_types))
-    )
-
-
-def _node_name(tensor_name: str) -> str:
-    return tensor_name.lstrip("^").split(":")[0]
-
-
-def _resolve(nodes: Mapping[str, Any], tensor_name: str) -> str:
-    """The node behind ``tensor_name``, looking through identities."""
-    name = _node_name(tensor_name)
-    seen = set()
-    while name in nodes and nodes[name].op in _PASS_THROUGH_OPS and nodes[name].input and name not in seen:
-        seen.add(name)
-        name = _node_name(nodes[name].input[0])
-    return name
-
-
-def _prediction_log(apis: Any, serving: ServingSignature, index: int, request: WarmupRequest) -> Any:
+def _prediction_log(
+    apis: Any, serving: ServingSignature, index: int, request: WarmupRequest
+) -> Any:
     where = f"warmup_requests[{index}]"
     log = apis.PredictionLog()
     if serving.examples_input is None:
@@ -434,12 +338,12 @@ def _coerced(where: str, values: Any, dtype: tf.DType) -> np.ndarray:
             f"{where} holds {_short(values)}, which are not numbers; the serving receiver "
             f"expects {dtype.name} values."
         )
-    if (dtype.is_integer or dtype == tf.bool) and array.dtype.kind == "f":
-        if not np.all(np.equal(np.mod(array, 1), 0)):
-            raise ValueError(
-                f"{where} holds {_short(values)}, but the serving receiver expects whole "
-                f"numbers ({dtype.name}). Give integers."
-            )
+    wants_integers = dtype.is_integer or dtype == tf.bool
+    if wants_integers and array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+        raise ValueError(
+            f"{where} holds {_short(values)}, but the serving receiver expects whole "
+            f"numbers ({dtype.name}). Give integers."
+        )
     return array.astype(dtype.as_numpy_dtype)
 
 
@@ -482,10 +386,15 @@ def replay_warmup_file(
     """
     apis = serving_apis()
     records = list(tf.compat.v1.io.tf_record_iterator(path))
-    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph, config=session_config) as session:
+    with (
+        tf.Graph().as_default() as graph,
+        tf.compat.v1.Session(graph=graph, config=session_config) as session,
+    ):
         meta_graph = tf.compat.v1.saved_model.loader.load(session, list(SERVE_TAGS), export_dir)
         signature = meta_graph.signature_def[SERVING_SIGNATURE_KEY]
-        fetches = {key: graph.get_tensor_by_name(info.name) for key, info in signature.outputs.items()}
+        fetches = {
+            key: graph.get_tensor_by_name(info.name) for key, info in signature.outputs.items()
+        }
         for index, record in enumerate(records):
             log = apis.PredictionLog.FromString(record)
             feed, rows = _feed(log, signature, graph)
@@ -523,7 +432,8 @@ def _error_text(error: BaseException) -> str:
     """TensorFlow's message without its Python stack ('defined at (most recent call last)')."""
     message = getattr(error, "message", None) or str(error)
     kept = [
-        line.strip() for line in message.splitlines()
+        line.strip()
+        for line in message.splitlines()
         if line.strip()
         and not line.startswith((" ", "\t"))
         and not line.startswith(("Graph execution error", "Detected at node"))
@@ -563,7 +473,9 @@ def _short(value: Any, limit: int = _MAX_DESCRIPTION) -> str:
 def _inputs_text(signature: Any) -> str:
     parts = []
     for key, info in sorted(signature.inputs.items()):
-        shape = "?" if info.tensor_shape.unknown_rank else [dim.size for dim in info.tensor_shape.dim]
+        shape = (
+            "?" if info.tensor_shape.unknown_rank else [dim.size for dim in info.tensor_shape.dim]
+        )
         parts.append(f"{key} {tf.as_dtype(info.dtype).name} {shape}")
     return ", ".join(parts)
 
@@ -579,7 +491,9 @@ def read_warmup_file(path: str) -> List[Union[bytes, Dict[str, Any]]]:
       ValueError: the file is missing, empty, or neither format; the message says where.
     """
     if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-        raise ValueError(f"--warmup {path!r} is not a file; give a TFRecord of tf.Examples or JSON lines.")
+        raise ValueError(
+            f"--warmup {path!r} is not a file; give a TFRecord of tf.Examples or JSON lines."
+        )
     with tf.io.gfile.GFile(path, "rb") as warmup_file:
         content = warmup_file.read()
     if not content.strip():
@@ -604,7 +518,9 @@ def _json_lines(path: str, content: bytes) -> List[Union[bytes, Dict[str, Any]]]
         try:
             request = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"--warmup {path!r} line {number} is not valid JSON ({error}).") from None
+            raise ValueError(
+                f"--warmup {path!r} line {number} is not valid JSON ({error})."
+            ) from None
         if not isinstance(request, dict):
             raise ValueError(
                 f"--warmup {path!r} line {number} is a JSON {type(request).__name__}; each "

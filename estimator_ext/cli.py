@@ -2,7 +2,7 @@
 
 ::
 
-    estimator-ext run SCRIPT [ARGS...]
+    estimator-ext run [--builtin] SCRIPT [ARGS...]
     estimator-ext inspect EXPORT_DIR [--json]
     estimator-ext export --estimator MODULE:FACTORY --receivers MODULE:MAP
                          [--model-dir DIR] [--checkpoint PATH] [--warmup FILE] EXPORT_DIR_BASE
@@ -57,8 +57,11 @@ class _Parser(argparse.ArgumentParser):
 # --- run ---------------------------------------------------------------------------------
 
 
-def run_script(script: str, script_args: Sequence[str]) -> int:
+def run_script(script: str, script_args: Sequence[str], builtin: bool = False) -> int:
     """Runs ``script`` as ``__main__`` with :func:`estimator_ext.patch` applied.
+
+    ``builtin`` is ``patch(builtin=...)``'s (``run --builtin``): TF's own
+    ``Estimator.experimental_export_all_saved_models`` then runs through estimator_ext too.
 
     Like ``coverage run``: ``sys.argv`` is ``[script, *script_args]``, ``sys.path[0]`` the
     script's directory, the script's ``SystemExit`` gives the exit status and an uncaught
@@ -82,7 +85,7 @@ def run_script(script: str, script_args: Sequence[str]) -> int:
     else:
         sys.path.append(script_dir)
     try:
-        with patching.patched():
+        with patching.patched(builtin=builtin):
             try:
                 runpy.run_path(script, run_name="__main__")
             except SystemExit as exit_request:
@@ -299,6 +302,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Runs SCRIPT as __main__ with estimator_ext.patch() applied, as `python SCRIPT ARGS` would "
         "(every argument after SCRIPT is the script's).",
     )
+    run.add_argument("--builtin", action="store_true",
+                     help="also route TF's Estimator.experimental_export_all_saved_models (TFMA, TFX) "
+                     "through estimator_ext: patch(builtin=True)")
     run.add_argument("script", metavar="SCRIPT")
     run.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER)
 
@@ -322,17 +328,22 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _split_run(argv: List[str]) -> Optional[tuple]:
-    """``run SCRIPT ARGS...`` parsed by hand, so ARGS reach the script exactly (``--`` too)."""
+    """``run [--builtin] SCRIPT ARGS...`` parsed by hand, so ARGS reach the script exactly."""
     if len(argv) < 2 or argv[0] != "run":
         return None
     rest = argv[1:]
+    builtin = rest[0] == "--builtin"
+    if builtin:
+        rest = rest[1:]
+    if not rest:
+        return None
     if rest[0] == "--":
         rest = rest[1:]
     elif rest[0].startswith("-"):
         return None  # --help and friends: argparse answers
     if not rest:
         return None
-    return rest[0], rest[1:]
+    return rest[0], rest[1:], builtin
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -351,7 +362,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         except SystemExit as exit_request:  # --help
             return _exit_status(exit_request)
         if args.command == "run":
-            return run_script(args.script, args.args)
+            return run_script(args.script, args.args, builtin=args.builtin)
         try:
             return _inspect(args) if args.command == "inspect" else _export(args)
         except CliError:

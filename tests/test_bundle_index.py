@@ -408,3 +408,20 @@ def test_a_snappy_index_tf_reads_makes_the_export_stream_through_tf_instead(
     wanted = {name: value for name, value in _tf_tensors(source).items() if name in exported}
     assert set(exported) == {"embedding", "parted", "res_bias", "words", "counts", "global_step"}
     _assert_bit_identical(exported, wanted)
+
+
+def test_write_subset_reads_and_writes_through_tf_io_gfile(checkpoints, tmp_path):
+    """ram:// stands for the remote filesystems (gs://, s3://) a checkpoint may live on."""
+    source = checkpoints["two_shards"]
+    ram_source = "ram://bundle-subset/source/model"
+    for path in _data_files(source) + [source + ".index"]:
+        tf.io.gfile.copy(path, ram_source + path[len(source) :])
+    destination = "ram://bundle-subset/export/variables"
+    _bundle_subset.write_subset(ram_source, ["words", "part"], destination, chunk_bytes=3)
+    local = str(tmp_path / "variables")
+    for suffix in (".index", ".data-00000-of-00001"):
+        tf.io.gfile.copy(destination + suffix, local + suffix)
+    want = {key: value for key, value in _tf_tensors(source).items() if key in ("words", "part")}
+    _assert_bit_identical(_tf_tensors(local), want)
+    for path in tf.io.gfile.glob("ram://bundle-subset/*/*"):
+        tf.io.gfile.remove(path)

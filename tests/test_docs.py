@@ -50,7 +50,8 @@ def _links(text: str) -> List[str]:
 def _anchors(page: Path) -> Set[str]:
     """GitHub's anchors for the page's headings: lower case, punctuation dropped, - for space."""
     anchors = set()
-    for heading in re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), re.MULTILINE):
+    prose = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    for heading in re.findall(r"^#+ (.+)$", prose, re.MULTILINE):
         slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
         anchors.add(slug)
     return anchors

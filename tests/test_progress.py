@@ -88,3 +88,17 @@ def test_copy_refuses_an_existing_destination_and_a_missing_source(files, tmp_pa
     with pytest.raises(tf.errors.NotFoundError):
         _progress.copy_files([(str(tmp_path / "missing"), str(tmp_path / "never"))])
     assert not (tmp_path / "never").exists()
+
+
+def test_an_export_logs_each_mode_graph_built_and_the_bytes_written(tmp_path, caplog):
+    import estimator_ext
+    from tests import subset_model
+
+    estimator = subset_model.make_estimator(str(tmp_path / "model"), rows=16)
+    subset_model.train(estimator)
+    with caplog.at_level(logging.INFO, logger="estimator_ext"):
+        estimator_ext.export_all_saved_models(
+            estimator, str(tmp_path / "exports"), subset_model.receiver_map()
+        )
+    assert _messages(caplog, "Built the") == ["Built the 'infer' (ModeKeys.PREDICT) graph (1 of 1)"]
+    assert _messages(caplog, "Writing variables")[-1].endswith("(100%)")

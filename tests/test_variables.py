@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import _variables
-from tests import models, support
+from tests import support
 from tests.support import MK
 
 ALL_MODES = (MK.TRAIN, MK.EVAL, MK.PREDICT)
@@ -260,8 +260,8 @@ def restore_save_estimators(tmp_path_factory):
     base = tmp_path_factory.mktemp("restore_save")
     found = {
         "mutable_hash_table": tf.estimator.Estimator(table_model_fn, model_dir=str(base / "table")),
-        "custom_saver": tf.estimator.Estimator(models.make_model_fn(saver="custom"), model_dir=str(base / "custom")),
-        "checkpoint_saver": tf.estimator.Estimator(models.make_model_fn(saver="checkpoint"), model_dir=str(base / "ckpt")),
+        "custom_saver": tf.estimator.Estimator(support.make_model_fn(saver="custom"), model_dir=str(base / "custom")),
+        "checkpoint_saver": tf.estimator.Estimator(support.make_model_fn(saver="checkpoint"), model_dir=str(base / "ckpt")),
     }
     for estimator in found.values():
         estimator.train(support.input_fn(support.TARGET), steps=5)

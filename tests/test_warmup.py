@@ -53,7 +53,10 @@ def mixed_requests(rows: slice = ROWS) -> List[Any]:
 
 def read_warmup_logs(export_dir: str) -> List[Any]:
     path = os.path.join(export_dir, WARMUP_FILE)
-    return [prediction_log_pb2.PredictionLog.FromString(record.numpy()) for record in tf.data.TFRecordDataset(path)]
+    return [
+        prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        for record in tf.data.TFRecordDataset(path)
+    ]
 
 
 def replay_with_loader(export_dir: str) -> Tuple[List[str], List[Dict[str, np.ndarray]]]:
@@ -67,10 +70,15 @@ def replay_with_loader(export_dir: str) -> Tuple[List[str], List[Dict[str, np.nd
             request = getattr(log, kind).request
             signature = meta_graph.signature_def[request.model_spec.signature_name]
             if kind in ("classify_log", "regress_log"):
-                examples = [example.SerializeToString() for example in request.input.example_list.examples]
+                examples = [
+                    example.SerializeToString() for example in request.input.example_list.examples
+                ]
                 feed = {signature.inputs["inputs"].name: examples}
             else:
-                feed = {signature.inputs[key].name: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+                feed = {
+                    signature.inputs[key].name: tf.make_ndarray(proto)
+                    for key, proto in request.inputs.items()
+                }
             fetches = {key: info.name for key, info in signature.outputs.items()}
             kinds.append(kind)
             results.append(session.run(fetches, feed_dict=feed))
@@ -106,7 +114,8 @@ def parsing_map() -> Dict[str, Any]:
 
 def test_classifier_gets_classification_requests_equal_to_predict(classifier, tmp_path):
     export = estimator_ext.export_all_saved_models(
-        classifier, str(tmp_path / "exports"), parsing_map(), warmup_requests=mixed_requests())
+        classifier, str(tmp_path / "exports"), parsing_map(), warmup_requests=mixed_requests()
+    )
     logs = read_warmup_logs(export)
     assert len(logs) == 6
     for log in logs:
@@ -114,9 +123,10 @@ def test_classifier_gets_classification_requests_equal_to_predict(classifier, tm
         assert log.classify_log.request.model_spec.signature_name == "serving_default"
         assert len(log.classify_log.request.input.example_list.examples) == 1
     # a feature dict was encoded as the very Example the user could have written
-    assert logs[0].classify_log.request.input.example_list.examples[0] == tf.train.Example.FromString(
-        support.serialized_examples(slice(0, 1))[0])
-    kinds, results = replay_with_loader(export)
+    assert logs[0].classify_log.request.input.example_list.examples[
+        0
+    ] == tf.train.Example.FromString(support.serialized_examples(slice(0, 1))[0])
+    _, results = replay_with_loader(export)
     expected = predictions(classifier)
     for result, want in zip(results, expected):
         np.testing.assert_allclose(result["scores"][0], want["probabilities"], rtol=1e-5, atol=1e-6)
@@ -125,22 +135,33 @@ def test_classifier_gets_classification_requests_equal_to_predict(classifier, tm
 
 def test_regressor_gets_regression_requests_equal_to_predict(regressor, tmp_path):
     export = estimator_ext.export_all_saved_models(
-        regressor, str(tmp_path / "exports"), parsing_map(), warmup_requests=mixed_requests())
+        regressor, str(tmp_path / "exports"), parsing_map(), warmup_requests=mixed_requests()
+    )
     kinds, results = replay_with_loader(export)
     assert kinds == ["regress_log"] * 6
-    assert all(log.regress_log.request.model_spec.signature_name == "serving_default" for log in read_warmup_logs(export))
+    assert all(
+        log.regress_log.request.model_spec.signature_name == "serving_default"
+        for log in read_warmup_logs(export)
+    )
     expected = predictions(regressor)
     got = np.array([result["outputs"].ravel()[0] for result in results])
-    np.testing.assert_allclose(got, [row["predictions"][0] for row in expected], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got, [row["predictions"][0] for row in expected], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_raw_tensor_receiver_gets_predict_requests_equal_to_predict(classifier, tmp_path):
     requests = feature_dicts()
-    requests[1] = {key: np.asarray([values]) for key, values in requests[1].items()}  # already a batch of 1
+    requests[1] = {
+        key: np.asarray([values]) for key, values in requests[1].items()
+    }  # already a batch of 1
     export = estimator_ext.export_all_saved_models(
-        classifier, str(tmp_path / "exports"), support.receiver_map(), warmup_requests=requests)
+        classifier, str(tmp_path / "exports"), support.receiver_map(), warmup_requests=requests
+    )
     logs = read_warmup_logs(export)
-    assert all(log.predict_log.request.model_spec.signature_name == "serving_default" for log in logs)
+    assert all(
+        log.predict_log.request.model_spec.signature_name == "serving_default" for log in logs
+    )
     assert set(logs[0].predict_log.request.inputs) == {"x1", "x2", "color"}
     kinds, results = replay_with_loader(export)
     assert kinds == ["predict_log"] * 6
@@ -152,17 +173,23 @@ def test_raw_tensor_receiver_gets_predict_requests_equal_to_predict(classifier, 
             if want[key].dtype.kind in "SUO":
                 np.testing.assert_array_equal(result[key][0], want[key])
             else:
-                np.testing.assert_allclose(result[key][0], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
+                np.testing.assert_allclose(
+                    result[key][0], want[key], rtol=1e-5, atol=1e-6, err_msg=key
+                )
 
 
 def test_predict_signature_of_serialized_examples_gets_predict_requests(tmp_path):
     def model_fn(features, labels, mode):
-        weight = tf.compat.v1.get_variable("weight", [], initializer=tf.compat.v1.constant_initializer(3.0))
+        weight = tf.compat.v1.get_variable(
+            "weight", [], initializer=tf.compat.v1.constant_initializer(3.0)
+        )
         doubled = features["x1"] * weight
         tf.compat.v1.train.get_or_create_global_step()
         return tf.estimator.EstimatorSpec(
-            mode, predictions={"y": doubled},
-            export_outputs={"serving_default": tf.estimator.export.PredictOutput({"y": doubled})})
+            mode,
+            predictions={"y": doubled},
+            export_outputs={"serving_default": tf.estimator.export.PredictOutput({"y": doubled})},
+        )
 
     estimator = tf.estimator.Estimator(model_fn, model_dir=str(tmp_path / "model"))
     with tf.Graph().as_default():
@@ -170,12 +197,18 @@ def test_predict_signature_of_serialized_examples_gets_predict_requests(tmp_path
         step = tf.compat.v1.train.get_or_create_global_step()
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.global_variables_initializer())
-            tf.compat.v1.train.Saver().save(session, str(tmp_path / "model" / "model.ckpt"), global_step=step)
+            tf.compat.v1.train.Saver().save(
+                session, str(tmp_path / "model" / "model.ckpt"), global_step=step
+            )
     receiver_fn = tf.estimator.export.build_parsing_serving_input_receiver_fn(
-        {"x1": tf.io.FixedLenFeature([1], tf.float32)})
+        {"x1": tf.io.FixedLenFeature([1], tf.float32)}
+    )
     export = estimator_ext.export_all_saved_models(
-        estimator, str(tmp_path / "exports"), {MK.PREDICT: receiver_fn},
-        warmup_requests=[{"x1": [2.0]}, {"x1": np.float32(-1.5)}])
+        estimator,
+        str(tmp_path / "exports"),
+        {MK.PREDICT: receiver_fn},
+        warmup_requests=[{"x1": [2.0]}, {"x1": np.float32(-1.5)}],
+    )
     kinds, results = replay_with_loader(export)
     assert kinds == ["predict_log", "predict_log"]
     assert list(read_warmup_logs(export)[0].predict_log.request.inputs) == ["examples"]
@@ -189,25 +222,35 @@ def assert_nothing_exported(base: Any) -> None:
     assert not os.path.exists(base) or support.listing(str(base)) == [], support.listing(str(base))
 
 
-def test_a_record_the_model_cannot_serve_fails_the_export_and_publishes_nothing(classifier, tmp_path):
+def test_a_record_the_model_cannot_serve_fails_the_export_and_publishes_nothing(
+    classifier, tmp_path
+):
     requests = feature_dicts()
     requests[3] = {"x1": [0.5, 0.25], "x2": [0.1], "color": ["red"]}  # x1 is FixedLenFeature([1])
     base = tmp_path / "exports"
     with pytest.raises(ValueError) as raised:
-        estimator_ext.export_all_saved_models(classifier, str(base), parsing_map(), warmup_requests=requests)
+        estimator_ext.export_all_saved_models(
+            classifier, str(base), parsing_map(), warmup_requests=requests
+        )
     message = str(raised.value)
     assert "warmup_requests[3]" in message and "'x1': [0.5, 0.25]" in message, message
-    assert "Number of float values != expected" in message and "nothing was exported" in message, message
+    assert "Number of float values != expected" in message and "nothing was exported" in message, (
+        message
+    )
     assert_nothing_exported(base)
 
 
-def test_a_bad_raw_record_fails_the_export_and_an_existing_base_keeps_only_its_exports(classifier, tmp_path):
+def test_a_bad_raw_record_fails_the_export_and_an_existing_base_keeps_only_its_exports(
+    classifier, tmp_path
+):
     base = tmp_path / "exports"
     first = estimator_ext.export_all_saved_models(classifier, str(base), support.receiver_map())
     requests = feature_dicts()
     requests[2] = {"x1": [[0.5, 0.25]], "x2": [0.1], "color": ["red"]}  # shape [1, 2] for [None, 1]
     with pytest.raises(ValueError, match=r"warmup_requests\[2\].*cannot be served"):
-        estimator_ext.export_all_saved_models(classifier, str(base), support.receiver_map(), warmup_requests=requests)
+        estimator_ext.export_all_saved_models(
+            classifier, str(base), support.receiver_map(), warmup_requests=requests
+        )
     assert os.listdir(base) == [os.path.basename(first)]
 
 
@@ -215,18 +258,27 @@ def test_more_than_1000_requests_is_a_value_error(classifier, tmp_path):
     base = tmp_path / "exports"
     with pytest.raises(ValueError, match=r"1001 requests.*at most 1000"):
         estimator_ext.export_all_saved_models(
-            classifier, str(base), parsing_map(), warmup_requests=feature_dicts(slice(0, 1)) * 1001)
+            classifier, str(base), parsing_map(), warmup_requests=feature_dicts(slice(0, 1)) * 1001
+        )
     assert_nothing_exported(base)
 
 
 def test_an_example_for_a_raw_tensor_receiver_is_refused(classifier, tmp_path):
     base = tmp_path / "exports"
-    requests = feature_dicts(slice(0, 2)) + [tf.train.Example.FromString(support.serialized_examples(slice(0, 1))[0])]
+    requests = feature_dicts(slice(0, 2)) + [
+        tf.train.Example.FromString(support.serialized_examples(slice(0, 1))[0])
+    ]
     with pytest.raises(ValueError) as raised:
-        estimator_ext.export_all_saved_models(classifier, str(base), support.receiver_map(), warmup_requests=requests)
+        estimator_ext.export_all_saved_models(
+            classifier, str(base), support.receiver_map(), warmup_requests=requests
+        )
     message = str(raised.value)
-    assert "warmup_requests[2] is a tf.train.Example" in message and "raw tensors" in message, message
-    assert "color string [-1, 1]" in message and "build_parsing_serving_input_receiver_fn" in message, message
+    assert "warmup_requests[2] is a tf.train.Example" in message and "raw tensors" in message, (
+        message
+    )
+    assert (
+        "color string [-1, 1]" in message and "build_parsing_serving_input_receiver_fn" in message
+    ), message
     assert_nothing_exported(base)
 
 
@@ -236,50 +288,88 @@ def test_an_example_for_a_raw_tensor_receiver_is_refused(classifier, tmp_path):
         ({"x1": [0.5]}, TypeError, "Wrap a single request in a list"),
         ([], ValueError, "warmup_requests is empty"),
         ([42], TypeError, "warmup_requests[0] has type int (42)"),
-        ([b"\xff\xff not an example"], ValueError, "warmup_requests[0] is 17 bytes that are not a serialized"),
+        (
+            [b"\xff\xff not an example"],
+            ValueError,
+            "warmup_requests[0] is 17 bytes that are not a serialized",
+        ),
         ([{"x1": None}], TypeError, "warmup_requests[0]['x1'] is None"),
-        ([{"x1": [0.5], "x2": [0.1], "colour": ["red"]}], ValueError,
-         "warmup_requests[0] has feature 'colour', which the serving receiver does not parse (it parses: color, x1, x2)"),
-        ([{"x1": ["half"], "x2": [0.1], "color": ["red"]}], ValueError,
-         "warmup_requests[0]['x1'] holds ['half'], which are not numbers"),
-        ([{"x1": [0.5], "x2": [0.1], "color": [7]}], ValueError, "warmup_requests[0]['color'] holds the number 7"),
+        (
+            [{"x1": [0.5], "x2": [0.1], "colour": ["red"]}],
+            ValueError,
+            "warmup_requests[0] has feature 'colour', which the serving receiver does not parse (it parses: color, x1, x2)",
+        ),
+        (
+            [{"x1": ["half"], "x2": [0.1], "color": ["red"]}],
+            ValueError,
+            "warmup_requests[0]['x1'] holds ['half'], which are not numbers",
+        ),
+        (
+            [{"x1": [0.5], "x2": [0.1], "color": [7]}],
+            ValueError,
+            "warmup_requests[0]['color'] holds the number 7",
+        ),
     ],
 )
-def test_malformed_requests_are_refused_before_anything_is_written(classifier, tmp_path, warmup_requests, error_type, fragment):
+def test_malformed_requests_are_refused_before_anything_is_written(
+    classifier, tmp_path, warmup_requests, error_type, fragment
+):
     base = tmp_path / "exports"
     with pytest.raises(error_type) as raised:
-        estimator_ext.export_all_saved_models(classifier, str(base), parsing_map(), warmup_requests=warmup_requests)
+        estimator_ext.export_all_saved_models(
+            classifier, str(base), parsing_map(), warmup_requests=warmup_requests
+        )
     assert fragment in str(raised.value), str(raised.value)
     assert_nothing_exported(base)
 
 
 def test_raw_receiver_needs_every_input(classifier, tmp_path):
     base = tmp_path / "exports"
-    with pytest.raises(ValueError, match=r"warmup_requests\[0\] must give every input.*missing: color"):
+    with pytest.raises(
+        ValueError, match=r"warmup_requests\[0\] must give every input.*missing: color"
+    ):
         estimator_ext.export_all_saved_models(
-            classifier, str(base), support.receiver_map(), warmup_requests=[{"x1": [0.5], "x2": [0.1]}])
+            classifier,
+            str(base),
+            support.receiver_map(),
+            warmup_requests=[{"x1": [0.5], "x2": [0.1]}],
+        )
     assert_nothing_exported(base)
 
 
-def test_warmup_without_a_serve_graph_or_clashing_with_assets_extra_is_refused(classifier, tmp_path):
+def test_warmup_without_a_serve_graph_or_clashing_with_assets_extra_is_refused(
+    classifier, tmp_path
+):
     base = tmp_path / "exports"
     with pytest.raises(ValueError, match="no ModeKeys.PREDICT entry"):
         estimator_ext.export_all_saved_models(
-            classifier, str(base), support.receiver_map(modes=[MK.EVAL]), warmup_requests=feature_dicts())
+            classifier,
+            str(base),
+            support.receiver_map(modes=[MK.EVAL]),
+            warmup_requests=feature_dicts(),
+        )
     handmade = tmp_path / "handmade_warmup"
     handmade.write_bytes(b"")
     with pytest.raises(ValueError, match="both write assets.extra/tf_serving_warmup_requests"):
         estimator_ext.export_all_saved_models(
-            classifier, str(base), parsing_map(), warmup_requests=feature_dicts(),
-            assets_extra={"tf_serving_warmup_requests": str(handmade)})
+            classifier,
+            str(base),
+            parsing_map(),
+            warmup_requests=feature_dicts(),
+            assets_extra={"tf_serving_warmup_requests": str(handmade)},
+        )
     assert_nothing_exported(base)
 
 
 def test_missing_serving_api_names_the_install_command(classifier, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_serving.apis", None)
     base = tmp_path / "exports"
-    with pytest.raises(ImportError, match=r"pip install --no-deps tensorflow-serving-api==2\.15\.1"):
-        estimator_ext.export_all_saved_models(classifier, str(base), parsing_map(), warmup_requests=feature_dicts())
+    with pytest.raises(
+        ImportError, match=r"pip install --no-deps tensorflow-serving-api==2\.15\.1"
+    ):
+        estimator_ext.export_all_saved_models(
+            classifier, str(base), parsing_map(), warmup_requests=feature_dicts()
+        )
     assert_nothing_exported(base)
 
 
@@ -291,29 +381,41 @@ def test_mixin_passes_warmup_requests_through(classifier, tmp_path):
         pass
 
     estimator = WarmClassifier(support.feature_columns(), model_dir=classifier.model_dir)
-    export = estimator.export_all_saved_models(str(tmp_path / "exports"), parsing_map(), warmup_requests=feature_dicts())
+    export = estimator.export_all_saved_models(
+        str(tmp_path / "exports"), parsing_map(), warmup_requests=feature_dicts()
+    )
     kinds, _ = replay_with_loader(export)
     assert kinds == ["classify_log"] * 6
 
 
-def test_all_modes_exporter_passes_warmup_requests_through_and_checks_them_when_built(classifier, tmp_path):
+def test_all_modes_exporter_passes_warmup_requests_through_and_checks_them_when_built(
+    classifier, tmp_path
+):
     receivers = dict(support.receiver_map(modes=[MK.TRAIN]), **parsing_map())
-    exporter = estimator_ext.AllModesExporter("all_modes", receivers, warmup_requests=iter(mixed_requests()))
+    exporter = estimator_ext.AllModesExporter(
+        "all_modes", receivers, warmup_requests=iter(mixed_requests())
+    )
     export_path = str(tmp_path / "export" / "all_modes")
     for _ in range(2):  # a generator given once warms up every export
         export = exporter.export(classifier, export_path, classifier.latest_checkpoint(), {}, False)
         kinds, results = replay_with_loader(export)
         assert kinds == ["classify_log"] * 6
-        np.testing.assert_allclose(results[0]["scores"][0], predictions(classifier)[0]["probabilities"], rtol=1e-5)
+        np.testing.assert_allclose(
+            results[0]["scores"][0], predictions(classifier)[0]["probabilities"], rtol=1e-5
+        )
     with pytest.raises(ValueError, match="1001 requests"):
-        estimator_ext.AllModesExporter("all_modes", receivers, warmup_requests=feature_dicts(slice(0, 1)) * 1001)
+        estimator_ext.AllModesExporter(
+            "all_modes", receivers, warmup_requests=feature_dicts(slice(0, 1)) * 1001
+        )
     with pytest.raises(ValueError, match="no ModeKeys.PREDICT entry"):
-        estimator_ext.AllModesExporter("all_modes", support.receiver_map(modes=[MK.EVAL]), warmup_requests=feature_dicts())
+        estimator_ext.AllModesExporter(
+            "all_modes", support.receiver_map(modes=[MK.EVAL]), warmup_requests=feature_dicts()
+        )
 
 
 # --- the CLI: export --warmup FILE ---
 
-FACTORY_MODULE = textwrap.dedent('''
+FACTORY_MODULE = textwrap.dedent("""
     import tensorflow as tf
     from tests import support
 
@@ -323,7 +425,7 @@ FACTORY_MODULE = textwrap.dedent('''
 
 
     RECEIVERS = {"infer": support.parsing_serving_receiver_fn()}
-''')
+""")
 
 
 @pytest.fixture
@@ -337,10 +439,20 @@ def cli_setup(classifier, tmp_path, monkeypatch):
 
 
 def run_export(capsys, classifier, base, warmup_file):
-    status = cli.main([
-        "export", "--estimator", "warm_model:make_estimator", "--receivers", "warm_model:RECEIVERS",
-        "--model-dir", classifier.model_dir, "--warmup", str(warmup_file), str(base),
-    ])
+    status = cli.main(
+        [
+            "export",
+            "--estimator",
+            "warm_model:make_estimator",
+            "--receivers",
+            "warm_model:RECEIVERS",
+            "--model-dir",
+            classifier.model_dir,
+            "--warmup",
+            str(warmup_file),
+            str(base),
+        ]
+    )
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -382,7 +494,9 @@ def test_cli_warmup_errors_are_one_line_and_leave_nothing(classifier, cli_setup,
     status, out, err = run_export(capsys, classifier, base, unservable)
     last_line = err.strip().splitlines()[-1]  # after the export's progress lines
     assert (status, out) == (1, "") and "Traceback" not in err, err
-    assert last_line.startswith("estimator-ext export: error: export failed: ValueError: warmup_requests[0]"), err
+    assert last_line.startswith(
+        "estimator-ext export: error: export failed: ValueError: warmup_requests[0]"
+    ), err
     assert "cannot be served" in last_line, err
     status, out, err = run_export(capsys, classifier, base, cli_setup / "missing.tfrecord")
     assert status == 2 and "is not a file" in err, err
