@@ -13,6 +13,7 @@ from typing import Dict, List, Set, Union
 import tensorflow as tf
 
 from estimator_ext._fs import (
+    check_export_dir_base,
     claim_candidate,
     has_saved_model,
     has_scheme,
@@ -79,13 +80,14 @@ def clean_stale_temporaries(
       The paths removed, sorted.
 
     Raises:
-      TypeError / ValueError: ``export_dir_base`` or ``older_than`` is invalid.
+      TypeError / ValueError: ``export_dir_base`` or ``older_than`` is invalid (an
+        existing file as ``export_dir_base`` is a ValueError, as for the export).
 
     Example::
 
         removed = estimator_ext.clean_stale_temporaries("exports/", older_than=3600)
     """
-    base = _check_base_argument(export_dir_base)
+    base = check_export_dir_base(export_dir_base, "clean_stale_temporaries")
     min_age = _check_older_than(older_than)
     apply_s3_defaults(base)  # before the first s3:// access (see _s3.py)
     if not tf.io.gfile.isdir(base):
@@ -140,17 +142,6 @@ def clean_stale_temporaries(
             if candidate is not None:
                 claims_by_candidate.get(candidate, set()).discard(name)
     return sorted(removed)
-
-
-def _check_base_argument(export_dir_base: object) -> str:
-    if isinstance(export_dir_base, os.PathLike):
-        export_dir_base = os.fspath(export_dir_base)
-    if not isinstance(export_dir_base, str) or not export_dir_base.strip():
-        raise TypeError(
-            "clean_stale_temporaries: `export_dir_base` must be the directory exports are "
-            f"written into, as a non-empty str or os.PathLike; received {export_dir_base!r}."
-        )
-    return export_dir_base
 
 
 def _check_older_than(older_than: object) -> float:
