@@ -35,7 +35,8 @@ MK = support.MK
 
 FSIZE_CASES = {
     # case: (request arguments, the file whose write fails)
-    "variables-stream": (dict(limit=8000, modes=[MK.PREDICT]), "variables_stream_shards"),
+    # PREDICT-only: the subset writer copies byte ranges straight into the new data file.
+    "variables-stream": (dict(limit=8000, modes=[MK.PREDICT]), "variables/variables.data"),
     "variables-copy": (dict(limit=8000, modes=list(support.ALL_MODES), hard_links=False), "variables/variables.data"),
     "saved-model-pb": (dict(limit=20000, modes=list(support.ALL_MODES)), "saved_model.pb"),
     "assets-extra": (dict(limit=200_000, modes=[MK.TRAIN], big_asset=True), "assets.extra/big.bin"),
