@@ -12,6 +12,8 @@ then each color's rows), and no metric may be missing on either side; ``loss`` a
 from __future__ import annotations
 
 import os
+import pathlib
+from typing import Any, Callable
 
 import pytest
 import tensorflow as tf
@@ -28,7 +30,12 @@ def custom_estimator(tmp_path_factory: pytest.TempPathFactory) -> tf.estimator.E
     return tfma_support.train(models.custom_estimator(model_dir), "dict")
 
 
-def _export(estimator: tf.estimator.Estimator, base: str, eval_receiver_fn, with_train: bool = False) -> str:
+def _export(
+    estimator: tf.estimator.Estimator,
+    base: str,
+    eval_receiver_fn: Callable[[], Any],
+    with_train: bool = False,
+) -> str:
     receiver_fn_map = {MK.EVAL: eval_receiver_fn, MK.PREDICT: tfma_support.serving_receiver_fn()}
     if with_train:
         receiver_fn_map[MK.TRAIN] = estimator_ext.build_raw_supervised_input_receiver_fn(
@@ -39,7 +46,10 @@ def _export(estimator: tf.estimator.Estimator, base: str, eval_receiver_fn, with
     return os.fspath(export_dir)
 
 
-def test_canned_classifier_with_tfma_parsing_receiver(tmp_path, data_path):
+def test_canned_classifier_with_tfma_parsing_receiver(
+    tmp_path: pathlib.Path,
+    data_path: str,
+) -> None:
     estimator = tfma_support.train(models.linear_classifier(os.fspath(tmp_path / "model")), "flag")
     receiver_fn = tfma_support.parsing_eval_receiver_fn(label_key="flag")
     export_dir = _export(estimator, os.fspath(tmp_path / "export"), receiver_fn, with_train=True)
@@ -48,11 +58,16 @@ def test_canned_classifier_with_tfma_parsing_receiver(tmp_path, data_path):
         estimator, "flag", export_dir, data_path, os.fspath(tmp_path / "tfma")
     )
     # The head's metrics are all there, and not trivially perfect on these noisy labels.
-    assert {"accuracy", "auc", "precision", "recall", "average_loss", "label/mean"} <= set(by_slice[()])
+    assert {"accuracy", "auc", "precision", "recall", "average_loss", "label/mean"} <= set(
+        by_slice[()]
+    )
     assert 0.5 < by_slice[()]["accuracy"] < 1.0
 
 
-def test_canned_regressor_with_tfma_parsing_receiver(tmp_path, data_path):
+def test_canned_regressor_with_tfma_parsing_receiver(
+    tmp_path: pathlib.Path,
+    data_path: str,
+) -> None:
     estimator = tfma_support.train(models.linear_regressor(os.fspath(tmp_path / "model")), "target")
     receiver_fn = tfma_support.parsing_eval_receiver_fn(label_key="target")
     export_dir = _export(estimator, os.fspath(tmp_path / "export"), receiver_fn)
@@ -63,7 +78,11 @@ def test_canned_regressor_with_tfma_parsing_receiver(tmp_path, data_path):
     assert {"average_loss", "label/mean", "prediction/mean"} <= set(by_slice[()])
 
 
-def test_custom_model_fn_with_hand_built_receiver_and_dict_labels(tmp_path, data_path, custom_estimator):
+def test_custom_model_fn_with_hand_built_receiver_and_dict_labels(
+    tmp_path: pathlib.Path,
+    data_path: str,
+    custom_estimator: tf.estimator.Estimator,
+) -> None:
     receiver_fn = tfma_support.hand_built_eval_receiver_fn(with_labels=True)
     export_dir = _export(custom_estimator, os.fspath(tmp_path / "export"), receiver_fn)
 
@@ -74,7 +93,12 @@ def test_custom_model_fn_with_hand_built_receiver_and_dict_labels(tmp_path, data
 
 
 @pytest.mark.parametrize("receiver", ["tfma_parsing", "hand_built"])
-def test_labels_none_where_the_model_allows_it(tmp_path, data_path, custom_estimator, receiver):
+def test_labels_none_where_the_model_allows_it(
+    tmp_path: pathlib.Path,
+    data_path: str,
+    custom_estimator: tf.estimator.Estimator,
+    receiver: str,
+) -> None:
     if receiver == "tfma_parsing":
         receiver_fn = tfma_support.parsing_eval_receiver_fn(label_key=None)
     else:

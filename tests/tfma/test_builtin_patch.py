@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import pathlib
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
@@ -51,11 +52,13 @@ def _failing_receiver_fn() -> Any:
     raise RuntimeError("the EVAL receiver failed on purpose")
 
 
-def _missing_asset(tmp_path) -> Dict[str, Any]:
+def _missing_asset(tmp_path: pathlib.Path) -> Dict[str, Any]:
     return {"assets_extra": {"vocabulary.txt": os.fspath(tmp_path / "no-such-file.txt")}}
 
 
-def _export_through_tfma(classifier: tf.estimator.Estimator, base: str, failure: str, tmp_path) -> Any:
+def _export_through_tfma(
+    classifier: tf.estimator.Estimator, base: str, failure: str, tmp_path: pathlib.Path
+) -> Any:
     """``tfma.export.export_eval_savedmodel`` as TFX's Trainer calls it, made to fail."""
     arguments: Dict[str, Any] = {
         "estimator": classifier,
@@ -75,13 +78,22 @@ def _left_in(base: str) -> List[str]:
 
 
 FAILURES = ["missing assets_extra source", "receiver raises"]
+#: What each failure raises: estimator_ext checks assets_extra before it writes anything
+#: (ValueError); TF copies them last, after the SavedModel is written (NotFoundError).
+OUR_ERROR = {"missing assets_extra source": ValueError, "receiver raises": RuntimeError}
+TF_ERROR = {"missing assets_extra source": tf.errors.NotFoundError, "receiver raises": RuntimeError}
 
 
 @needs_builtin
 @pytest.mark.parametrize("failure", FAILURES)
-def test_failed_export_leaves_nothing_while_patched(tmp_path, classifier, builtin_patch, failure):
+def test_failed_export_leaves_nothing_while_patched(
+    tmp_path: pathlib.Path,
+    classifier: tf.estimator.Estimator,
+    builtin_patch: None,
+    failure: str,
+) -> None:
     base = os.fspath(tmp_path / "exports")
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(OUR_ERROR[failure]) as raised:
         _export_through_tfma(classifier, base, failure, tmp_path)
     if failure == "missing assets_extra source":
         assert "no-such-file.txt" in str(raised.value) and "vocabulary.txt" in str(raised.value)
@@ -94,7 +106,12 @@ def test_failed_export_leaves_nothing_while_patched(tmp_path, classifier, builti
 @pytest.mark.parametrize(
     "patching", ["unpatched", "plain patch()", pytest.param("after unpatch()", marks=needs_builtin)]
 )
-def test_tensorflows_own_export_leaves_temp_dirs(tmp_path, classifier, patching, failure):
+def test_tensorflows_own_export_leaves_temp_dirs(
+    tmp_path: pathlib.Path,
+    classifier: tf.estimator.Estimator,
+    patching: str,
+    failure: str,
+) -> None:
     """The control: the same failing call on TF's method leaves temp-* behind. A plain
     patch() leaves the built-in alone, and unpatch() restores it."""
     base = os.fspath(tmp_path / "exports")
@@ -104,7 +121,7 @@ def test_tensorflows_own_export_leaves_temp_dirs(tmp_path, classifier, patching,
         estimator_ext.patch(builtin=True)
         estimator_ext.unpatch()
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(TF_ERROR[failure]):
             _export_through_tfma(classifier, base, failure, tmp_path)
     finally:
         estimator_ext.unpatch()
@@ -125,7 +142,11 @@ def _tags_and_signatures(export_dir: str) -> Dict[str, List[str]]:
 
 
 @needs_builtin
-def test_tfma_analyses_a_patched_export(tmp_path, data_path, classifier):
+def test_tfma_analyses_a_patched_export(
+    tmp_path: pathlib.Path,
+    data_path: str,
+    classifier: tf.estimator.Estimator,
+) -> None:
     base = os.fspath(tmp_path / "exports")
     arguments: Dict[str, Callable[[], Any]] = {
         "eval_input_receiver_fn": tfma_support.parsing_eval_receiver_fn(label_key="flag"),
@@ -136,7 +157,9 @@ def test_tfma_analyses_a_patched_export(tmp_path, data_path, classifier):
     )
     estimator_ext.patch(builtin=True)
     try:
-        export_dir = tfma.export.export_eval_savedmodel(estimator=classifier, export_dir_base=base, **arguments)
+        export_dir = tfma.export.export_eval_savedmodel(
+            estimator=classifier, export_dir_base=base, **arguments
+        )
     finally:
         estimator_ext.unpatch()
 
@@ -144,4 +167,6 @@ def test_tfma_analyses_a_patched_export(tmp_path, data_path, classifier):
     export_dir = export_dir.decode()
     assert os.listdir(base) == [os.path.basename(export_dir)]
     assert _tags_and_signatures(export_dir) == _tags_and_signatures(builtin_export.decode())
-    tfma_support.assert_tfma_matches_evaluate(classifier, "flag", export_dir, data_path, os.fspath(tmp_path / "tfma"))
+    tfma_support.assert_tfma_matches_evaluate(
+        classifier, "flag", export_dir, data_path, os.fspath(tmp_path / "tfma")
+    )

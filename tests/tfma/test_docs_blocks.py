@@ -12,6 +12,7 @@ out: the blocks before it still run, and the test then reports itself skipped.
 from __future__ import annotations
 
 import inspect
+import pathlib
 import sys
 
 import pytest
@@ -27,7 +28,7 @@ HAS_BUILTIN = "builtin" in inspect.signature(estimator_ext.patch).parameters
 SCRIPTS = doc_blocks.markdown_scripts(PAGE, suite=SUITE)
 
 
-def test_the_page_has_tfma_scripts_for_both_sections():
+def test_the_page_has_tfma_scripts_for_both_sections() -> None:
     blocks = sum(script.block_count for script in SCRIPTS)
     assert blocks >= 4, [script.test_id for script in SCRIPTS]
     assert any(BUILTIN_MARK in script.code for script in SCRIPTS)
@@ -40,11 +41,13 @@ BLOCK_SEPARATOR = "\n\n# --- "  # how doc_blocks joins a script's blocks
 def _before_builtin_blocks(script: doc_blocks.Script) -> doc_blocks.Script:
     blocks = script.code.split(BLOCK_SEPARATOR)
     first_builtin = next(index for index, block in enumerate(blocks) if BUILTIN_MARK in block)
-    return script._replace(code=BLOCK_SEPARATOR.join(blocks[:first_builtin]), block_count=first_builtin)
+    return script._replace(
+        code=BLOCK_SEPARATOR.join(blocks[:first_builtin]), block_count=first_builtin
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[script.test_id for script in SCRIPTS])
-def test_tfma_script_runs(script, tmp_path):
+def test_tfma_script_runs(script: doc_blocks.Script, tmp_path: pathlib.Path) -> None:
     skipped_builtin = BUILTIN_MARK in script.code and not HAS_BUILTIN
     if skipped_builtin:
         script = _before_builtin_blocks(script)

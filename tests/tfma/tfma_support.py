@@ -55,11 +55,15 @@ def write_examples(path: str) -> str:
             feature = {
                 "x1": _floats(support.X1[row]),
                 "x2": _floats(support.X2[row]),
-                "color": tf.train.Feature(bytes_list=tf.train.BytesList(value=[support.COLOR[row][0].encode()])),
+                "color": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[support.COLOR[row][0].encode()])
+                ),
                 "flag": tf.train.Feature(int64_list=tf.train.Int64List(value=FLAG[row])),
                 "target": _floats(TARGET[row]),
             }
-            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
     return path
 
 
@@ -100,12 +104,16 @@ def input_fn(label_kind: str, rows: np.ndarray, repeat: bool) -> Callable[[], An
     return fn
 
 
-def train(estimator: tf.estimator.Estimator, label_kind: str, steps: int = 30) -> tf.estimator.Estimator:
+def train(
+    estimator: tf.estimator.Estimator, label_kind: str, steps: int = 30
+) -> tf.estimator.Estimator:
     estimator.train(input_fn(label_kind, rows_where(), repeat=True), steps=steps)
     return estimator
 
 
-def evaluate(estimator: tf.estimator.Estimator, label_kind: str, color: Optional[str] = None) -> Dict[str, float]:
+def evaluate(
+    estimator: tf.estimator.Estimator, label_kind: str, color: Optional[str] = None
+) -> Dict[str, float]:
     """``estimator.evaluate`` over the rows of ``color`` (all rows for None), minus EVALUATE_ONLY."""
     metrics = estimator.evaluate(input_fn(label_kind, rows_where(color), repeat=False), name=color)
     return {name: float(value) for name, value in metrics.items() if name not in EVALUATE_ONLY}
@@ -119,7 +127,11 @@ def parsing_eval_receiver_fn(label_key: Optional[str]) -> Callable[[], Any]:
 
     The unused columns stay in the features, as they do for TFMA users who pass one spec.
     """
-    spec = dict(FEATURE_SPEC) if label_key is None else {**FEATURE_SPEC, label_key: LABEL_SPEC[label_key]}
+    spec = (
+        dict(FEATURE_SPEC)
+        if label_key is None
+        else {**FEATURE_SPEC, label_key: LABEL_SPEC[label_key]}
+    )
     return tfma.export.build_parsing_eval_input_receiver_fn(feature_spec=spec, label_key=label_key)
 
 
@@ -167,7 +179,9 @@ def run_tfma(export_dir: str, data_path: str, output_path: str) -> Dict[SliceKey
     for slice_key, metrics in result.slicing_metrics:
         values = metrics[""][""]  # no multi-output name, no sub key: an estimator's metrics
         by_slice[tuple(slice_key)] = {
-            name: value["doubleValue"] for name, value in values.items() if not name.startswith(TFMA_ONLY_PREFIX)
+            name: value["doubleValue"]
+            for name, value in values.items()
+            if not name.startswith(TFMA_ONLY_PREFIX)
         }
     return by_slice
 
@@ -176,11 +190,19 @@ def color_slice(color: str) -> SliceKey:
     return (("color", color),)
 
 
-def assert_same_metrics(tfma_metrics: Mapping[str, float], expected: Mapping[str, float], where: str) -> None:
+def assert_same_metrics(
+    tfma_metrics: Mapping[str, float],
+    expected: Mapping[str, float],
+    where: str,
+) -> None:
     """Same metric names, and every value equal within float tolerance."""
-    assert sorted(tfma_metrics) == sorted(expected), f"{where}: TFMA {sorted(tfma_metrics)} vs evaluate {sorted(expected)}"
+    assert sorted(tfma_metrics) == sorted(expected), (
+        f"{where}: TFMA {sorted(tfma_metrics)} vs evaluate {sorted(expected)}"
+    )
     for name, value in expected.items():
-        np.testing.assert_allclose(tfma_metrics[name], value, rtol=1e-4, atol=1e-5, err_msg=f"{where}: {name}")
+        np.testing.assert_allclose(
+            tfma_metrics[name], value, rtol=1e-4, atol=1e-5, err_msg=f"{where}: {name}"
+        )
 
 
 def assert_tfma_matches_evaluate(
@@ -193,8 +215,12 @@ def assert_tfma_matches_evaluate(
 ) -> Dict[SliceKey, Dict[str, float]]:
     """TFMA over the export equals ``estimator.evaluate`` overall and on each color's rows."""
     by_slice = run_tfma(export_dir, data_path, output_path)
-    assert sorted(by_slice) == sorted([()] + [color_slice(color) for color in colors]), sorted(by_slice)
+    assert sorted(by_slice) == sorted([()] + [color_slice(color) for color in colors]), sorted(
+        by_slice
+    )
     assert_same_metrics(by_slice[()], evaluate(estimator, label_kind), "overall")
     for color in colors:
-        assert_same_metrics(by_slice[color_slice(color)], evaluate(estimator, label_kind, color), f"color={color}")
+        assert_same_metrics(
+            by_slice[color_slice(color)], evaluate(estimator, label_kind, color), f"color={color}"
+        )
     return by_slice
