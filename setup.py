@@ -39,10 +39,12 @@ def read_long_description() -> str:
 
 TENSORFLOW_VERSION = "2.15.1"
 
-# Older supported TensorFlow minors: (tensorflow, tensorflow-estimator, keras, the
-# tensorflow-io release whose metadata pins that minor). Keep in step with _versions.py.
+# Older supported TensorFlow minors: (the tested tensorflow, tensorflow-estimator, keras,
+# the tensorflow-io release whose metadata pins that minor). The TensorFlow extras accept
+# any patch release of the minor (~=); the constraints-tf2.*.txt files pin the tested one.
+# Keep in step with _versions.py.
 OLDER_TENSORFLOW = {
-    "tf212": ("2.12.1", "2.12.0", "2.12.0", "0.32.0"),
+    "tf212": ("2.12.0", "2.12.0", "2.12.0", "0.32.0"),
     "tf213": ("2.13.1", "2.13.0", "2.13.1", "0.34.0"),
     "tf214": ("2.14.1", "2.14.0", "2.14.0", "0.35.0"),
 }
@@ -53,8 +55,8 @@ def older_tensorflow_extras() -> dict:
     extras = {}
     for name, (tensorflow, estimator, keras, tensorflow_io) in OLDER_TENSORFLOW.items():
         stack = [f"tensorflow-estimator=={estimator}", f"keras=={keras}"]
-        extras[f"cpu-{name}"] = [f"tensorflow-cpu=={tensorflow}", *stack]
-        extras[name] = [f"tensorflow=={tensorflow}", *stack]
+        extras[f"cpu-{name}"] = [f"tensorflow-cpu~={tensorflow}", *stack]
+        extras[name] = [f"tensorflow~={tensorflow}", *stack]
         extras[f"s3-{name}"] = [f"tensorflow-io=={tensorflow_io}"]
     return extras
 

@@ -41,7 +41,7 @@ Each TensorFlow minor pairs with its own tensorflow-estimator, keras and tensorf
 | 2.15.1 | 2.15.0 | 2.15.0 | 0.36.0 | `cpu` \\| `tf`, `s3` |
 | 2.14.1 | 2.14.0 | 2.14.0 | 0.35.0 | `cpu-tf214` \\| `tf214`, `s3-tf214` |
 | 2.13.1 | 2.13.0 | 2.13.1 | 0.34.0 | `cpu-tf213` \\| `tf213`, `s3-tf213` |
-| 2.12.x | 2.12.0 | 2.12.0 | 0.32.0 | `cpu-tf212` \\| `tf212`, `s3-tf212` |
+| 2.12.0 | 2.12.0 | 2.12.0 | 0.32.0 | `cpu-tf212` \\| `tf212`, `s3-tf212` |
 
 ```sh
 pip install 'estimator-ext[cpu]'                 # TensorFlow 2.15.1 (CPU)

@@ -26,11 +26,11 @@ class Stack(NamedTuple):
     extras: str  # pip extras of estimator-ext: CPU build, GPU-capable build, s3://
 
 
-#: Newest patch release of each supported TensorFlow minor and what pairs with it. The
+#: The tested release of each supported TensorFlow minor and what pairs with it. The
 #: tensorflow-io pairs are the ones each tensorflow-io wheel's own metadata pins.
 #: Keep in step with setup.py's extras and the constraints-tf2.*.txt files.
 STACK_BY_TENSORFLOW: dict[tuple[int, int], Stack] = {
-    (2, 12): Stack("2.12.1", "2.12.0", "2.12.0", "0.32.0", "cpu-tf212 | tf212, s3-tf212"),
+    (2, 12): Stack("2.12.0", "2.12.0", "2.12.0", "0.32.0", "cpu-tf212 | tf212, s3-tf212"),
     (2, 13): Stack("2.13.1", "2.13.0", "2.13.1", "0.34.0", "cpu-tf213 | tf213, s3-tf213"),
     (2, 14): Stack("2.14.1", "2.14.0", "2.14.0", "0.35.0", "cpu-tf214 | tf214, s3-tf214"),
     (2, 15): Stack("2.15.1", "2.15.0", "2.15.0", "0.36.0", "cpu | tf, s3"),
