@@ -48,6 +48,14 @@ STACKS: dict[str, tuple[str, str]] = {
     "2.14": ("constraints-tf2.14.txt", "cpu-tf214,s3-tf214"),
     "2.15": ("constraints.txt", "cpu,s3"),
 }
+#: TensorFlow minor -> tensorflow-serving-api for warmup_requests' protos, installed with
+#: --no-deps as `make venv` does (it requires the full `tensorflow` by name).
+SERVING_API: dict[str, str] = {
+    "2.12": "2.12.2",
+    "2.13": "2.13.1",
+    "2.14": "2.14.1",
+    "2.15": "2.15.1",
+}
 #: (TensorFlow minor, Python) of every test session.
 MATRIX: list[tuple[str, str]] = [
     ("2.12", "3.11"),
@@ -126,6 +134,7 @@ def run_suite(session: nox.Session, tensorflow: str) -> None:
     """Installs TensorFlow ``tensorflow``'s stack (pinned) and runs the whole suite."""
     constraints, extras = STACKS[tensorflow]
     session.install("-c", constraints, f".[{extras},test]")
+    session.install("--no-deps", f"tensorflow-serving-api=={SERVING_API[tensorflow]}")
     RESULTS_DIR.mkdir(exist_ok=True)
     junit_xml = session.create_tmp() + "/junit.xml"
     session.run(

@@ -43,7 +43,7 @@ Each TensorFlow minor pairs with its own tensorflow-estimator, keras and tensorf
 | 2.13.1 | 2.13.0 | 2.13.1 | 0.34.0 | `cpu-tf213` \\| `tf213`, `s3-tf213` |
 | 2.12.0 | 2.12.0 | 2.12.0 | 0.32.0 | `cpu-tf212` \\| `tf212`, `s3-tf212` |
 
-```sh
+```bash
 pip install 'estimator-ext[cpu]'                 # TensorFlow 2.15.1 (CPU)
 pip install 'estimator-ext[cpu-tf212,s3-tf212]'  # an existing TensorFlow 2.12 pipeline, with s3://
 pip install estimator-ext                        # keep the TensorFlow 2.12-2.15 you have
@@ -66,7 +66,7 @@ It finds the interpreters under `$(pyenv root)/versions/3.X.*` itself (pyenv's
 `python3.X` on PATH. Elsewhere: `pyenv install 3.9 3.10 3.11`, `uv python install 3.9
 3.10 3.11`, the deadsnakes PPA (`apt-get install python3.9-venv ...`) or python.org.
 
-```sh
+```bash
 nox --report nox-report.json && python docs/make_versions_table.py
 ```
 
