@@ -3,6 +3,7 @@
 #   make demo    venv + pinned install (first run only), then examples/demo.py
 #   make test    venv + pinned install (first run only), then pytest over tests/
 #   make venv    just the venv and the install
+#   make test-tfma   TensorFlow Model Analysis over our exports, in its own venv (below)
 #   make lint    ruff check, ruff format --check, mypy (the lint extra, pinned)
 #   make package build sdist + wheel, twine check, install the wheel in a fresh venv, demo
 #   make corner  the oldest supported corner, TF 2.12 on Python 3.9, through nox
@@ -12,6 +13,11 @@
 # range). Dependencies come from setup.py's extras, pinned by constraints.txt. A stamp
 # file inside the venv records the install, so later runs skip it until setup.py or
 # constraints.txt change. No target ever deletes a venv.
+#
+# `make test-tfma` runs tests/tfma/ in a second venv, .venv-tfma (TFMA_VENV=...), made the
+# same way: TFMA 0.46.0 needs the full `tensorflow` package by name and about 3 GB of
+# pipeline dependencies (apache-beam[gcp], tfx-bsl, pyarrow 10), pinned apart in
+# constraints-tfma.txt. `make test` leaves tests/tfma/ out (TEST_IGNORE).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -23,6 +29,15 @@ CONSTRAINTS ?= constraints.txt
 TESTS ?= tests/
 PYTEST_TIMEOUT ?= 900
 PYTEST_ARGS ?=
+# What `make test` leaves out: tests/tfma/ needs .venv-tfma (make test-tfma).
+TEST_IGNORE ?= --ignore=tests/tfma
+# Installed next to '.[$(EXTRAS)]' (test-tfma: the test runner without the main test extra).
+EXTRA_PACKAGES ?=
+TFMA_VENV ?= .venv-tfma
+TFMA_EXTRAS ?= tf,tfma
+TFMA_CONSTRAINTS ?= constraints-tfma.txt
+TFMA_TESTS ?= tests/tfma/
+TF_SERVING_API_VERSION ?= 2.15.1
 
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.estimator-ext-installed
@@ -31,12 +46,13 @@ PIP_FLAGS := --no-input --disable-pip-version-check $(if $(CI),--progress-bar of
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help venv demo test clean lint package corner
+.PHONY: help venv demo test test-tfma clean lint package corner
 
 help:
 	@echo "make demo   create the venv if needed, install pinned deps, run examples/demo.py"
 	@echo "make test   create the venv if needed, install pinned deps, run the test suite"
 	@echo "make venv   create the venv and install only"
+	@echo "make test-tfma  the TFMA tests (tests/tfma/) in their own venv, $(TFMA_VENV) (~3 GB, ~4 min once)"
 	@echo "make lint   ruff check, ruff format --check and mypy (installs the lint extra)"
 	@echo "make package  build, twine check, install the wheel into a fresh venv, run the demo"
 	@echo "make corner   the full suite on TF 2.12 / Python 3.9 through nox (nox-report.json)"
@@ -73,7 +89,11 @@ $(STAMP): setup.py $(CONSTRAINTS) | $(VENV_PYTHON)
 	  echo "       one: make VENV=.venv311 $(MAKECMDGOALS)" >&2; \
 	  exit 1; \
 	fi
-	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) -c "$(CONSTRAINTS)" -e '.[$(EXTRAS)]'
+	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) -c "$(CONSTRAINTS)" -e '.[$(EXTRAS)]' $(EXTRA_PACKAGES)
+	@# TF Serving's protos for warmup_requests: the package requires the full `tensorflow`
+	@# by name (a second TensorFlow beside tensorflow-cpu), so no deps; the protos need
+	@# only what tensorflow-cpu provides. Pinned here and in constraints.txt.
+	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) --no-deps tensorflow-serving-api==$(TF_SERVING_API_VERSION)
 	@touch "$(STAMP)"
 
 demo: $(STAMP)
@@ -83,7 +103,7 @@ demo: $(STAMP)
 # reported as its own error rather than passing silently.
 test: $(STAMP)
 	@status=0; \
-	"$(VENV_PYTHON)" -m pytest $(TESTS) -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
+	"$(VENV_PYTHON)" -m pytest $(TESTS) $(TEST_IGNORE) -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests in $(TESTS)" >&2; fi; \
 	exit $$status
 
@@ -110,6 +130,22 @@ CORNER_SESSION ?= tests-tf2.12-py3.9
 NOX_REPORT ?= nox-report.json
 corner: $(TOOLS_STAMP)
 	"$(VENV)/bin/nox" -s $(CORNER_SESSION) --report "$(NOX_REPORT)" $(if $(NOX_ARGS),-- $(NOX_ARGS),)
+
+# The same venv and test recipe as `test`, on the TFMA venv, extras and constraints: the
+# full `tensorflow` (TFMA requires it by name) instead of tensorflow-cpu, and pytest plus
+# pytest-timeout instead of the main test extra (moto etc. are not needed here).
+# constraints-tfma.txt is resolved for Python 3.10 and 3.11 only (see its header).
+test-tfma:
+	@$(MAKE) --no-print-directory "$(TFMA_VENV)/bin/python" VENV="$(TFMA_VENV)"
+	@if ! "$(TFMA_VENV)/bin/python" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 11) else 1)'; then \
+	  echo "error: $(TFMA_VENV) runs $$("$(TFMA_VENV)/bin/python" --version 2>&1); $(TFMA_CONSTRAINTS) pins the TFMA" >&2; \
+	  echo "       venv for Python 3.10 and 3.11 (many of its pins have no 3.9 release). Use one:" >&2; \
+	  echo "       make test-tfma TFMA_VENV=.venv-tfma311 PYTHON=python3.11" >&2; \
+	  exit 1; \
+	fi
+	@$(MAKE) --no-print-directory test VENV="$(TFMA_VENV)" EXTRAS="$(TFMA_EXTRAS)" \
+	  CONSTRAINTS="$(TFMA_CONSTRAINTS)" TESTS="$(TFMA_TESTS)" TEST_IGNORE= \
+	  EXTRA_PACKAGES="pytest pytest-timeout"
 
 clean:
 	rm -rf demo_output build dist *.egg-info

@@ -91,11 +91,27 @@ setup(
         "tf": [f"tensorflow=={TENSORFLOW_VERSION}"],
         # s3:// paths: the tensorflow-io release that pairs with TensorFlow 2.15.
         "s3": ["tensorflow-io==0.36.0"],
+        # TensorFlow Model Analysis on our exports (docs/pipelines.md). TFMA 0.46.0 is the
+        # last TFMA that reads an estimator's EVAL graph (an EvalSavedModel) and pairs with
+        # TF 2.15. It requires the `tensorflow` package BY NAME (>=2.15,<2.16), so combine it
+        # with the `tf` extra, not `cpu` (tensorflow-cpu would be a second TensorFlow), e.g.
+        # pip install 'estimator-ext[tf,tfma]'. It brings apache-beam[gcp], pyarrow 10,
+        # tfx-bsl 1.15.1, tensorflow-metadata 1.15.0, absl-py<2 and pandas<2: about 3 GB,
+        # which pip resolves only slowly without pins; `make test-tfma` installs it in its
+        # own venv, .venv-tfma, pinned by constraints-tfma.txt.
+        "tfma": ["tensorflow-model-analysis==0.46.0"],
+        # No "serving" extra for warmup_requests' TF Serving protos: tensorflow-serving-api
+        # 2.15.1 requires the full `tensorflow` package by name, which pip would install
+        # beside tensorflow-cpu (a second TensorFlow), and an extra cannot say --no-deps.
+        # Install it by hand: pip install --no-deps tensorflow-serving-api==2.15.1 (its
+        # protos need only what tensorflow-cpu provides; `make venv` does this).
         # benchmarks/run_benchmarks.py draws its plot with matplotlib (optional there).
         "bench": ["matplotlib>=3.5"],
         "test": [
             "pytest>=7",
             "pytest-timeout>=2",
+            # Line coverage of the package: pytest --cov=estimator_ext (docs/README.md).
+            "pytest-cov>=4",
             "hypothesis>=6",
             # A real S3 server on loopback for the s3:// tests (moto_server).
             "moto[server]>=5",

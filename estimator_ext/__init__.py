@@ -7,6 +7,12 @@ TensorFlow: the patching names (``patch``, ``unpatch``, ``patched``, ``multi_exp
 are plain Python, so ``estimator_ext.patch()`` can run before TensorFlow is imported
 and applies itself when it is. Every other name loads on first use (PEP 562), which is
 also when the TensorFlow version is checked.
+
+One submodule is public too: ``estimator_ext.inspect``, whose ``describe(export_dir)``
+returns the JSON-able description of a SavedModel that ``estimator-ext inspect --json``
+prints (``import estimator_ext.inspect``, or ``estimator_ext.inspect`` after
+``import estimator_ext``). It is not in ``__all__``, so ``from estimator_ext import *``
+never shadows the standard library's ``inspect``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ _LAZY_MODULE_BY_NAME = {
     "export_all_saved_models": "estimator_ext._export",
 }
 
+#: Public submodules, imported on first attribute access.
+_LAZY_SUBMODULES = ("inspect",)
+
 __all__ = [
     "AllModesExporter",
     "ExportResult",
@@ -62,6 +71,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # also sets the attribute
     module_name = _LAZY_MODULE_BY_NAME.get(name)
     if module_name is None:
         raise AttributeError(f"module 'estimator_ext' has no attribute {name!r}")
@@ -71,4 +82,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> List[str]:
-    return sorted(set(__all__) | {"__version__"})
+    return sorted(set(__all__) | set(_LAZY_SUBMODULES) | {"__version__"})

@@ -2,13 +2,21 @@
 
 TensorFlow 2.15 keeps several useful pieces private, and ``tensorflow-estimator``
 is frozen at 2.15.0, so leaning on them is safe, but each use is named here and
-nowhere else: if one ever moves, this is the only file to change.
+nowhere else: if one ever moves, this is the only file to change. The private module
+paths themselves are spelled in the TF-free sibling :mod:`estimator_ext._tf_names` (which
+``patching`` reads without importing TensorFlow); this module imports them from there.
+Private means ``tensorflow.python.*``, ``tensorflow_estimator.python.*`` and
+``_``-prefixed attributes of TensorFlow objects; generated protos
+(``tensorflow.core.*_pb2``) and ``tf.*`` names are public. ``tests/test_private_names.py``
+fails when such a name appears anywhere else in the package.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Optional
 
+from estimator_ext import _tf_names
 from estimator_ext._versions import check_python, check_tensorflow
 
 check_python()
@@ -18,18 +26,17 @@ import tensorflow as tf  # noqa: E402
 check_tensorflow(tf.__version__)
 
 # --- private names, each used from one place -------------------------------------------------
+# The module paths are spelled once, in the TF-free _tf_names (patching reads them too).
 # SavedModel signature helpers (public in TF only through tensorflow_estimator's export_lib).
-from tensorflow.python.saved_model.model_utils import export_utils as _export_utils  # noqa: E402
+_export_utils = importlib.import_module(_tf_names.EXPORT_UTILS_MODULE)
 # SupervisedInputReceiver and the receiver builders: TF 2.15 exports the builders under
 # tf.estimator.experimental but keeps the receiver class itself private.
-from tensorflow_estimator.python.estimator.export import export as _estimator_export  # noqa: E402
-# The TF1 SavedModel builder that takes assets collections and a main op.
-from tensorflow.python.saved_model import builder_impl as _builder_impl  # noqa: E402
+_estimator_export = importlib.import_module(_tf_names.ESTIMATOR_EXPORT_MODULE)
 # Object-based checkpoints used as Scaffold.saver need their saveables frozen into a Saver.
-from tensorflow.python.checkpoint import graph_view as _graph_view  # noqa: E402
-from tensorflow.python.training.saving import saveable_object_util as _saveable_util  # noqa: E402
+_graph_view = importlib.import_module(_tf_names.GRAPH_VIEW_MODULE)
+_saveable_util = importlib.import_module(_tf_names.SAVEABLE_OBJECT_UTIL_MODULE)
 # LinearSDCA finishes each training step in a SessionRunHook that updates the weights.
-from tensorflow_estimator.python.estimator.canned import linear as _canned_linear  # noqa: E402
+_canned_linear = importlib.import_module(_tf_names.CANNED_LINEAR_MODULE)
 
 SupervisedInputReceiver = _estimator_export.SupervisedInputReceiver
 build_raw_supervised_input_receiver_fn = _estimator_export.build_raw_supervised_input_receiver_fn
@@ -39,7 +46,10 @@ build_supervised_input_receiver_fn_from_input_fn = (
 build_all_signature_defs = _export_utils.build_all_signature_defs
 export_outputs_for_mode = _export_utils.export_outputs_for_mode
 EXPORT_TAG_MAP = _export_utils.EXPORT_TAG_MAP
-SavedModelBuilder = _builder_impl.SavedModelBuilder
+# The TF1 SavedModel builder that takes assets collections and a main op: public as
+# tf.compat.v1.saved_model.Builder (the very class builder_impl.SavedModelBuilder). Its
+# private members we need are reached through mark_variables_written and add_train_op.
+SavedModelBuilder = tf.compat.v1.saved_model.Builder
 
 
 def call_model_fn(estimator: Any, features: Any, labels: Any, mode: str) -> Any:

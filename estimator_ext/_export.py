@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, List, Mapping, Optional
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from estimator_ext import _assets, _compat, _fs
+from estimator_ext import _assets, _compat, _fs, _warmup
 from estimator_ext._modekeys import mode_label, validate_receiver_map
 from estimator_ext._modes import ModeGraph, build_mode_graph, drop_unimportable_saveables
 from estimator_ext._result import ExportResult
@@ -34,6 +34,7 @@ def export_all_saved_models(
     as_text: bool = False,
     checkpoint_path: Optional[str] = None,
     strip_default_attrs: bool = False,
+    warmup_requests: Optional[Sequence[Any]] = None,
 ) -> ExportResult:
     """Exports the TRAIN, EVAL and PREDICT graphs of ``estimator`` as ONE SavedModel.
 
@@ -54,6 +55,12 @@ def export_all_saved_models(
     published as a new integer-named (seconds since epoch) subdirectory only when
     complete. On any error nothing is left behind and the original exception propagates.
 
+    With ``warmup_requests``, ``assets.extra/tf_serving_warmup_requests`` (TF Serving's
+    warmup file) is written from them to fit the serve graph's ``serving_default``
+    signature, and every record is replayed against the exported serve graph before the
+    export is published: a request the model cannot serve fails the export. The replay
+    loads the serving model, so the export's memory is then at least the serving model's.
+
     Args:
       estimator: a ``tf.estimator.Estimator`` (canned or custom model_fn).
       export_dir_base: directory (local, ``gs://``, ``s3://``, ``ram://``) in which to
@@ -67,6 +74,11 @@ def export_all_saved_models(
       checkpoint_path: checkpoint prefix or directory to export; None for
         ``estimator.latest_checkpoint()``, then the warm-start checkpoint.
       strip_default_attrs: remove default-valued attributes from the NodeDefs.
+      warmup_requests: None, or a sequence of at most 1000 TF Serving warmup requests,
+        each a ``tf.train.Example``, a serialized one (``bytes``), or a feature dict
+        (name -> list or array of values; encoded as a tf.Example with the receiver's
+        parse spec when the serve graph parses Examples). Needs ModeKeys.PREDICT and
+        ``pip install --no-deps tensorflow-serving-api==2.15.1``.
 
     Returns:
       An :class:`ExportResult`: the export directory as a ``str``, also usable as the
@@ -75,7 +87,9 @@ def export_all_saved_models(
     Raises:
       TypeError: ``estimator`` is not an Estimator, or an argument has the wrong type.
       ValueError: bad receiver map, no checkpoint, a mode without loss or outputs,
-        variables the checkpoint lacks, unsafe ``assets_extra`` destinations.
+        variables the checkpoint lacks, unsafe ``assets_extra`` destinations, warmup
+        requests that do not fit or cannot be served (naming ``warmup_requests[i]``).
+      ImportError: ``warmup_requests`` without tensorflow-serving-api installed.
     """
     _check_estimator(estimator)
     export_dir_base = _check_export_dir_base(export_dir_base)
@@ -83,6 +97,9 @@ def export_all_saved_models(
     _check_flag("strip_default_attrs", strip_default_attrs)
     receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
     assets_extra_plan = _assets.plan_assets_extra(assets_extra)
+    warmup_plan = _warmup.plan_warmup_requests(
+        warmup_requests, receiver_fn_by_mode, [destination for destination, _ in assets_extra_plan]
+    )
     checkpoint = resolve_checkpoint(estimator, checkpoint_path)
     catalog = CheckpointCatalog(checkpoint)
     logger.info("Exporting %s from checkpoint %s", ", ".join(receiver_fn_by_mode), checkpoint)
@@ -95,6 +112,7 @@ def export_all_saved_models(
         tf.io.gfile.makedirs(temp_dir)
         written = _write_saved_model(estimator, receiver_fn_by_mode, catalog, temp_dir, as_text, strip_default_attrs)
         _assets.copy_assets_extra(assets_extra_plan, temp_dir)
+        _warmup.add_warmup_requests(warmup_plan, temp_dir, estimator.config.session_config)
         export_dir = _fs.publish(temp_dir, export_dir_base)
     except BaseException as error:
         _fs.remove_quietly(temp_dir)
@@ -124,6 +142,8 @@ def _write_saved_model(
         with tf.Graph().as_default():
             logger.info("Building the %s graph", mode_label(mode))
             mode_graph = build_mode_graph(estimator, mode, receiver_fn)
+            number = list(receiver_fn_by_mode).index(mode) + 1
+            logger.info("Built the %s graph (%d of %d)", mode_label(mode), number, len(receiver_fn_by_mode))
             if written is None:
                 written = write_variables(mode_graph, catalog, temp_dir, session_config)
                 _compat.mark_variables_written(builder)

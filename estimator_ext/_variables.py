@@ -18,7 +18,10 @@ and:
     data files instead on one local filesystem.)
   ``"stream"``
     the mode saves a strict subset of them (a PREDICT-only export has no optimizer
-    slots): each tensor, or group of small tensors up to :data:`STREAM_GROUP_BYTES`,
+    slots). From a V2 checkpoint, the needed tensors' byte ranges are copied in
+    bounded chunks into a new data file and a new index is written
+    (``_bundle_subset``): memory is one chunk, whatever the tensor size. From a V1
+    checkpoint (or an index ``_bundle_index`` cannot read): each tensor, or group of small tensors up to :data:`STREAM_GROUP_BYTES`,
     goes from a ``RestoreV2`` straight into a ``SaveV2`` of its own shard inside one
     graph run, the shards chained so one is written before the next is read; then
     ``MergeV2Checkpoints`` joins the shards (it renames data files and merges the
@@ -42,7 +45,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from estimator_ext import _compat, _fs
+from estimator_ext import _bundle_index, _bundle_subset, _compat, _fs
 from estimator_ext._modekeys import mode_label
 from estimator_ext._modes import ModeGraph
 
@@ -319,7 +322,7 @@ def write_variables(mode_graph: ModeGraph, catalog: CheckpointCatalog, export_di
         return WrittenVariables(variables_prefix, COPY, dict(catalog.specs))
     if strategy == STREAM:
         assert entries is not None and specs is not None
-        _stream(_slices_to_write(entries, catalog), catalog.prefix, variables_prefix, session_config)
+        _write_subset(entries, catalog, variables_prefix, session_config)
         return WrittenVariables(variables_prefix, STREAM, {name: catalog.specs[name] for name in specs})
     _restore_and_save(mode_graph, catalog.prefix, variables_prefix, session_config)
     written = CheckpointCatalog(variables_prefix) if specs is not None else None
@@ -478,6 +481,22 @@ def _stream(slices: List[_Slice], source_prefix: str, variables_prefix: str, ses
     with tf.compat.v1.Session(graph=graph, config=session_config) as session:
         session.run(merge)
     _fs_remove_empty_dir(shard_dir)
+
+
+def _write_subset(entries: Dict[str, SavedEntry], catalog: CheckpointCatalog, variables_prefix: str, session_config: Any) -> None:
+    """Writes the checkpoint's tensors ``entries`` names, in bounded memory when it can.
+
+    A V2 checkpoint's byte ranges are copied chunk by chunk (``_bundle_subset``: memory is
+    one chunk whatever the tensor size); a V1 checkpoint, or an index our reader does not
+    support, is streamed tensor by tensor with ``RestoreV2``/``SaveV2`` (:func:`_stream`).
+    """
+    if catalog.is_v2:
+        try:
+            _bundle_subset.write_subset(catalog.prefix, sorted(entries), variables_prefix)
+            return
+        except _bundle_index.UnsupportedIndexError as error:
+            logger.info("Cannot copy the checkpoint's byte ranges (%s); streaming instead", error)
+    _stream(_slices_to_write(entries, catalog), catalog.prefix, variables_prefix, session_config)
 
 
 def _fs_remove_empty_dir(path: str) -> None:

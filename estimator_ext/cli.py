@@ -2,10 +2,10 @@
 
 ::
 
-    estimator-ext run SCRIPT [ARGS...]
+    estimator-ext run [--builtin] SCRIPT [ARGS...]
     estimator-ext inspect EXPORT_DIR [--json]
     estimator-ext export --estimator MODULE:FACTORY --receivers MODULE:MAP
-                         [--model-dir DIR] [--checkpoint PATH] EXPORT_DIR_BASE
+                         [--model-dir DIR] [--checkpoint PATH] [--warmup FILE] EXPORT_DIR_BASE
 
 (also ``python -m estimator_ext ...``). Bad input (a missing directory, something that
 is not a SavedModel, a bad ``MODULE:NAME``, a script that is not there) ends with exit
@@ -26,16 +26,13 @@ import os
 import runpy
 import sys
 import traceback
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Iterator, List, Mapping, Optional, Sequence
 
 PROG = "estimator-ext"
 
 #: Exit statuses: bad input / usage, and a command that failed on good input.
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
-
-TRAIN_OP_COLLECTION = "saved_model_train_op"
-VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
 
 
 class CliError(Exception):
@@ -60,8 +57,11 @@ class _Parser(argparse.ArgumentParser):
 # --- run ---------------------------------------------------------------------------------
 
 
-def run_script(script: str, script_args: Sequence[str]) -> int:
+def run_script(script: str, script_args: Sequence[str], builtin: bool = False) -> int:
     """Runs ``script`` as ``__main__`` with :func:`estimator_ext.patch` applied.
+
+    ``builtin`` is ``patch(builtin=...)``'s (``run --builtin``): TF's own
+    ``Estimator.experimental_export_all_saved_models`` then runs through estimator_ext too.
 
     Like ``coverage run``: ``sys.argv`` is ``[script, *script_args]``, ``sys.path[0]`` the
     script's directory, the script's ``SystemExit`` gives the exit status and an uncaught
@@ -85,7 +85,7 @@ def run_script(script: str, script_args: Sequence[str]) -> int:
     else:
         sys.path.append(script_dir)
     try:
-        with patching.patched():
+        with patching.patched(builtin=builtin):
             try:
                 runpy.run_path(script, run_name="__main__")
             except SystemExit as exit_request:
@@ -128,211 +128,19 @@ def _print_script_traceback(error: BaseException, script: str) -> None:
 # --- inspect -----------------------------------------------------------------------------
 
 
-def describe_saved_model(export_dir: str) -> Dict[str, Any]:
-    """A JSON-ready description of the SavedModel in ``export_dir``.
-
-    ``{"export_dir", "variables": {"files", "bytes"}, "assets", "assets_extra",
-    "meta_graphs": [{"tags", "signatures": {key: {"method_name", "inputs", "outputs"}},
-    "has_train_op", "variables": {"count", "bytes"}, "assets", "tensorflow_version"}]}``.
-    Each input and output is ``{"name", "dtype", "shape"}`` (shape: a list with ``None``
-    for unknown dimensions, or ``None`` for an unknown rank). Read with TensorFlow's
-    own parser, without a session.
-
-    Raises:
-      CliError: ``export_dir`` is missing or not a SavedModel.
-    """
-    from estimator_ext import _fs
-
-    saved_model = _parse_saved_model(export_dir)
-    variables_files = _files_under(_fs.join(export_dir, "variables"))
-    return {
-        "export_dir": export_dir,
-        "variables": {"files": len(variables_files), "bytes": sum(size for _, size in variables_files)},
-        "assets": [name for name, _ in _files_under(_fs.join(export_dir, "assets"))],
-        "assets_extra": [name for name, _ in _files_under(_fs.join(export_dir, "assets.extra"))],
-        "meta_graphs": [_describe_meta_graph(meta_graph) for meta_graph in saved_model.meta_graphs],
-    }
-
-
-def _parse_saved_model(export_dir: str) -> Any:
-    import tensorflow as tf
-    from tensorflow.python.saved_model import loader_impl
-
-    from estimator_ext import _fs
-
-    if not tf.io.gfile.exists(export_dir):
-        raise CliError(f"inspect: EXPORT_DIR {export_dir!r} does not exist.")
-    if not tf.io.gfile.isdir(export_dir):
-        raise CliError(f"inspect: EXPORT_DIR {export_dir!r} is a file; give the SavedModel's directory.")
-    if not any(tf.io.gfile.exists(_fs.join(export_dir, name)) for name in _fs.SAVED_MODEL_FILENAMES):
-        raise CliError(f"inspect: {export_dir!r} is not a SavedModel (no saved_model.pb in it).{_newest_export_hint(export_dir)}")
-    try:
-        return loader_impl.parse_saved_model(export_dir)
-    except Exception as error:  # noqa: BLE001 - a corrupt file, whatever the parser says
-        raise CliError(
-            f"inspect: {export_dir!r} is not a readable SavedModel: {type(error).__name__}: {_one_line(error)}",
-            EXIT_FAILURE,
-        ) from error
-
-
-def _newest_export_hint(directory: str) -> str:
-    """For an export_dir_base given by mistake: names the newest export inside."""
-    import tensorflow as tf
-
-    from estimator_ext import _fs
-
-    exports = [
-        name.rstrip("/")
-        for name in tf.io.gfile.listdir(directory)
-        if name.rstrip("/").isdigit()
-        and any(tf.io.gfile.exists(_fs.join(_fs.join(directory, name.rstrip("/")), saved)) for saved in _fs.SAVED_MODEL_FILENAMES)
-    ]
-    if not exports:
-        return ""
-    newest = _fs.join(directory, max(exports, key=int))
-    return f" It holds {len(exports)} export(s); the newest is {newest!r}."
-
-
-def _files_under(directory: str) -> List[tuple]:
-    """(relative path, size in bytes) of every file under ``directory``, sorted."""
-    import tensorflow as tf
-
-    from estimator_ext import _fs
-
-    if not tf.io.gfile.isdir(directory):
-        return []
-    return sorted((relative, tf.io.gfile.stat(path).length) for relative, path in _fs.walk_files(directory))
-
-
-def _describe_meta_graph(meta_graph: Any) -> Dict[str, Any]:
-    collection = meta_graph.collection_def.get(TRAIN_OP_COLLECTION)
-    has_train_op = collection is not None and any(
-        len(getattr(collection, kind).value) for kind in ("node_list", "bytes_list", "any_list")
-    )
-    count, size = _variables_size(meta_graph.graph_def)
-    return {
-        "tags": list(meta_graph.meta_info_def.tags),
-        "signatures": {
-            key: {
-                "method_name": signature.method_name,
-                "inputs": {name: _tensor_info(info) for name, info in sorted(signature.inputs.items())},
-                "outputs": {name: _tensor_info(info) for name, info in sorted(signature.outputs.items())},
-            }
-            for key, signature in sorted(meta_graph.signature_def.items())
-        },
-        "has_train_op": has_train_op,
-        "variables": {"count": count, "bytes": size},
-        "assets": sorted(asset.filename for asset in meta_graph.asset_file_def),
-        "tensorflow_version": meta_graph.meta_info_def.tensorflow_version,
-    }
-
-
-def _tensor_info(info: Any) -> Dict[str, Any]:
-    import tensorflow as tf
-
-    encoding = info.WhichOneof("encoding")
-    if encoding == "coo_sparse":
-        name = {
-            "values": info.coo_sparse.values_tensor_name,
-            "indices": info.coo_sparse.indices_tensor_name,
-            "dense_shape": info.coo_sparse.dense_shape_tensor_name,
-        }
-    elif encoding == "name":
-        name = info.name
-    else:
-        name = encoding
-    dtype = tf.dtypes.as_dtype(info.dtype).name if info.dtype else None
-    if info.tensor_shape.unknown_rank:
-        shape = None
-    else:
-        shape = [dim.size if dim.size >= 0 else None for dim in info.tensor_shape.dim]
-    return {"name": name, "dtype": dtype, "shape": shape}
-
-
-def _variables_size(graph_def: Any) -> tuple:
-    """(number of variables, their bytes) from the graph's variable ops' shapes and dtypes."""
-    import tensorflow as tf
-
-    count, size = 0, 0
-    for node in graph_def.node:
-        if node.op not in VARIABLE_OPS:
-            continue
-        count += 1
-        dims = [dim.size for dim in node.attr["shape"].shape.dim]
-        try:
-            dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
-        except TypeError:
-            continue
-        if node.attr["shape"].shape.unknown_rank or any(dim < 0 for dim in dims) or dtype in (tf.string, tf.resource, tf.variant):
-            continue
-        elements = 1
-        for dim in dims:
-            elements *= dim
-        size += elements * dtype.size
-    return count, size
-
-
-def format_description(description: Mapping[str, Any]) -> str:
-    """The readable table ``inspect`` prints without ``--json``."""
-    variables = description["variables"]
-    lines = [
-        f"SavedModel {description['export_dir']}",
-        f"  variables/     {variables['files']} files, {_bytes_text(variables['bytes'])}",
-        f"  assets/        {', '.join(description['assets']) or '(none)'}",
-        f"  assets.extra/  {', '.join(description['assets_extra']) or '(none)'}",
-    ]
-    for index, meta_graph in enumerate(description["meta_graphs"], start=1):
-        graph_variables = meta_graph["variables"]
-        lines += [
-            "",
-            f"MetaGraph {index}: tags {', '.join(meta_graph['tags'])}"
-            + (f"  (TensorFlow {meta_graph['tensorflow_version']})" if meta_graph["tensorflow_version"] else ""),
-            f"  train op:   {'yes' if meta_graph['has_train_op'] else 'no'}",
-            f"  variables:  {graph_variables['count']} ({_bytes_text(graph_variables['bytes'])})",
-            f"  assets:     {', '.join(meta_graph['assets']) or '(none)'}",
-        ]
-        for key, signature in meta_graph["signatures"].items():
-            lines.append(f"  signature {key!r} ({signature['method_name']})")
-            rows = [("input", name, info) for name, info in signature["inputs"].items()]
-            rows += [("output", name, info) for name, info in signature["outputs"].items()]
-            lines += _table([(kind, name, info["dtype"] or "?", _shape_text(info["shape"]), _name_text(info["name"])) for kind, name, info in rows])
-    return "\n".join(lines)
-
-
-def _table(rows: List[tuple]) -> List[str]:
-    if not rows:
-        return ["    (no inputs or outputs)"]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    return ["    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
-
-
-def _shape_text(shape: Optional[List[Optional[int]]]) -> str:
-    if shape is None:
-        return "<unknown>"
-    return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _name_text(name: Any) -> str:
-    if isinstance(name, dict):
-        return ", ".join(f"{part}={tensor}" for part, tensor in name.items())
-    return str(name)
-
-
-def _bytes_text(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit} ({size} B)"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
-
-
 def _inspect(args: argparse.Namespace) -> int:
-    description = describe_saved_model(args.export_dir)
+    from estimator_ext import inspect
+
+    try:
+        description = inspect.describe(args.export_dir, argument_name="EXPORT_DIR")
+    except inspect.UnreadableSavedModelError as error:
+        raise CliError(f"inspect: {error}", EXIT_FAILURE) from error
+    except inspect.NotASavedModelError as error:
+        raise CliError(f"inspect: {error}") from error
     if args.json:
         print(json.dumps(description, indent=2, sort_keys=False))
     else:
-        print(format_description(description))
+        print(inspect.format_description(description))
     return 0
 
 
@@ -407,6 +215,18 @@ def _receiver_map(spec: str) -> Mapping[str, Any]:
     return receivers
 
 
+def _warmup_requests(path: Optional[str]) -> Optional[List[Any]]:
+    """The requests of ``--warmup FILE`` (TFRecord of tf.Examples or JSON lines), or None."""
+    if path is None:
+        return None
+    from estimator_ext import _warmup
+
+    try:
+        return list(_warmup.read_warmup_file(path))
+    except ValueError as error:
+        raise CliError(str(error)) from error
+
+
 class _ProgressHandler(logging.Handler):
     """Shows the exporter's progress (the ``estimator_ext`` logger) on stderr."""
 
@@ -438,24 +258,28 @@ def _progress_on_stderr() -> Iterator[None]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from estimator_ext._export import export_all_saved_models
-
     from estimator_ext import _fs
+    from estimator_ext._export import export_all_saved_models
+    from estimator_ext.inspect import files_under, format_size
 
     with _progress_on_stderr():
         estimator = _build_estimator(args.estimator, args.model_dir)
         receivers = _receiver_map(args.receivers)
+        warmup_requests = _warmup_requests(args.warmup)
         try:
-            export_dir = export_all_saved_models(estimator, args.export_dir_base, receivers, checkpoint_path=args.checkpoint)
+            export_dir = export_all_saved_models(
+                estimator, args.export_dir_base, receivers, checkpoint_path=args.checkpoint,
+                warmup_requests=warmup_requests,
+            )
         except Exception as error:  # noqa: BLE001 - reported as one line; --traceback for more
             if args.traceback:
                 raise
             raise CliError(f"export failed: {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
-        variables_bytes = sum(size for _, size in _files_under(_fs.join(export_dir, "variables")))
+        variables_bytes = sum(size for _, size in files_under(_fs.join(export_dir, "variables")))
         sys.stderr.write(
             f"{PROG}: wrote {', '.join(export_dir.keys())}: variables from "
             f"{export_dir.saved_variables_mode} ({export_dir.variables_strategy or 'written'}), "
-            f"{_bytes_text(variables_bytes)}\n"
+            f"{format_size(variables_bytes)}\n"
         )
     print(export_dir)
     return 0
@@ -481,6 +305,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Runs SCRIPT as __main__ with estimator_ext.patch() applied, as `python SCRIPT ARGS` would "
         "(every argument after SCRIPT is the script's).",
     )
+    run.add_argument("--builtin", action="store_true",
+                     help="also route TF's Estimator.experimental_export_all_saved_models (TFMA, TFX) "
+                     "through estimator_ext: patch(builtin=True)")
     run.add_argument("script", metavar="SCRIPT")
     run.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER)
 
@@ -496,22 +323,30 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="a dict of tf.estimator.ModeKeys to receiver fns, or a function returning one")
     export.add_argument("--model-dir", metavar="DIR", help="passed to the factory as model_dir=")
     export.add_argument("--checkpoint", metavar="PATH", help="checkpoint prefix or directory to export (default: the latest)")
+    export.add_argument("--warmup", metavar="FILE",
+                        help="TF Serving warmup requests to write and replay: a TFRecord of tf.Examples or "
+                        "JSON lines of feature dicts (at most 1000; errors number them from 0)")
     export.add_argument("--traceback", action="store_true", help="on failure, show the full traceback")
     return parser
 
 
 def _split_run(argv: List[str]) -> Optional[tuple]:
-    """``run SCRIPT ARGS...`` parsed by hand, so ARGS reach the script exactly (``--`` too)."""
+    """``run [--builtin] SCRIPT ARGS...`` parsed by hand, so ARGS reach the script exactly."""
     if len(argv) < 2 or argv[0] != "run":
         return None
     rest = argv[1:]
+    builtin = rest[0] == "--builtin"
+    if builtin:
+        rest = rest[1:]
+    if not rest:
+        return None
     if rest[0] == "--":
         rest = rest[1:]
     elif rest[0].startswith("-"):
         return None  # --help and friends: argparse answers
     if not rest:
         return None
-    return rest[0], rest[1:]
+    return rest[0], rest[1:], builtin
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -530,7 +365,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         except SystemExit as exit_request:  # --help
             return _exit_status(exit_request)
         if args.command == "run":
-            return run_script(args.script, args.args)
+            return run_script(args.script, args.args, builtin=args.builtin)
         try:
             return _inspect(args) if args.command == "inspect" else _export(args)
         except CliError:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import numbers
 import os
-from typing import Any, Callable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from estimator_ext import _assets, _fs
+from estimator_ext import _assets, _fs, _warmup
 from estimator_ext._export import export_all_saved_models
 from estimator_ext._modekeys import validate_receiver_map
 from estimator_ext._result import ExportResult
@@ -64,6 +64,8 @@ class AllModesExporter(tf.estimator.Exporter):
       as_text: write ``saved_model.pbtxt`` instead of ``saved_model.pb``.
       exports_to_keep: how many of the newest exports to keep (a positive int), or None
         to keep them all.
+      warmup_requests: TF Serving warmup requests written into (and replayed against)
+        every export, as for :func:`estimator_ext.export_all_saved_models`; checked here.
 
     Raises:
       TypeError / ValueError: an argument is invalid; the message names it and the fix.
@@ -76,10 +78,14 @@ class AllModesExporter(tf.estimator.Exporter):
         assets_extra: Optional[Mapping[str, str]] = None,
         as_text: bool = False,
         exports_to_keep: Optional[int] = 5,
+        warmup_requests: Optional[Sequence[Any]] = None,
     ) -> None:
         self._name = _check_name(name)
         self._receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
-        _assets.plan_assets_extra(assets_extra)  # validated now; export re-checks the sources
+        assets_extra_plan = _assets.plan_assets_extra(assets_extra)  # export re-checks the sources
+        destinations = [destination for destination, _ in assets_extra_plan]
+        warmup_plan = _warmup.plan_warmup_requests(warmup_requests, self._receiver_fn_by_mode, destinations)
+        self._warmup_requests = warmup_plan.requests if warmup_plan is not None else None
         self._assets_extra = dict(assets_extra) if assets_extra is not None else None
         if not isinstance(as_text, bool):
             raise TypeError(f"AllModesExporter: `as_text` must be True or False, received {as_text!r}.")
@@ -116,6 +122,7 @@ class AllModesExporter(tf.estimator.Exporter):
             assets_extra=self._assets_extra,
             as_text=self._as_text,
             checkpoint_path=checkpoint_path,
+            warmup_requests=self._warmup_requests,
         )
         self._garbage_collect_exports(export_path, export_dir)
         return export_dir

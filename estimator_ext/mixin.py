@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from estimator_ext._result import ExportResult
 
@@ -34,6 +34,7 @@ class MultiExportMixin:
         as_text: bool = False,
         checkpoint_path: Optional[str] = None,
         strip_default_attrs: bool = False,
+        warmup_requests: Optional[Sequence[Any]] = None,
     ) -> ExportResult:
         """Exports this estimator's TRAIN, EVAL and PREDICT graphs as one SavedModel.
 
@@ -56,4 +57,5 @@ class MultiExportMixin:
             as_text=as_text,
             checkpoint_path=checkpoint_path,
             strip_default_attrs=strip_default_attrs,
+            warmup_requests=warmup_requests,
         )

@@ -6,8 +6,14 @@ Run it with ``make demo`` (which creates the venv first) or ``python examples/de
    ``estimator_ext.MultiExportMixin``.
 2. Exports TRAIN, EVAL and PREDICT into ``demo_output/exports/<timestamp>/``.
 3. Prints each meta graph of the export: its tags and its signatures' inputs and outputs.
-4. Predicts one row from the export (loaded with ``tf.saved_model.load``) and prints it beside
-   ``estimator.predict`` on the same row; exits 1 if they disagree.
+   PREDICT's receiver parses serialized ``tf.Example``s, so ``serving_default`` is the
+   classifier head's own classification signature.
+4. Predicts one row from the export (loaded with ``tf.saved_model.load``, a serialized
+   ``tf.Example`` fed to ``serving_default``) and prints it beside ``estimator.predict``
+   on the same row; exits 1 if they disagree.
+
+estimator_ext's warnings (through the ``estimator_ext`` logger) are printed in line with
+the output; a run prints none.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import logging
 import os
 import sys
 import tempfile
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from quiet_tf import quiet_tensorflow
 
@@ -48,21 +54,26 @@ def eval_input_fn(features: Dict[str, np.ndarray], labels: np.ndarray) -> tf.dat
     return tf.data.Dataset.from_tensor_slices((features, labels)).batch(150)
 
 
+def feature_columns() -> List[Any]:
+    return [tf.feature_column.numeric_column(name) for name in FEATURE_NAMES]
+
+
 def receiver_fn_by_mode() -> Dict[str, object]:
-    """TRAIN/EVAL take raw features and labels; PREDICT (serving) takes raw features."""
+    """TRAIN/EVAL take raw features and labels; PREDICT (serving) parses ``tf.Example``s.
+
+    The parsing receiver takes one string tensor of serialized ``tf.Example``s, which is
+    what the classifier head's own default serving output (its classification
+    signature) is built for: so ``serving_default`` is the head's classification
+    signature (``classes`` and ``scores``), as TF Serving's classify API expects.
+    """
     feature_specs = {name: tf.TensorSpec([None], tf.float32, name=name) for name in FEATURE_NAMES}
     label_spec = tf.TensorSpec([None], tf.int64, name="label")  # the species index
     supervised_receiver_fn = estimator_ext.build_raw_supervised_input_receiver_fn(
         feature_specs, label_spec
     )
-
-    def serving_receiver_fn() -> tf.estimator.export.ServingInputReceiver:
-        # Called by the exporter inside the PREDICT graph, where placeholders are allowed.
-        inputs = {
-            name: tf.compat.v1.placeholder(tf.float32, [None], name=name) for name in FEATURE_NAMES
-        }
-        return tf.estimator.export.ServingInputReceiver(inputs, inputs)
-
+    serving_receiver_fn = tf.estimator.export.build_parsing_serving_input_receiver_fn(
+        tf.feature_column.make_parse_example_spec(feature_columns())
+    )
     return {
         MK.TRAIN: supervised_receiver_fn,
         MK.EVAL: supervised_receiver_fn,
@@ -95,12 +106,25 @@ def _format_tensors(label: str, tensors: Dict[str, str], width: int = 110) -> st
     return "\n".join(lines)
 
 
+def serialized_example(row: Dict[str, float]) -> bytes:
+    """One row as a serialized ``tf.train.Example``, what TF Serving's clients send."""
+    feature = {
+        name: tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        for name, value in row.items()
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
 def predict_from_export(export_dir: str, row: Dict[str, float]) -> np.ndarray:
-    """Class probabilities for one row from the export's ``serving_default`` signature."""
+    """Class probabilities for one row from the export's ``serving_default`` signature.
+
+    That signature is the classifier head's classification output: it takes serialized
+    ``tf.Example``s as ``inputs`` and returns each class's probability as ``scores``.
+    """
     loaded = tf.saved_model.load(export_dir, tags=["serve"])
     serve = loaded.signatures["serving_default"]
-    outputs = serve(**{name: tf.constant([value], tf.float32) for name, value in row.items()})
-    return outputs["probabilities"].numpy()[0]
+    outputs = serve(inputs=tf.constant([serialized_example(row)]))
+    return outputs["scores"].numpy()[0]
 
 
 def predict_with_estimator(estimator: tf.estimator.Estimator, row: Dict[str, float]) -> np.ndarray:
@@ -130,7 +154,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="estimator_ext_demo_model_") as model_dir:
         classifier = IrisClassifier(
-            feature_columns=[tf.feature_column.numeric_column(name) for name in FEATURE_NAMES],
+            feature_columns=feature_columns(),
             n_classes=3,
             model_dir=model_dir,
             # A callable, not an optimizer object: each graph (train, then each exported

@@ -1,7 +1,17 @@
-"""Shared test support: tiny data, receivers, and parity checks against the estimator itself.
+"""The one tiny-data module of the tests: data sets, models, receivers, and parity checks.
 
 Everything here runs real TensorFlow on real checkpoints and SavedModels on disk. The
 parity helpers read exports back with TF's own TF1 loader, never with estimator_ext.
+Child processes (the cluster tasks, the reliability worker) import it too: they run with
+the checkout on PYTHONPATH. Sections:
+
+* the mixed data set (x1, x2, color; a binary label and a float target), its input_fns,
+  feature columns and receivers: the canned-estimator tests;
+* ``make_model_fn``: custom regression model_fns over the mixed data set, switchable into
+  the shapes users reported trouble with;
+* the xy data set (one two-wide feature ``x``): the exporter, filesystem and cluster tests;
+* the Adam model (``make_adam_estimator``): the reliability tests and their worker;
+* reading exports back and comparing them with the estimator.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 import estimator_ext
+from estimator_ext._receivers import _as_graph_tensors
 
 MK = tf.estimator.ModeKeys
 
@@ -107,6 +118,226 @@ def serialized_examples(rows: slice) -> List[bytes]:
         }
         examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     return examples
+
+
+# --- custom model_fns over the mixed data set ---
+#
+# ``make_model_fn(**options)`` returns a small regression model_fn (features x1, x2, color;
+# float label). Options turn on: partitioned variables, a custom Scaffold saver or a
+# tf.train.Checkpoint as saver, a vocabulary-file lookup table with a custom local_init_op
+# that forgets the table initializers, a model_fn that mutates its features dict,
+# SparseTensor predictions, and Keras metrics next to tf.compat.v1.metrics.
+
+
+def make_model_fn(
+    partitioned: bool = False,
+    saver: str = "default",
+    vocabulary_file: str = "",
+    forget_table_init: bool = False,
+    mutate_features: bool = False,
+    sparse_prediction: bool = False,
+    keras_metrics: bool = False,
+    extra_predict_variable: bool = False,
+    loss_in_modes: tuple = (MK.TRAIN, MK.EVAL),
+):
+    def model_fn(features, labels, mode, params=None):
+        if mutate_features:
+            features["x_sum"] = features.pop("x1") + features["x2"]
+            x1 = features["x_sum"] - features["x2"]
+        else:
+            x1 = features["x1"]
+        inputs = tf.concat([x1, features["x2"]], axis=1)
+        partitioner = tf.compat.v1.fixed_size_partitioner(2) if partitioned else None
+        weights = tf.compat.v1.get_variable(
+            "weights", shape=[2, 1], initializer=tf.compat.v1.zeros_initializer(), partitioner=partitioner
+        )
+        bias = tf.compat.v1.get_variable("bias", shape=[1], initializer=tf.compat.v1.zeros_initializer())
+        prediction = tf.matmul(inputs, weights) + bias
+        if vocabulary_file:
+            table = tf.compat.v1.lookup.StaticHashTable(
+                tf.compat.v1.lookup.TextFileInitializer(
+                    vocabulary_file,
+                    tf.string,
+                    tf.compat.v1.lookup.TextFileIndex.WHOLE_LINE,
+                    tf.int64,
+                    tf.compat.v1.lookup.TextFileIndex.LINE_NUMBER,
+                ),
+                default_value=-1,
+            )
+            color_id = table.lookup(tf.reshape(features["color"], [-1, 1]))
+            color_weight = tf.compat.v1.get_variable("color_weight", shape=[], initializer=tf.compat.v1.zeros_initializer())
+            prediction = prediction + color_weight * tf.cast(color_id, tf.float32)
+        if extra_predict_variable and mode == MK.PREDICT:
+            prediction = prediction + tf.compat.v1.get_variable("only_in_predict", shape=[1])
+        predictions = {"prediction": prediction}
+        if vocabulary_file:
+            predictions["color_id"] = color_id
+        # The custom local_init_op is given in PREDICT only (a serving scaffold): training with
+        # it would fail TF's own readiness check, so users notice it only after exporting.
+        scaffold = _scaffold(saver, forget_table_init and mode == MK.PREDICT)
+        if mode == MK.PREDICT:
+            spec = tf.estimator.EstimatorSpec(mode, predictions=predictions, scaffold=scaffold)
+            return _with_sparse(spec) if sparse_prediction else spec
+        loss = tf.compat.v1.losses.mean_squared_error(labels, prediction) if mode in loss_in_modes else None
+        metrics = {"rmse": tf.compat.v1.metrics.root_mean_squared_error(labels, prediction)}
+        if keras_metrics:
+            keras_mae = tf.keras.metrics.MeanAbsoluteError(name="keras_mae")
+            keras_mae.update_state(labels, prediction)
+            metrics["keras_mae"] = keras_mae
+        train_op = None
+        if mode == MK.TRAIN and loss is not None:
+            train_op = tf.compat.v1.train.GradientDescentOptimizer(0.1).minimize(
+                loss, global_step=tf.compat.v1.train.get_global_step()
+            )
+        spec = tf.estimator.EstimatorSpec(
+            mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics, scaffold=scaffold
+        )
+        return _with_sparse(spec) if sparse_prediction and mode != MK.TRAIN else spec
+
+    return model_fn
+
+
+def _with_sparse(spec):
+    """The spec with a SparseTensor prediction (and, in EVAL, a SparseTensor loss).
+
+    TF 2.15's EstimatorSpec refuses both at construction (even through ``_replace``), but
+    specs assembled without that check (TF 1.x allowed them; code that rebuilds specs as
+    tuples still does) reach exporters, and TF's aborts the whole export on them.
+    """
+    dense = spec.predictions["prediction"]
+    fields = spec._asdict()
+    fields["predictions"] = dict(spec.predictions, sparse=tf.sparse.from_dense(tf.cast(dense > 0, tf.int64)))
+    if spec.mode == MK.EVAL:
+        fields["loss"] = tf.sparse.from_dense(tf.reshape(spec.loss, [1]))
+    return tuple.__new__(type(spec), [fields[name] for name in type(spec)._fields])
+
+
+def _scaffold(saver: str, forget_table_init: bool) -> tf.compat.v1.train.Scaffold:
+    local_init_op = None
+    if forget_table_init:
+        # A custom local_init_op that initializes local variables but not the lookup tables.
+        local_init_op = tf.compat.v1.local_variables_initializer()
+    if saver == "default":
+        return tf.compat.v1.train.Scaffold(local_init_op=local_init_op)
+    if saver == "custom":
+        custom = tf.compat.v1.train.Saver(sharded=True, max_to_keep=2, name="custom_saver")
+        return tf.compat.v1.train.Scaffold(saver=custom, local_init_op=local_init_op)
+    if saver == "checkpoint":
+        variables = {v.op.name.replace("/", "_"): v for v in tf.compat.v1.global_variables()}
+        return tf.compat.v1.train.Scaffold(saver=tf.train.Checkpoint(**variables), local_init_op=local_init_op)
+    raise ValueError(saver)
+
+
+# --- the xy data set: one two-wide feature "x", a binary label ---
+
+
+XY_ROWS = np.random.RandomState(0).normal(size=(64, 2)).astype(np.float32)
+XY_LABELS = (XY_ROWS.sum(axis=1, keepdims=True) > 0).astype(np.int64)
+
+
+def xy_train_input_fn():
+    return tf.data.Dataset.from_tensor_slices(({"x": XY_ROWS}, XY_LABELS)).repeat().batch(16)
+
+
+def xy_eval_input_fn():
+    # One batch holding every row, so the EVAL graph run once on the same rows
+    # must give exactly estimator.evaluate's metrics.
+    return tf.data.Dataset.from_tensor_slices(({"x": XY_ROWS}, XY_LABELS)).batch(len(XY_ROWS))
+
+
+def xy_serving_receiver_fn():
+    x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
+    return tf.estimator.export.ServingInputReceiver({"x": x}, {"x": x})
+
+
+xy_supervised_receiver_fn = estimator_ext.build_raw_supervised_input_receiver_fn(
+    {"x": tf.TensorSpec([None, 2], tf.float32, name="x")},
+    tf.TensorSpec([None, 1], tf.int64, name="label"),
+)
+
+
+def xy_receiver_fn_map():
+    return {MK.TRAIN: xy_supervised_receiver_fn, MK.EVAL: xy_supervised_receiver_fn, MK.PREDICT: xy_serving_receiver_fn}
+
+
+# --- the Adam model: what every reliability test exports (also in their worker process) ---
+#
+# A custom model_fn (two features in one float tensor, a float label) trained with Adam, so
+# the checkpoint holds optimizer slots: a TRAIN export copies the checkpoint files as they
+# are ("copy"), while an EVAL- or PREDICT-only export writes a subset or restores and saves.
+# ``params`` let a test make the model_fn fail in one mode, and a big zero-initialised
+# variable makes the variables file large enough for file-size limits to bite.
+
+
+ALL_MODES = (MK.TRAIN, MK.EVAL, MK.PREDICT)
+TAGS_BY_MODE = {MK.TRAIN: ("train",), MK.EVAL: ("eval",), MK.PREDICT: ("serve",)}
+
+#: A [BIG_ROWS, 64] float32 variable: 32 KB of variables (x3 with Adam's slots).
+BIG_ROWS = 128
+TRAIN_STEPS = 3
+
+ADAM_FEATURES = np.array([[1.0, 2.0], [0.5, -1.0], [-2.0, 0.25]], dtype=np.float32)
+ADAM_LABELS = np.array([[1.0], [0.0], [-1.0]], dtype=np.float32)
+
+
+class ModelFnFailure(Exception):
+    """Raised by adam_model_fn in the mode named by ``params['raise_in']``."""
+
+
+def adam_model_fn(features, labels, mode, params):
+    if params.get("raise_in") == mode:
+        raise ModelFnFailure(f"model_fn refuses mode {mode}")
+    inputs = features["x"]
+    weights = tf.compat.v1.get_variable("weights", [2, 1], initializer=tf.compat.v1.ones_initializer())
+    bias = tf.compat.v1.get_variable("bias", [1], initializer=tf.compat.v1.zeros_initializer())
+    big = tf.compat.v1.get_variable("big", [BIG_ROWS, 64], initializer=tf.compat.v1.zeros_initializer())
+    prediction = tf.matmul(inputs, weights) + bias + tf.reduce_mean(big)
+    predictions = {"prediction": prediction}
+    if mode == MK.PREDICT:
+        return tf.estimator.EstimatorSpec(mode, predictions=predictions)
+    loss = tf.reduce_mean(tf.square(prediction - labels))
+    optimizer = tf.compat.v1.train.AdamOptimizer(0.1)
+    train_op = optimizer.minimize(loss, global_step=tf.compat.v1.train.get_global_step())
+    return tf.estimator.EstimatorSpec(
+        mode,
+        loss=loss,
+        train_op=train_op,
+        predictions=predictions,
+        eval_metric_ops={"mae": tf.compat.v1.metrics.mean_absolute_error(labels, prediction)},
+    )
+
+
+def make_adam_estimator(model_dir: str, raise_in: Optional[str] = None) -> tf.estimator.Estimator:
+    config = tf.estimator.RunConfig(tf_random_seed=1, save_summary_steps=None, log_step_count_steps=None)
+    return tf.estimator.Estimator(adam_model_fn, model_dir=model_dir, config=config, params={"raise_in": raise_in})
+
+
+def train_adam_estimator(model_dir: str) -> tf.estimator.Estimator:
+    estimator = make_adam_estimator(model_dir)
+    estimator.train(lambda: tf.data.Dataset.from_tensors(({"x": ADAM_FEATURES}, ADAM_LABELS)).repeat(), steps=TRAIN_STEPS)
+    # Close the cached summary writers now: their background flush would otherwise
+    # modify the events file in model_dir later, in the middle of some test.
+    tf.compat.v1.summary.FileWriterCache.clear()
+    return estimator
+
+
+def adam_feature_specs() -> Dict[str, tf.TensorSpec]:
+    return {"x": tf.TensorSpec([None, 2], tf.float32, name="x")}
+
+
+def adam_supervised_receiver_fn() -> Callable[[], Any]:
+    return estimator_ext.build_raw_supervised_input_receiver_fn(
+        adam_feature_specs(), tf.TensorSpec([None, 1], tf.float32, name="label")
+    )
+
+
+def adam_serving_receiver_fn() -> Callable[[], Any]:
+    return tf.estimator.export.build_raw_serving_input_receiver_fn(_as_graph_tensors(adam_feature_specs()))
+
+
+def adam_receiver_map(modes=ALL_MODES) -> Dict[str, Callable[[], Any]]:
+    by_mode = {MK.TRAIN: adam_supervised_receiver_fn(), MK.EVAL: adam_supervised_receiver_fn(), MK.PREDICT: adam_serving_receiver_fn()}
+    return {mode: by_mode[mode] for mode in modes}
 
 
 # --- reading exports back with TF's own loader ---

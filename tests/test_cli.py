@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext import cli, patching
+from estimator_ext import cli
 from tests import support
 from tests.support import MK
 
@@ -66,12 +66,6 @@ NOT_A_FACTORY = 42
 def not_an_estimator(model_dir=None):
     return "an estimator, honest"
 '''
-
-
-@pytest.fixture(autouse=True)
-def never_leave_patched():
-    yield
-    assert not patching.is_patched(), "the CLI left estimator_ext patched"
 
 
 @pytest.fixture(scope="module")

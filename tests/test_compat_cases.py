@@ -12,12 +12,12 @@ import tensorflow as tf
 from tensorflow.python.saved_model import loader_impl
 
 import estimator_ext
-from tests import models, support
+from tests import support
 from tests.support import MK
 
 
 def _custom(tmp_path, steps=5, model_dir=None, **options):
-    estimator = tf.estimator.Estimator(models.make_model_fn(**options), model_dir=model_dir or str(tmp_path / "model"))
+    estimator = tf.estimator.Estimator(support.make_model_fn(**options), model_dir=model_dir or str(tmp_path / "model"))
     if steps:
         estimator.train(support.input_fn(support.TARGET), steps=steps)
     return estimator
@@ -51,7 +51,7 @@ def test_overridden_latest_checkpoint_is_honoured(tmp_path):
         def latest_checkpoint(self):
             return first
 
-    pinned = PinnedEstimator(models.make_model_fn(), model_dir=estimator.model_dir)
+    pinned = PinnedEstimator(support.make_model_fn(), model_dir=estimator.model_dir)
     export = estimator_ext.export_all_saved_models(pinned, str(tmp_path / "exports"), support.receiver_map(tf.float32, [MK.PREDICT]))
     rows = support.features_np(slice(0, 6))
     expected = list(estimator.predict(lambda: tf.data.Dataset.from_tensor_slices(rows).batch(6), checkpoint_path=first))
@@ -68,7 +68,7 @@ def test_warm_start_checkpoint_is_used_without_a_checkpoint(tmp_path, source):
     else:
         saved = estimator_ext.export_all_saved_models(trained, str(tmp_path / "saved"), support.receiver_map(tf.float32, [MK.PREDICT]))
         warm_start_from = os.path.join(saved, "variables")
-    fresh = tf.estimator.Estimator(models.make_model_fn(), model_dir=str(tmp_path / "fresh"), warm_start_from=warm_start_from)
+    fresh = tf.estimator.Estimator(support.make_model_fn(), model_dir=str(tmp_path / "fresh"), warm_start_from=warm_start_from)
     assert fresh.latest_checkpoint() is None
     export = estimator_ext.export_all_saved_models(fresh, str(tmp_path / "exports"), support.receiver_map(tf.float32, [MK.PREDICT]))
     np.testing.assert_allclose(_serve(export)["prediction"], _reference_predictions(trained), rtol=1e-6)
@@ -93,7 +93,7 @@ def test_tables_work_after_loading_despite_a_forgetful_local_init_op(tmp_path):
     vocabulary.write_text("red\ngreen\nblue\n")
     reference = _custom(tmp_path, vocabulary_file=str(vocabulary))
     forgetful = tf.estimator.Estimator(
-        models.make_model_fn(vocabulary_file=str(vocabulary), forget_table_init=True), model_dir=reference.model_dir
+        support.make_model_fn(vocabulary_file=str(vocabulary), forget_table_init=True), model_dir=reference.model_dir
     )
     export = estimator_ext.export_all_saved_models(forgetful, str(tmp_path / "exports"), support.receiver_map(tf.float32))
     outputs = _serve(export)
@@ -109,7 +109,7 @@ def test_tables_work_after_loading_despite_a_forgetful_local_init_op(tmp_path):
 
 def test_sparse_outputs_are_left_out_with_a_warning(tmp_path, caplog):
     reference = _custom(tmp_path)
-    sparse = tf.estimator.Estimator(models.make_model_fn(sparse_prediction=True), model_dir=reference.model_dir)
+    sparse = tf.estimator.Estimator(support.make_model_fn(sparse_prediction=True), model_dir=reference.model_dir)
     with caplog.at_level(logging.WARNING, logger="estimator_ext"):
         export = estimator_ext.export_all_saved_models(sparse, str(tmp_path / "exports"), support.receiver_map(tf.float32))
     warnings = [record.getMessage() for record in caplog.records]
@@ -153,7 +153,7 @@ def test_export_twice_and_after_training_in_one_process(tmp_path):
 
 
 def test_model_fn_that_registers_its_own_main_op(tmp_path):
-    inner = models.make_model_fn()
+    inner = support.make_model_fn()
 
     def model_fn(features, labels, mode):
         tf.compat.v1.add_to_collection(tf.compat.v1.saved_model.MAIN_OP_KEY, tf.no_op(name="users_main_op"))
@@ -169,7 +169,7 @@ def test_model_fn_that_registers_its_own_main_op(tmp_path):
 
 
 def _tpu_model_fn(features, labels, mode, params):
-    spec = models.make_model_fn()(features, labels, mode)
+    spec = support.make_model_fn()(features, labels, mode)
     eval_metrics = None
     if mode == MK.EVAL:
         eval_metrics = (lambda labels, prediction: {"rmse": tf.compat.v1.metrics.root_mean_squared_error(labels, prediction)},

@@ -51,6 +51,14 @@ def test_demo_exports_three_modes_and_prints_parity(tmp_path):
         assert signature in out
     assert "inputs : label int64 [-1], petal_length float32 [-1]" in out
     assert "metrics/accuracy/value float32 []" in out
+    # serving_default is the classifier head's own classification output (the parsing
+    # receiver serves it), not the predict-outputs fallback, so nothing is warned about.
+    serving = out.split("tags ['serve']", 1)[1]
+    assert "signature 'classification'" in serving
+    default = serving.split("signature 'serving_default'", 1)[1]
+    assert "inputs : inputs string [-1]" in default
+    assert "outputs: classes string [-1, 3], scores float32 [-1, 3]" in default
+    assert "WARNING" not in out and "WARNING" not in completed.stderr, completed.stderr
     assert "export (tf.saved_model.load, serving_default):" in out
     assert "estimator.predict                            :" in out
     assert "parity: OK" in out

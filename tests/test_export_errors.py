@@ -8,16 +8,8 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import models, support
+from tests import support
 from tests.support import MK
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    base = tmp_path_factory.mktemp("errors")
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=str(base / "model"))
-    estimator.train(support.input_fn(), steps=3)
-    return estimator
 
 
 @pytest.fixture
@@ -36,29 +28,29 @@ def expect(error, pattern, call):
     return str(info.value)
 
 
-def test_empty_map(trained, export_base):
-    expect(ValueError, "input_receiver_fn_map is empty", lambda: estimator_ext.export_all_saved_models(trained, export_base, {}))
+def test_empty_map(trained_linear_classifier, export_base):
+    expect(ValueError, "input_receiver_fn_map is empty", lambda: estimator_ext.export_all_saved_models(trained_linear_classifier, export_base, {}))
 
 
-def test_none_receiver_names_the_mode(trained, export_base):
+def test_none_receiver_names_the_mode(trained_linear_classifier, export_base):
     receivers = dict(support.receiver_map(), **{MK.EVAL: None})
     message = expect(ValueError, re.escape("input_receiver_fn_map['eval'] (ModeKeys.EVAL) is None"),
-                     lambda: estimator_ext.export_all_saved_models(trained, export_base, receivers))
+                     lambda: estimator_ext.export_all_saved_models(trained_linear_classifier, export_base, receivers))
     assert "leave the key out" in message
 
 
 @pytest.mark.parametrize("key, meant", [("predict", "ModeKeys.PREDICT"), ("serve", "ModeKeys.PREDICT"),
                                         ("training", "ModeKeys.TRAIN"), ("evaluate", "ModeKeys.EVAL")])
-def test_near_miss_keys_name_the_mode_meant(trained, export_base, key, meant):
+def test_near_miss_keys_name_the_mode_meant(trained_linear_classifier, export_base, key, meant):
     receivers = {key: support.receiver_map()[MK.PREDICT]}
     message = expect(ValueError, f"has key '{key}', which is not a tf.estimator.ModeKeys value",
-                     lambda: estimator_ext.export_all_saved_models(trained, export_base, receivers))
+                     lambda: estimator_ext.export_all_saved_models(trained_linear_classifier, export_base, receivers))
     assert f"Did you mean {meant}" in message
 
 
-def test_unknown_key(trained, export_base):
+def test_unknown_key(trained_linear_classifier, export_base):
     receivers = {"bogus": support.receiver_map()[MK.PREDICT], MK.PREDICT: support.receiver_map()[MK.PREDICT]}
-    message = expect(ValueError, "has key 'bogus'", lambda: estimator_ext.export_all_saved_models(trained, export_base, receivers))
+    message = expect(ValueError, "has key 'bogus'", lambda: estimator_ext.export_all_saved_models(trained_linear_classifier, export_base, receivers))
     assert "Valid keys: ModeKeys.TRAIN ('train'), ModeKeys.EVAL ('eval'), ModeKeys.PREDICT ('infer')" in message
 
 
@@ -69,18 +61,18 @@ def test_no_checkpoint_says_where_it_looked(tmp_path, export_base):
     assert model_dir in message and "checkpoint_path=" in message
 
 
-def test_missing_checkpoint_path(trained, export_base, tmp_path):
+def test_missing_checkpoint_path(trained_linear_classifier, export_base, tmp_path):
     missing = str(tmp_path / "model.ckpt-999")
     message = expect(ValueError, re.escape(f"checkpoint_path={missing!r} does not exist"),
-                     lambda: estimator_ext.export_all_saved_models(trained, export_base, support.receiver_map(), checkpoint_path=missing))
+                     lambda: estimator_ext.export_all_saved_models(trained_linear_classifier, export_base, support.receiver_map(), checkpoint_path=missing))
     assert "without '.index'" in message
 
 
-def test_checkpoint_path_directory_without_checkpoint(trained, export_base, tmp_path):
+def test_checkpoint_path_directory_without_checkpoint(trained_linear_classifier, export_base, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     expect(ValueError, "is a directory with no checkpoint in it",
-           lambda: estimator_ext.export_all_saved_models(trained, export_base, support.receiver_map(), checkpoint_path=str(empty)))
+           lambda: estimator_ext.export_all_saved_models(trained_linear_classifier, export_base, support.receiver_map(), checkpoint_path=str(empty)))
 
 
 def test_not_an_estimator_is_a_type_error(export_base):
@@ -94,7 +86,7 @@ def test_mode_without_loss(tmp_path, export_base):
         prediction = tf.compat.v1.layers.dense(features["x1"], 1)
         return tf.estimator.EstimatorSpec(MK.PREDICT, predictions={"y": prediction})
 
-    estimator = _trained_from(tmp_path, models.make_model_fn(), predict_only_model_fn)
+    estimator = _trained_from(tmp_path, support.make_model_fn(), predict_only_model_fn)
     expect(ValueError, re.escape("The model_fn returned no loss in 'eval' (ModeKeys.EVAL) mode"),
            lambda: estimator_ext.export_all_saved_models(estimator, export_base, support.receiver_map(tf.float32, [MK.EVAL, MK.PREDICT])))
 
@@ -105,37 +97,37 @@ def test_predict_without_outputs(tmp_path, export_base):
         tf.compat.v1.get_variable("weights", shape=[2, 1])
         return tf.estimator.EstimatorSpec(mode, predictions={})
 
-    estimator = _trained_from(tmp_path, models.make_model_fn(), empty_predictions_model_fn)
+    estimator = _trained_from(tmp_path, support.make_model_fn(), empty_predictions_model_fn)
     expect(ValueError, re.escape("The model_fn returned no outputs that can be served in 'infer' (ModeKeys.PREDICT) mode"),
            lambda: estimator_ext.export_all_saved_models(estimator, export_base, support.receiver_map(tf.float32, [MK.PREDICT])))
 
 
 @pytest.mark.parametrize("modes", [(MK.TRAIN, MK.PREDICT), (MK.PREDICT,)], ids=["checked", "saving"])
 def test_variables_missing_from_checkpoint_are_listed(tmp_path, export_base, modes):
-    estimator = _trained_from(tmp_path, models.make_model_fn(), models.make_model_fn(extra_predict_variable=True))
+    estimator = _trained_from(tmp_path, support.make_model_fn(), support.make_model_fn(extra_predict_variable=True))
     message = expect(ValueError, re.escape("The 'infer' (ModeKeys.PREDICT) graph needs variables the checkpoint cannot supply"),
                      lambda: estimator_ext.export_all_saved_models(estimator, export_base, support.receiver_map(tf.float32, modes)))
     assert "only_in_predict" in message
 
 
-def test_supervised_mode_with_a_receiver_without_labels(trained, export_base):
+def test_supervised_mode_with_a_receiver_without_labels(trained_linear_classifier, export_base):
     receivers = {MK.TRAIN: support.receiver_map()[MK.PREDICT]}
     message = expect(ValueError, re.escape("input_receiver_fn_map['train'] (ModeKeys.TRAIN) returned a receiver without labels"),
-                     lambda: estimator_ext.export_all_saved_models(trained, export_base, receivers))
+                     lambda: estimator_ext.export_all_saved_models(trained_linear_classifier, export_base, receivers))
     assert "build_raw_supervised_input_receiver_fn" in message
 
 
-def test_receiver_returning_the_wrong_type(trained, export_base):
+def test_receiver_returning_the_wrong_type(trained_linear_classifier, export_base):
     receivers = {MK.PREDICT: lambda: {"x1": 1.0}}
     expect(TypeError, re.escape("input_receiver_fn_map['infer'] (ModeKeys.PREDICT) returned dict, expected an input receiver"),
-           lambda: estimator_ext.export_all_saved_models(trained, export_base, receivers))
+           lambda: estimator_ext.export_all_saved_models(trained_linear_classifier, export_base, receivers))
 
 
-def test_nothing_created_when_the_base_did_not_exist(trained, tmp_path):
+def test_nothing_created_when_the_base_did_not_exist(trained_linear_classifier, tmp_path):
     base = tmp_path / "new" / "nested" / "exports"
     receivers = dict(support.receiver_map(), **{MK.EVAL: lambda: 42})
     with pytest.raises(TypeError):
-        estimator_ext.export_all_saved_models(trained, str(base), receivers)
+        estimator_ext.export_all_saved_models(trained_linear_classifier, str(base), receivers)
     assert not (tmp_path / "new").exists()
 
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import models, support
+from tests import support
 from tests.support import MK
 
 CASES = {
@@ -33,7 +33,7 @@ def vocabulary_file(tmp_path_factory):
 def train_custom(tmp_path_factory, vocabulary_file="", steps=10, **options):
     base = tmp_path_factory.mktemp("custom")
     estimator = tf.estimator.Estimator(
-        models.make_model_fn(vocabulary_file=vocabulary_file, **options), model_dir=str(base / "model")
+        support.make_model_fn(vocabulary_file=vocabulary_file, **options), model_dir=str(base / "model")
     )
     estimator.train(support.input_fn(support.TARGET), steps=steps)
     return estimator, base

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tensorflow.python.saved_model import loader_impl
 
 import estimator_ext
-from tests import models, support
+from tests import support
 from tests.support import MK
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -36,7 +36,7 @@ def linear(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def custom(tmp_path_factory):
-    estimator = tf.estimator.Estimator(models.make_model_fn(), model_dir=str(tmp_path_factory.mktemp("custom") / "model"))
+    estimator = tf.estimator.Estimator(support.make_model_fn(), model_dir=str(tmp_path_factory.mktemp("custom") / "model"))
     estimator.train(support.input_fn(support.TARGET), steps=5)
     return estimator
 

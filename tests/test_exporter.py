@@ -18,15 +18,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.xy_model import (
-    LABELS,
-    ROWS,
-    eval_input_fn,
-    receiver_fn_map,
-    serving_receiver_fn,
-    supervised_receiver_fn,
-    train_input_fn,
-)
+from tests.support import XY_LABELS as LABELS
+from tests.support import XY_ROWS as ROWS
+from tests.support import xy_eval_input_fn as eval_input_fn
+from tests.support import xy_receiver_fn_map as receiver_fn_map
+from tests.support import xy_serving_receiver_fn as serving_receiver_fn
+from tests.support import xy_supervised_receiver_fn as supervised_receiver_fn
+from tests.support import xy_train_input_fn as train_input_fn
 from estimator_ext import AllModesExporter
 from estimator_ext.exporter import integer_named_exports
 

@@ -36,8 +36,11 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import AllModesExporter
-from tests.xy_model import LABELS, ROWS, serving_receiver_fn, train_input_fn
-from tests.xy_model import receiver_fn_map as receivers
+from tests.support import XY_LABELS as LABELS
+from tests.support import XY_ROWS as ROWS
+from tests.support import xy_receiver_fn_map as receivers
+from tests.support import xy_serving_receiver_fn as serving_receiver_fn
+from tests.support import xy_train_input_fn as train_input_fn
 
 MK = tf.estimator.ModeKeys
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

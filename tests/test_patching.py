@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext import patching
+from estimator_ext import _legacy, _tf_exports, patching
 from tests import support
 from tests.support import MK
 
@@ -31,9 +31,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEGACY_SCRIPT = os.path.join(REPO_ROOT, "examples", "legacy_contrib_script.py")
 METHOD_PARAMETERS = [
     "self", "export_dir_base", "input_receiver_fn_map", "assets_extra", "as_text", "checkpoint_path",
-    "strip_default_attrs",
+    "strip_default_attrs", "warmup_requests",
 ]
 SUBPROCESS_TIMEOUT = 240
+
+# Tests here patch on purpose; tests/conftest.py's never_leave_patched unpatches after each.
+pytestmark = pytest.mark.patches
 
 
 # --- classes at module level, so pickle finds them by qualified name ---
@@ -66,13 +69,6 @@ class DecoratedCustom(tf.estimator.Estimator):
 
 
 # --- fixtures ---
-
-
-@pytest.fixture(autouse=True)
-def never_leave_patched():
-    assert not patching.is_patched(), "a previous test left estimator_ext patched"
-    yield
-    patching.unpatch()
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +113,7 @@ def test_multi_export_returns_the_same_class_with_the_real_signature():
     assert estimator_ext.multi_export(cls) is cls
     assert list(inspect.signature(cls.export_all_saved_models).parameters) == METHOD_PARAMETERS
     parameters = inspect.signature(cls.export_all_saved_models).parameters
-    assert [parameters[name].default for name in METHOD_PARAMETERS[3:]] == [None, False, None, False]
+    assert [parameters[name].default for name in METHOD_PARAMETERS[3:]] == [None, False, None, False, None]
     assert cls.export_all_saved_models.__name__ == "export_all_saved_models"
     assert "one SavedModel" in inspect.getdoc(cls.export_all_saved_models).replace("ONE", "one")
     estimator = cls(support.feature_columns())
@@ -376,13 +372,13 @@ def test_legacy_contrib_names_are_estimator_ext_functions():
         assert tf.contrib.estimator.build_raw_supervised_input_receiver_fn is estimator_ext.build_raw_supervised_input_receiver_fn
         assert (tf.contrib.estimator.build_supervised_input_receiver_fn_from_input_fn
                 is estimator_ext.build_supervised_input_receiver_fn_from_input_fn)
-        assert tf.contrib.estimator.export_saved_model_for_mode is patching.export_saved_model_for_mode
+        assert tf.contrib.estimator.export_saved_model_for_mode is _tf_exports.export_saved_model_for_mode
         assert tf.compat.v1.contrib is tf.contrib
         from tensorflow.contrib.estimator import export_all_saved_models  # noqa: F401  (import syntax works too)
         import tensorflow.contrib.estimator as contrib_estimator
 
         assert contrib_estimator is tf.contrib.estimator
-        assert sorted(dir(tf.contrib.estimator)) == sorted(patching.LEGACY_CONTRIB_ESTIMATOR_NAMES)
+        assert sorted(dir(tf.contrib.estimator)) == sorted(_legacy.LEGACY_CONTRIB_ESTIMATOR_NAMES)
 
 
 @pytest.mark.parametrize(
@@ -544,7 +540,7 @@ def test_patch_before_tensorflow_is_imported(tmp_path):
     result = run_fresh_python(textwrap.dedent(f"""
         import json, sys
         import estimator_ext
-        from estimator_ext import patching
+        from estimator_ext import _legacy, _tf_exports, patching
         assert "tensorflow" not in sys.modules, "import estimator_ext imported TensorFlow"
         record = estimator_ext.patch()
         assert "tensorflow" not in sys.modules, "patching imported TensorFlow"

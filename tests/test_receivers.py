@@ -30,9 +30,8 @@ def test_raw_builder_accepts_tensor_specs_and_graph_tensors():
     assert callable(receiver)
 
 
-def test_receiver_from_input_fn_exports_train_and_eval_with_parity(tmp_path):
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=str(tmp_path / "model"))
-    estimator.train(support.input_fn(), steps=5)
+def test_receiver_from_input_fn_exports_train_and_eval_with_parity(trained_linear_classifier, tmp_path):
+    estimator = trained_linear_classifier
     receiver_fn = estimator_ext.build_supervised_input_receiver_fn_from_input_fn(support.input_fn())
     export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), {MK.TRAIN: receiver_fn, MK.EVAL: receiver_fn})
     assert list(export.keys()) == [MK.TRAIN, MK.EVAL]

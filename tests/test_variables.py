@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import _variables
-from tests import models, support
+from tests import support
 from tests.support import MK
 
 ALL_MODES = (MK.TRAIN, MK.EVAL, MK.PREDICT)
@@ -171,9 +171,33 @@ def test_eval_first_export_streams_and_predict_is_checked_against_it(adagrad, tm
     support.assert_eval_parity(adagrad, export, support.TARGET)
 
 
-def test_stream_in_many_small_shards_merges_into_one_checkpoint(adagrad, tmp_path, monkeypatch):
-    monkeypatch.setattr(_variables, "STREAM_GROUP_BYTES", 16)  # every tensor and partition alone
+def test_predict_only_subset_is_copied_byte_for_byte_into_one_data_file(adagrad, tmp_path):
     export = _export(adagrad, tmp_path, modes=(MK.PREDICT,))
+    assert _variables_dir(export) == ["variables.data-00000-of-00001", "variables.index"]
+    reader = tf.train.load_checkpoint(adagrad.latest_checkpoint())
+    assert sum(reader.get_tensor(name).nbytes for name in PREDICT_VARIABLES) == os.path.getsize(
+        os.path.join(export, "variables", "variables.data-00000-of-00001")
+    )
+
+
+def _write_v1_checkpoint(prefix, directory):
+    """The checkpoint at ``prefix`` rewritten in the V1 (single file, no index) format."""
+    reader = tf.train.load_checkpoint(prefix)
+    os.makedirs(directory)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        variables = [tf.compat.v1.Variable(reader.get_tensor(name), name=name) for name in reader.get_variable_to_shape_map()]
+        session.run(tf.compat.v1.global_variables_initializer())
+        saver = tf.compat.v1.train.Saver(variables, write_version=tf.compat.v1.train.SaverDef.V1)
+        return saver.save(session, os.path.join(directory, "model.ckpt"), write_meta_graph=False)
+
+
+def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagrad, tmp_path, monkeypatch):
+    """A V1 checkpoint has no index to copy byte ranges from: RestoreV2 -> SaveV2 shards."""
+    v1_checkpoint = _write_v1_checkpoint(adagrad.latest_checkpoint(), str(tmp_path / "v1"))
+    assert not os.path.exists(v1_checkpoint + ".index")
+    monkeypatch.setattr(_variables, "STREAM_GROUP_BYTES", 16)  # every tensor and partition alone
+    export = _export(adagrad, tmp_path / "exports", modes=(MK.PREDICT,), checkpoint_path=v1_checkpoint)
+    assert export.variables_strategy == _variables.STREAM
     data_files = [name for name in _variables_dir(export) if name.startswith("variables.data-")]
     assert len(data_files) == 8  # 3 embedding partitions + 4 dense tensors + global_step
     _assert_same_tensors(_exported_tensors(export), _checkpoint_tensors(adagrad.latest_checkpoint(), PREDICT_VARIABLES))
@@ -236,8 +260,8 @@ def restore_save_estimators(tmp_path_factory):
     base = tmp_path_factory.mktemp("restore_save")
     found = {
         "mutable_hash_table": tf.estimator.Estimator(table_model_fn, model_dir=str(base / "table")),
-        "custom_saver": tf.estimator.Estimator(models.make_model_fn(saver="custom"), model_dir=str(base / "custom")),
-        "checkpoint_saver": tf.estimator.Estimator(models.make_model_fn(saver="checkpoint"), model_dir=str(base / "ckpt")),
+        "custom_saver": tf.estimator.Estimator(support.make_model_fn(saver="custom"), model_dir=str(base / "custom")),
+        "checkpoint_saver": tf.estimator.Estimator(support.make_model_fn(saver="checkpoint"), model_dir=str(base / "ckpt")),
     }
     for estimator in found.values():
         estimator.train(support.input_fn(support.TARGET), steps=5)

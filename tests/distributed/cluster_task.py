@@ -26,7 +26,11 @@ import time
 import tensorflow as tf
 
 import estimator_ext
-from tests.xy_model import LABELS, ROWS, eval_input_fn, receiver_fn_map, train_input_fn  # noqa: F401  (ROWS, LABELS: read by the test through this module)
+from tests.support import XY_LABELS as LABELS  # noqa: F401  (read by the test through this module)
+from tests.support import XY_ROWS as ROWS  # noqa: F401  (read by the test through this module)
+from tests.support import xy_eval_input_fn as eval_input_fn
+from tests.support import xy_receiver_fn_map as receiver_fn_map
+from tests.support import xy_train_input_fn as train_input_fn
 
 MK = tf.estimator.ModeKeys
 MAX_STEPS = 60

@@ -38,7 +38,8 @@ import tensorflow as tf  # noqa: E402
 
 import estimator_ext  # noqa: E402
 from estimator_ext import _export, _fs  # noqa: E402
-from tests.reliability import _model, _tree  # noqa: E402
+from tests import support  # noqa: E402
+from tests.reliability import _tree  # noqa: E402
 
 tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
 
@@ -129,10 +130,10 @@ def _outcome(lines: List[str]) -> Dict[str, Any]:
     return {"lines": lines}
 
 
-def _export_body(model_dir: str, base: str, modes=_model.ALL_MODES, **kwargs: Any):
+def _export_body(model_dir: str, base: str, modes=support.ALL_MODES, **kwargs: Any):
     def body(say: Callable[[str], None]) -> str:
-        estimator = _model.make_estimator(model_dir)
-        receivers = _model.receiver_map(modes)
+        estimator = support.make_adam_estimator(model_dir)
+        receivers = support.adam_receiver_map(modes)
         say("start")
         result = estimator_ext.export_all_saved_models(estimator, base, receivers, **kwargs)
         say("done")
@@ -356,10 +357,10 @@ def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: Dict[
             os.rename = rename_and_die
         else:
             raise ValueError(point)
-        estimator = _model.make_estimator(model_dir)
+        estimator = support.make_adam_estimator(model_dir)
         say("start")
         result = estimator_ext.export_all_saved_models(
-            estimator, base, _model.receiver_map(), assets_extra=asset_sources or None
+            estimator, base, support.adam_receiver_map(), assets_extra=asset_sources or None
         )
         say("done")
         return str(result)
@@ -408,16 +409,16 @@ def start_live_export(model_dir: str, base: str) -> Dict[str, Any]:
 
     def body(say: Callable[[str], None]) -> str:
         os.close(go_write)
-        receivers = _model.receiver_map()
-        serving = receivers[_model.MK.PREDICT]
+        receivers = support.adam_receiver_map()
+        serving = receivers[support.MK.PREDICT]
 
         def paused_serving_receiver():
             say("paused")
             os.read(go_read, 1)
             return serving()
 
-        receivers[_model.MK.PREDICT] = paused_serving_receiver
-        result = estimator_ext.export_all_saved_models(_model.make_estimator(model_dir), base, receivers)
+        receivers[support.MK.PREDICT] = paused_serving_receiver
+        result = estimator_ext.export_all_saved_models(support.make_adam_estimator(model_dir), base, receivers)
         return str(result)
 
     pid, read_end = _fork(body)
@@ -469,8 +470,8 @@ def concurrent_exports(model_dir: str, base: str, processes: int, exports_each: 
 
     def body(say: Callable[[str], None]) -> Dict[str, Any]:
         collisions = _count_rename_collisions()
-        estimator = _model.make_estimator(model_dir)
-        receivers = _model.receiver_map()
+        estimator = support.make_adam_estimator(model_dir)
+        receivers = support.adam_receiver_map()
         _sleep_until(start_at)
         paths = [str(estimator_ext.export_all_saved_models(estimator, base, receivers)) for _ in range(exports_each)]
         return {"paths": paths, "rename_collisions": collisions[0], "started": start_at}
@@ -518,8 +519,8 @@ def export_with_fsize_limit(
         from estimator_ext import _variables
 
         _variables.HARD_LINK_LOCAL_FILES = hard_links
-        estimator = _model.make_estimator(model_dir)
-        receivers = _model.receiver_map(modes)
+        estimator = support.make_adam_estimator(model_dir)
+        receivers = support.adam_receiver_map(modes)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
@@ -536,15 +537,15 @@ def export_freezing_base_mid_export(model_dir: str, base: str) -> Dict[str, Any]
     import subprocess
 
     def body(say: Callable[[str], None]) -> str:
-        receivers = _model.receiver_map()
-        serving = receivers[_model.MK.PREDICT]
+        receivers = support.adam_receiver_map()
+        serving = receivers[support.MK.PREDICT]
 
         def freezing_serving_receiver():
             subprocess.run(["chattr", "+i", base], check=True)
             return serving()
 
-        receivers[_model.MK.PREDICT] = freezing_serving_receiver
-        return str(estimator_ext.export_all_saved_models(_model.make_estimator(model_dir), base, receivers))
+        receivers[support.MK.PREDICT] = freezing_serving_receiver
+        return str(estimator_ext.export_all_saved_models(support.make_adam_estimator(model_dir), base, receivers))
 
     pid, read_end = _fork(body)
     return _wait_child(pid, read_end)
@@ -570,7 +571,7 @@ def _warm_up(model_dir: str) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
-        estimator_ext.export_all_saved_models(_model.make_estimator(model_dir), scratch, _model.receiver_map())
+        estimator_ext.export_all_saved_models(support.make_adam_estimator(model_dir), scratch, support.adam_receiver_map())
 
 
 def main() -> None:

@@ -26,7 +26,8 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from tests.reliability import _model, _tree
+from tests import support
+from tests.reliability import _tree
 
 PER_TEST_DEADLINE_SECONDS = 240
 DEFAULT_SEED = 20240611
@@ -47,7 +48,7 @@ def reliability_seed() -> int:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     directory = str(tmp_path_factory.mktemp("reliability-model"))
-    _model.train(directory)
+    support.train_adam_estimator(directory)
     return directory
 
 
@@ -70,7 +71,7 @@ def checkpoint_untouched(model_dir: str) -> Iterator[None]:
 
 @pytest.fixture
 def estimator(model_dir: str):
-    return _model.make_estimator(model_dir)
+    return support.make_adam_estimator(model_dir)
 
 
 @pytest.fixture

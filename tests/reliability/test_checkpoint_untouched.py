@@ -23,10 +23,11 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests.reliability import _model, _tree
+from tests import support
+from tests.reliability import _tree
 from tests.reliability.conftest import read_only_directory
 
-MK = _model.MK
+MK = support.MK
 
 
 class Failure(Exception):
@@ -38,7 +39,7 @@ def _raise():
 
 
 def _receivers_failing_in(mode: str):
-    receivers = _model.receiver_map()
+    receivers = support.adam_receiver_map()
     receivers[mode] = _raise
     return receivers
 
@@ -46,28 +47,28 @@ def _receivers_failing_in(mode: str):
 def _export_into_read_only_base(estimator, base, tmp_path):
     os.makedirs(base)
     with read_only_directory(base):
-        estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map())
+        estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
 
 
 SCENARIOS: Dict[str, Callable] = {
-    "all-modes": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, _model.receiver_map()),
-    "predict-only": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, _model.receiver_map([MK.PREDICT])),
+    "all-modes": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, support.adam_receiver_map()),
+    "predict-only": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, support.adam_receiver_map([MK.PREDICT])),
     "eval-only-as-text-stripped": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, _model.receiver_map([MK.EVAL]), as_text=True, strip_default_attrs=True),
+        est, base, support.adam_receiver_map([MK.EVAL]), as_text=True, strip_default_attrs=True),
     "checkpoint-path-given": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, _model.receiver_map(), checkpoint_path=tf.train.latest_checkpoint(model_dir)),
+        est, base, support.adam_receiver_map(), checkpoint_path=tf.train.latest_checkpoint(model_dir)),
     "checkpoint-dir-given": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, _model.receiver_map(), checkpoint_path=model_dir),
+        est, base, support.adam_receiver_map(), checkpoint_path=model_dir),
     "assets-extra-from-the-checkpoint-dir": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, _model.receiver_map([MK.TRAIN]), assets_extra={"ckpt/checkpoint": os.path.join(model_dir, "checkpoint")}),
+        est, base, support.adam_receiver_map([MK.TRAIN]), assets_extra={"ckpt/checkpoint": os.path.join(model_dir, "checkpoint")}),
     "fails-model-fn-in-eval": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        _model.make_estimator(model_dir, raise_in=MK.EVAL), base, _model.receiver_map()),
+        support.make_adam_estimator(model_dir, raise_in=MK.EVAL), base, support.adam_receiver_map()),
     "fails-receiver-in-train": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
         est, base, _receivers_failing_in(MK.TRAIN)),
     "fails-receiver-in-predict-after-variables": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
         est, base, _receivers_failing_in(MK.PREDICT)),
     "fails-bad-assets-extra": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, _model.receiver_map(), assets_extra={"../escape": os.path.join(model_dir, "checkpoint")}),
+        est, base, support.adam_receiver_map(), assets_extra={"../escape": os.path.join(model_dir, "checkpoint")}),
     "fails-read-only-base": lambda est, base, tmp, model_dir: _export_into_read_only_base(est, base, tmp),
 }
 
@@ -79,7 +80,7 @@ def test_checkpoint_directory_is_unchanged(scenario, model_dir, estimator, tmp_p
     before = _tree.snapshot(model_dir)
     try:
         SCENARIOS[scenario](estimator, str(tmp_path / "exports"), tmp_path, model_dir)
-    except (Failure, _model.ModelFnFailure, ValueError, tf.errors.OpError):
+    except (Failure, support.ModelFnFailure, ValueError, tf.errors.OpError):
         assert scenario.startswith("fails-")
     else:
         assert not scenario.startswith("fails-")
@@ -96,20 +97,20 @@ def test_exporting_inside_the_model_dir_changes_only_the_export_base(fails, mode
     shutil.copytree(model_dir, private)
     base = os.path.join(private, "export", "all_modes")
     before = _tree.snapshot(private)
-    estimator = _model.make_estimator(private, raise_in=MK.PREDICT if fails else None)
+    estimator = support.make_adam_estimator(private, raise_in=MK.PREDICT if fails else None)
     if fails:
-        with pytest.raises(_model.ModelFnFailure):
-            estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map())
+        with pytest.raises(support.ModelFnFailure):
+            estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
         assert not os.path.exists(os.path.join(private, "export"))
         # Every entry as it was; only the model dir's own mtime moved (export/ came and went).
         changed = _tree.diff(before, _tree.snapshot(private))
         assert changed in ([], [f"changed .: {before['.']} -> {_tree.snapshot(private)['.']}"])
     else:
-        export = estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map())
+        export = estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
         after = _tree.snapshot(private, exclude=[os.path.join(private, "export")])
         changed = _tree.diff(before, after)
         assert changed == [f"changed .: {before['.']} -> {after['.']}"]  # only the model dir's mtime: export/ was added
-        assert tf.train.latest_checkpoint(private) == os.path.join(private, f"model.ckpt-{_model.TRAIN_STEPS}")
+        assert tf.train.latest_checkpoint(private) == os.path.join(private, f"model.ckpt-{support.TRAIN_STEPS}")
         assert _tree.export_problems(export) == []
 
 
@@ -122,7 +123,7 @@ def test_hard_linked_variables_share_the_checkpoint_inode(model_dir, estimator, 
     from estimator_ext import _variables
 
     monkeypatch.setattr(_variables, "HARD_LINK_LOCAL_FILES", True)
-    export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), _model.receiver_map())
+    export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), support.adam_receiver_map())
     exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")
     checkpoint_data = tf.train.latest_checkpoint(model_dir) + ".data-00000-of-00001"
     assert os.path.samefile(exported_data, checkpoint_data)

@@ -18,7 +18,8 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import _fs
-from tests.reliability import _model, _tree
+from tests import support
+from tests.reliability import _tree
 
 PROCESSES = 4
 EXPORTS_EACH = 3
@@ -85,7 +86,7 @@ def test_threads_exporting_at_once_get_distinct_complete_exports(estimator, tmp_
         try:
             barrier.wait()
             for _ in range(2):
-                results.append(str(estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map())))
+                results.append(str(estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())))
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 

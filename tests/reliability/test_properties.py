@@ -27,9 +27,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import estimator_ext
-from tests.reliability import _model, _tree
+from tests import support
+from tests.reliability import _tree
 
-MK = _model.MK
+MK = support.MK
 
 # The autouse fixtures (deadline, checkpoint guard) are function-scoped on purpose: they
 # wrap the whole run of examples.
@@ -49,8 +50,8 @@ def _raise():
     raise ReceiverFailure("receiver fn failed")
 
 
-SUPERVISED = _model.supervised_receiver_fn()
-SERVING = _model.serving_receiver_fn()
+SUPERVISED = support.adam_supervised_receiver_fn()
+SERVING = support.adam_serving_receiver_fn()
 RECEIVERS = {
     "supervised": SUPERVISED,
     "serving": SERVING,
@@ -65,7 +66,7 @@ VALID_KEYS = (MK.TRAIN, MK.EVAL, MK.PREDICT)
 
 @pytest.fixture(scope="module")
 def shared_estimator(model_dir):
-    return _model.make_estimator(model_dir)
+    return support.make_adam_estimator(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +171,7 @@ def test_receiver_maps_give_a_complete_export_or_a_clear_error(kinds_by_key, san
         succeeded = True
         export_dir = _new_export(base, entries_before)
         assert str(export) == export_dir
-        expected_tags = sorted(_model.TAGS_BY_MODE[mode] for mode in receivers)
+        expected_tags = sorted(support.TAGS_BY_MODE[mode] for mode in receivers)
         assert sorted(_tree.load_every_mode(export_dir, checkpoint_prefix)) == expected_tags
     assert succeeded == _must_succeed(kinds_by_key), kinds_by_key
     outside_after, entries_after = _audit(sandbox_root, base)
@@ -236,7 +237,7 @@ def test_assets_extra_mappings_never_write_outside_the_export(kinds_by_destinati
     assets_extra = {destination: sources[kind] for destination, kind in kinds_by_destination.items()}
     outside_before, entries_before = _audit(sandbox_root, base)
     try:
-        estimator_ext.export_all_saved_models(shared_estimator, base, _model.receiver_map([MK.TRAIN]), assets_extra=assets_extra)
+        estimator_ext.export_all_saved_models(shared_estimator, base, support.adam_receiver_map([MK.TRAIN]), assets_extra=assets_extra)
     except (ValueError, TypeError) as error:
         event(f"refused: {type(error).__name__}")
         assert "assets_extra" in str(error), error

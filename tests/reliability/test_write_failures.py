@@ -27,16 +27,17 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests.reliability import _model, _tree
+from tests import support
+from tests.reliability import _tree
 from tests.reliability.conftest import copy_model_dir, read_only_directory
 
-MK = _model.MK
+MK = support.MK
 
 FSIZE_CASES = {
     # case: (request arguments, the file whose write fails)
     "variables-stream": (dict(limit=8000, modes=[MK.PREDICT]), "variables_stream_shards"),
-    "variables-copy": (dict(limit=8000, modes=list(_model.ALL_MODES), hard_links=False), "variables/variables.data"),
-    "saved-model-pb": (dict(limit=20000, modes=list(_model.ALL_MODES)), "saved_model.pb"),
+    "variables-copy": (dict(limit=8000, modes=list(support.ALL_MODES), hard_links=False), "variables/variables.data"),
+    "saved-model-pb": (dict(limit=20000, modes=list(support.ALL_MODES)), "saved_model.pb"),
     "assets-extra": (dict(limit=200_000, modes=[MK.TRAIN], big_asset=True), "assets.extra/big.bin"),
 }
 
@@ -53,7 +54,7 @@ def test_file_size_limit_fails_cleanly(case, base_exists, worker, model_dir, tmp
     base = str(tmp_path / "sandbox" / "exports")
     os.makedirs(os.path.dirname(base))
     if base_exists:
-        estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map([MK.PREDICT]))
+        estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map([MK.PREDICT]))
     assets_extra = None
     if arguments.pop("big_asset", False):
         big = tmp_path / "big.bin"
@@ -74,11 +75,11 @@ def test_read_only_base_fails_cleanly(estimator, sandbox):
     """An existing base that refuses new entries: a PermissionDeniedError naming the
     temporary it could not create; the base and its earlier export are unchanged."""
     base = os.path.join(sandbox, "exports")
-    earlier = estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map([MK.PREDICT]))
+    earlier = estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map([MK.PREDICT]))
     before = _tree.snapshot(sandbox)
     with read_only_directory(base):
         with pytest.raises(tf.errors.PermissionDeniedError, match=r"\.estimator_ext-tmp-"):
-            estimator_ext.export_all_saved_models(estimator, base, _model.receiver_map())
+            estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
     assert _tree.diff(before, _tree.snapshot(sandbox)) == []
     assert _tree.export_problems(earlier) == []
 
@@ -91,7 +92,7 @@ def test_missing_base_under_a_read_only_parent_fails_cleanly(estimator, sandbox)
     before = _tree.snapshot(sandbox)
     with read_only_directory(parent):
         with pytest.raises(tf.errors.PermissionDeniedError, match="shared/exports"):
-            estimator_ext.export_all_saved_models(estimator, os.path.join(parent, "exports", "v1"), _model.receiver_map())
+            estimator_ext.export_all_saved_models(estimator, os.path.join(parent, "exports", "v1"), support.adam_receiver_map())
     assert _tree.diff(before, _tree.snapshot(sandbox)) == []
 
 
@@ -130,8 +131,8 @@ def _deleting_receiver(receiver_fn, model_dir: str, patterns):
 @pytest.mark.parametrize(
     "modes, deleted",
     [
-        (_model.ALL_MODES, "model.ckpt-*.index"),
-        (_model.ALL_MODES, "model.ckpt-*.[id][na]*"),  # index and data files
+        (support.ALL_MODES, "model.ckpt-*.index"),
+        (support.ALL_MODES, "model.ckpt-*.[id][na]*"),  # index and data files
         ((MK.PREDICT,), "model.ckpt-*.[id][na]*"),
     ],
     ids=["index-before-copy", "all-before-copy", "all-before-stream"],
@@ -141,9 +142,9 @@ def test_checkpoint_vanishing_before_the_variables_are_written(modes, deleted, m
     written: a NotFoundError saying the checkpoint disappeared and which files are
     missing; nothing left; the files not deleted are untouched."""
     private = copy_model_dir(model_dir, str(tmp_path / "model"))
-    estimator = _model.make_estimator(private)
+    estimator = support.make_adam_estimator(private)
     checkpoint = tf.train.latest_checkpoint(private)
-    receivers = _model.receiver_map(modes)
+    receivers = support.adam_receiver_map(modes)
     first = modes[0]
     receivers[first] = _deleting_receiver(receivers[first], private, [deleted])
     base = str(tmp_path / "exports")
@@ -163,11 +164,11 @@ def test_checkpoint_vanishing_before_the_variables_are_written(modes, deleted, m
 def test_checkpoint_data_vanishing_while_its_index_stays(model_dir, tmp_path):
     """Only the data files vanish: a ValueError naming the checkpoint, nothing left."""
     private = copy_model_dir(model_dir, str(tmp_path / "model"))
-    receivers = _model.receiver_map()
+    receivers = support.adam_receiver_map()
     receivers[MK.TRAIN] = _deleting_receiver(receivers[MK.TRAIN], private, ["model.ckpt-*.data-*"])
     base = str(tmp_path / "exports")
     with pytest.raises(ValueError, match="has an index but no data files"):
-        estimator_ext.export_all_saved_models(_model.make_estimator(private), base, receivers)
+        estimator_ext.export_all_saved_models(support.make_adam_estimator(private), base, receivers)
     assert not os.path.exists(base)
 
 
@@ -176,9 +177,9 @@ def test_checkpoint_vanishing_after_the_variables_were_written_still_exports(mod
     export already holds its own copy of them, so it completes, and loads in every mode
     with the values the checkpoint had (compared with the shared, intact checkpoint)."""
     private = copy_model_dir(model_dir, str(tmp_path / "model"))
-    receivers = _model.receiver_map()
+    receivers = support.adam_receiver_map()
     receivers[MK.EVAL] = _deleting_receiver(receivers[MK.EVAL], private, ["model.ckpt-*"])
-    export = estimator_ext.export_all_saved_models(_model.make_estimator(private), str(tmp_path / "exports"), receivers)
+    export = estimator_ext.export_all_saved_models(support.make_adam_estimator(private), str(tmp_path / "exports"), receivers)
     assert glob.glob(os.path.join(private, "model.ckpt-*")) == []
     loaded = _tree.load_every_mode(export, tf.train.latest_checkpoint(model_dir))
     assert sorted(loaded) == [("eval",), ("serve",), ("train",)]

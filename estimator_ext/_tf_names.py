@@ -1,0 +1,76 @@
+"""The private TensorFlow module paths estimator_ext names, as plain strings (TF-free).
+
+This is the TF-free half of the inventory of private TensorFlow names; ``_compat.py`` is
+the other half and imports its private modules through these strings. They live here,
+apart from ``_compat``, because :mod:`estimator_ext.patching` must stay importable
+without TensorFlow: it waits for these modules with post-import hooks instead of
+importing them. No other module of the package may spell a ``tensorflow.python...`` or
+``tensorflow_estimator.python...`` path (``tests/test_private_names.py`` enforces it).
+
+tensorflow-estimator is frozen at 2.15.0, so these paths do not move under us; if one
+ever does, this file (and ``_compat.py``) is the only place to change.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Mapping, Tuple
+
+_ESTIMATOR_PACKAGE = "tensorflow_estimator.python.estimator"
+
+#: Where ``tf.estimator.Estimator`` (``EstimatorV2``) and its v1 base ``Estimator`` live;
+#: the base defines ``experimental_export_all_saved_models``.
+ESTIMATOR_MODULE = f"{_ESTIMATOR_PACKAGE}.estimator"
+
+#: LinearClassifier/Regressor and LinearSDCA's ``_SDCAUpdateWeightsHook``.
+CANNED_LINEAR_MODULE = f"{_ESTIMATOR_PACKAGE}.canned.linear"
+
+#: Defining module -> the estimator classes in it that ``patch()`` decorates. A class
+#: named ``...V2`` (and ``EstimatorV2``) is what ``tf.estimator`` exports; the others are
+#: ``tf.compat.v1.estimator``'s.
+ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, Tuple[str, ...]] = types.MappingProxyType({
+    ESTIMATOR_MODULE: ("Estimator", "EstimatorV2"),
+    CANNED_LINEAR_MODULE: (
+        "LinearClassifier", "LinearClassifierV2", "LinearRegressor", "LinearRegressorV2",
+        "LinearEstimator", "LinearEstimatorV2",
+    ),
+    f"{_ESTIMATOR_PACKAGE}.canned.dnn": (
+        "DNNClassifier", "DNNClassifierV2", "DNNRegressor", "DNNRegressorV2",
+        "DNNEstimator", "DNNEstimatorV2",
+    ),
+    f"{_ESTIMATOR_PACKAGE}.canned.dnn_linear_combined": (
+        "DNNLinearCombinedClassifier", "DNNLinearCombinedClassifierV2",
+        "DNNLinearCombinedRegressor", "DNNLinearCombinedRegressorV2",
+        "DNNLinearCombinedEstimator", "DNNLinearCombinedEstimatorV2",
+    ),
+    f"{_ESTIMATOR_PACKAGE}.canned.baseline": (
+        "BaselineClassifier", "BaselineClassifierV2", "BaselineRegressor", "BaselineRegressorV2",
+        "BaselineEstimator", "BaselineEstimatorV2",
+    ),
+})
+
+#: The generated ``tf.estimator`` API module (TF 2), read for "moved to" hints.
+ESTIMATOR_API_V2_MODULE = f"{_ESTIMATOR_PACKAGE}.api._v2.estimator"
+
+#: The generated ``export`` namespaces -> their public names; ``patch()`` teaches their
+#: ``build_parsing_serving_input_receiver_fn`` to read tensor templates.
+EXPORT_NAMESPACES: Mapping[str, str] = types.MappingProxyType({
+    f"{ESTIMATOR_API_V2_MODULE}.export": "tf.estimator.export",
+    f"{_ESTIMATOR_PACKAGE}.api._v1.estimator.export": "tf.compat.v1.estimator.export",
+})
+
+#: The receiver classes and builders (SupervisedInputReceiver is private in TF 2.15).
+ESTIMATOR_EXPORT_MODULE = f"{_ESTIMATOR_PACKAGE}.export.export"
+
+#: Where ``tf.compat.v1.placeholder`` is defined; ``patch()`` wraps it there too, for code
+#: that imported it from this module.
+ARRAY_OPS_MODULE = "tensorflow.python.ops.array_ops"
+
+#: SavedModel signature helpers (public in TF only through tensorflow_estimator).
+EXPORT_UTILS_MODULE = "tensorflow.python.saved_model.model_utils.export_utils"
+
+#: Object-based checkpoints used as ``Scaffold.saver``: their saveables, frozen for a Saver.
+GRAPH_VIEW_MODULE = "tensorflow.python.checkpoint.graph_view"
+
+#: How the default Saver names the saveables of a variable list.
+SAVEABLE_OBJECT_UTIL_MODULE = "tensorflow.python.training.saving.saveable_object_util"
