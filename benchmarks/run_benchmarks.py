@@ -16,13 +16,11 @@ one's time. Each child measures:
   ``/proc/self/clear_refs`` and read after the call (a 2 ms sampling thread of
   ``/proc/self/statm`` backs it up where the reset is refused);
 * export size: the size of every file the export left on disk; bytes written: the same
-  without the files that are hard links to the checkpoint's. By default estimator_ext's
-  "copy" strategy really copies the checkpoint's files, so both are equal; only the
-  ``estimator_ext_hardlink`` method (the internal, off-by-default experiment
-  ``estimator_ext._variables.HARD_LINK_LOCAL_FILES = True``) links them.
+  without any file that is a hard link to the checkpoint's (none: estimator_ext's "copy"
+  strategy really copies the checkpoint's files, so both are equal).
 
-The ``estimator_ext`` method measures the library's default behaviour and never touches
-that flag; its targets (issue 4) are checked on it.
+The ``estimator_ext`` method measures the library's default behaviour; its targets
+(issue 4) are checked on it.
 
 Writes ``benchmarks/results.md`` (tables with ratios against the built-in measured in the
 same run, the machine, the targets of issue 4 met or not), ``benchmarks/results.json``
@@ -54,7 +52,6 @@ MIB = 1024**2
 
 METHOD_LABELS = {
     "estimator_ext": "estimator_ext.export_all_saved_models (default)",
-    "estimator_ext_hardlink": "estimator_ext, hard-link experiment (HARD_LINK_LOCAL_FILES=True, off by default)",
     "builtin": "Estimator.experimental_export_all_saved_models (built-in)",
     "single_x3": "export_saved_model x3 (one per mode)",
     "single": "export_saved_model (PREDICT)",
@@ -74,7 +71,7 @@ class Case:
 
 def cases(quick: bool) -> List[Case]:
     sizes = (0.0625, 0.125) if quick else (0.25, 0.5, 1.0, 2.0)
-    three = ("estimator_ext", "estimator_ext_hardlink", "builtin", "single_x3", "copy")
+    three = ("estimator_ext", "builtin", "single_x3", "copy")
     found = [Case("linear, 3 modes", "linear", 0.0, THREE_MODES, three)]
     for size in sizes:
         found.append(Case(f"embedding {size:g} GiB, 3 modes", "embedding", size, THREE_MODES, three))
@@ -157,16 +154,8 @@ def child(args: argparse.Namespace) -> None:
     checkpoint = estimator.latest_checkpoint()
     out = args.out_dir
 
-    from estimator_ext import _variables
-
-    if args.method == "estimator_ext_hardlink":
-        # The internal experiment, off by default: set here, in this child process only.
-        _variables.HARD_LINK_LOCAL_FILES = True
-    # "estimator_ext" leaves the flag alone: it measures the library's default behaviour.
-    hard_link_local_files = _variables.HARD_LINK_LOCAL_FILES
-
     def run() -> Any:
-        if args.method in ("estimator_ext", "estimator_ext_hardlink"):
+        if args.method == "estimator_ext":
             return estimator_ext.export_all_saved_models(estimator, out, receiver_map).variables_strategy
         if args.method == "builtin":
             return estimator.experimental_export_all_saved_models(out, receiver_map)
@@ -210,7 +199,6 @@ def child(args: argparse.Namespace) -> None:
                 "detail": detail if isinstance(detail, str) else None,
                 "exported_variables": exported_variables,
                 "hwm_reset": reset,
-                "hard_link_local_files": hard_link_local_files,
             }
         )
     )
@@ -421,7 +409,7 @@ def write_markdown(rows: List[Dict[str, Any]], all_cases: List[Case], machine_in
         "## Targets (issue 4)",
         "",
         "Checked on the `estimator_ext` method: the library's default behaviour (the \"copy\" strategy really "
-        "copies; the hard-link experiment is not used).",
+        "copies).",
         "",
         *_targets(rows, all_cases),
         "",
@@ -445,11 +433,7 @@ def write_markdown(rows: List[Dict[str, Any]], all_cases: List[Case], machine_in
         "checkpoint's data and index files through `tf.io.gfile`, so the export shares nothing with the "
         "checkpoint and \"bytes written\" equals the export size. The issue 4 targets above are checked on "
         "these rows.",
-        "- \"bytes written\" leaves out files that are hard links to the checkpoint's. Only the "
-        "`estimator_ext_hardlink` rows have any: an internal experiment, off by default "
-        "(`estimator_ext._variables.HARD_LINK_LOCAL_FILES = True`, set in that benchmark process only), that "
-        "links the checkpoint's data files into the export when both are on one local filesystem. It writes "
-        "almost nothing, but the export's `variables.data-*` is then the checkpoint's own inode.",
+        "- \"bytes written\" leaves out files that are hard links to the checkpoint's; no method makes any.",
         "- estimator_ext flushes every file of the export to disk (fsync) before publishing it under its final "
         "name, so that a crash never leaves a published export with missing data; the built-in and the plain "
         "copy do not. With the default real copies, and with streamed variables, that flush is part of the "
@@ -482,7 +466,7 @@ def write_plot(rows: List[Dict[str, Any]], path: str) -> bool:
     three = [r for r in rows if r["model"] == "embedding" and r["modes"] == list(THREE_MODES)]
     predict = [r for r in rows if r["model"] == "embedding" and r["modes"] == ["infer"]]
     figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for method in ("builtin", "single_x3", "estimator_ext", "estimator_ext_hardlink", "copy"):
+    for method in ("builtin", "single_x3", "estimator_ext", "copy"):
         points = sorted((r["checkpoint_bytes"] / GIB, r["seconds"], r["peak_bytes"] / GIB) for r in three if r["method"] == method)
         if not points:
             continue

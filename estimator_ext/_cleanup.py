@@ -12,7 +12,15 @@ from typing import List, Union
 
 import tensorflow as tf
 
-from estimator_ext._fs import host_label, local_path, has_scheme, join, parse_claim_name, parse_temp_dir_name
+from estimator_ext._fs import (
+    check_export_dir_base,
+    has_scheme,
+    host_label,
+    join,
+    local_path,
+    parse_claim_name,
+    parse_temp_dir_name,
+)
 
 logger = logging.getLogger("estimator_ext")
 
@@ -65,13 +73,14 @@ def clean_stale_temporaries(
       The paths removed, sorted.
 
     Raises:
-      TypeError / ValueError: ``export_dir_base`` or ``older_than`` is invalid.
+      TypeError / ValueError: ``export_dir_base`` or ``older_than`` is invalid (an
+        existing file as ``export_dir_base`` is a ValueError, as for the export).
 
     Example::
 
         removed = estimator_ext.clean_stale_temporaries("exports/", older_than=3600)
     """
-    base = _check_base_argument(export_dir_base)
+    base = check_export_dir_base(export_dir_base, "clean_stale_temporaries")
     min_age = _check_older_than(older_than)
     if not tf.io.gfile.isdir(base):
         return []
@@ -98,17 +107,6 @@ def clean_stale_temporaries(
             logger.info("Removed stale export temporary %s (%.0f s old)", path, age)
             removed.append(path)
     return removed
-
-
-def _check_base_argument(export_dir_base: object) -> str:
-    if isinstance(export_dir_base, os.PathLike):
-        export_dir_base = os.fspath(export_dir_base)
-    if not isinstance(export_dir_base, str) or not export_dir_base.strip():
-        raise TypeError(
-            "clean_stale_temporaries: `export_dir_base` must be the directory exports are "
-            f"written into, as a non-empty str or os.PathLike; received {export_dir_base!r}."
-        )
-    return export_dir_base
 
 
 def _check_older_than(older_than: object) -> float:

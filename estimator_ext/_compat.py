@@ -109,3 +109,12 @@ def training_step_op(spec: Any) -> Any:
     if not update_ops:
         return spec.train_op
     return tf.group(spec.train_op, *update_ops, name="estimator_ext_train_step")
+
+
+def save_slice_info(variable: Any) -> Any:
+    """The ``SaveSliceInfo`` of one partition of a partitioned variable.
+
+    It gives the partition's full shape, offset and slice spec, which the default Saver
+    writes it with; TF keeps it in the private ``_save_slice_info`` attribute.
+    """
+    return variable._save_slice_info

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any, Callable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -13,13 +12,8 @@ from estimator_ext import _assets, _compat, _fs, _warmup
 from estimator_ext._modekeys import mode_label, validate_receiver_map
 from estimator_ext._modes import ModeGraph, build_mode_graph, drop_unimportable_saveables
 from estimator_ext._result import ExportResult
-from estimator_ext._variables import (
-    CheckpointCatalog,
-    WrittenVariables,
-    check_mode,
-    resolve_checkpoint,
-    write_variables,
-)
+from estimator_ext._checkpoint import CheckpointCatalog, resolve_checkpoint
+from estimator_ext._variables import WriteOptions, WrittenVariables, check_mode, write_variables
 
 logger = logging.getLogger("estimator_ext")
 
@@ -35,6 +29,8 @@ def export_all_saved_models(
     checkpoint_path: Optional[str] = None,
     strip_default_attrs: bool = False,
     warmup_requests: Optional[Sequence[Any]] = None,
+    *,
+    _write_options: WriteOptions = WriteOptions(),
 ) -> ExportResult:
     """Exports the TRAIN, EVAL and PREDICT graphs of ``estimator`` as ONE SavedModel.
 
@@ -79,6 +75,8 @@ def export_all_saved_models(
         (name -> list or array of values; encoded as a tf.Example with the receiver's
         parse spec when the serve graph parses Examples). Needs ModeKeys.PREDICT and
         ``pip install --no-deps tensorflow-serving-api==2.15.1``.
+      _write_options: internal, not public API: how the variables are written (a forced
+        strategy, the stream shard size), for tests and benchmarks.
 
     Returns:
       An :class:`ExportResult`: the export directory as a ``str``, also usable as the
@@ -92,9 +90,14 @@ def export_all_saved_models(
       ImportError: ``warmup_requests`` without tensorflow-serving-api installed.
     """
     _check_estimator(estimator)
-    export_dir_base = _check_export_dir_base(export_dir_base)
-    _check_flag("as_text", as_text)
-    _check_flag("strip_default_attrs", strip_default_attrs)
+    export_dir_base = _fs.check_export_dir_base(export_dir_base, "export_all_saved_models")
+    check_flag("as_text", as_text)
+    check_flag("strip_default_attrs", strip_default_attrs)
+    if not isinstance(_write_options, WriteOptions):
+        raise TypeError(
+            "export_all_saved_models: _write_options must be an estimator_ext._variables."
+            f"WriteOptions (internal: for tests and benchmarks); received {_write_options!r}."
+        )
     receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
     assets_extra_plan = _assets.plan_assets_extra(assets_extra)
     warmup_plan = _warmup.plan_warmup_requests(
@@ -110,7 +113,10 @@ def export_all_saved_models(
     try:
         tf.io.gfile.makedirs(export_dir_base)
         tf.io.gfile.makedirs(temp_dir)
-        written = _write_saved_model(estimator, receiver_fn_by_mode, catalog, temp_dir, as_text, strip_default_attrs)
+        written, tags_by_mode = _write_saved_model(
+            estimator, receiver_fn_by_mode, catalog, temp_dir, as_text, strip_default_attrs,
+            _write_options,
+        )
         _assets.copy_assets_extra(assets_extra_plan, temp_dir)
         _warmup.add_warmup_requests(warmup_plan, temp_dir, estimator.config.session_config)
         export_dir = _fs.publish(temp_dir, export_dir_base)
@@ -121,7 +127,6 @@ def export_all_saved_models(
         if vanished and isinstance(error, (tf.errors.NotFoundError, FileNotFoundError)):
             raise _vanished_checkpoint_error(checkpoint, checkpoint_files) from error
         raise
-    tags_by_mode = {mode: tuple(_compat.EXPORT_TAG_MAP[mode]) for mode in receiver_fn_by_mode}
     saving_mode = next(iter(receiver_fn_by_mode))
     logger.info("Exported %s to %s (variables from %s, %s)", ", ".join(tags_by_mode), export_dir, saving_mode, written.strategy)
     return ExportResult(export_dir, tags_by_mode, saving_mode, written.strategy)
@@ -134,10 +139,13 @@ def _write_saved_model(
     temp_dir: str,
     as_text: bool,
     strip_default_attrs: bool,
-) -> WrittenVariables:
+    write_options: WriteOptions,
+) -> Tuple[WrittenVariables, Dict[str, Tuple[str, ...]]]:
+    """Writes every mode's meta graph and the variables; returns them and each mode's tags."""
     builder = _compat.SavedModelBuilder(temp_dir)
     session_config = estimator.config.session_config
     written: Optional[WrittenVariables] = None
+    tags_by_mode: Dict[str, Tuple[str, ...]] = {}
     for mode, receiver_fn in receiver_fn_by_mode.items():
         with tf.Graph().as_default():
             logger.info("Building the %s graph", mode_label(mode))
@@ -145,14 +153,17 @@ def _write_saved_model(
             number = list(receiver_fn_by_mode).index(mode) + 1
             logger.info("Built the %s graph (%d of %d)", mode_label(mode), number, len(receiver_fn_by_mode))
             if written is None:
-                written = write_variables(mode_graph, catalog, temp_dir, session_config)
+                written = write_variables(
+                    mode_graph, catalog, temp_dir, session_config, write_options
+                )
                 _compat.mark_variables_written(builder)
             else:
                 check_mode(mode_graph, written, session_config)
             _add_meta_graph(builder, mode_graph, strip_default_attrs)
+            tags_by_mode[mode] = tuple(mode_graph.tags)
     assert written is not None  # validate_receiver_map guarantees at least one mode
     builder.save(as_text)
-    return written
+    return written, tags_by_mode
 
 
 def _add_meta_graph(builder: Any, mode_graph: ModeGraph, strip_default_attrs: bool) -> None:
@@ -180,13 +191,19 @@ def _vanished_checkpoint_error(checkpoint: str, checkpoint_files: List[str]) -> 
     )
 
 
-def _check_flag(name: str, value: Any) -> None:
-    # A string such as "false" is truthy: refuse it rather than silently doing the opposite.
+def check_flag(name: str, value: Any, function: str = "export_all_saved_models") -> bool:
+    """``value`` as a bool: True, False or a numpy bool; anything else is a TypeError.
+
+    A string such as "false" is truthy: refuse it rather than silently doing the opposite.
+    The one rule for boolean arguments of ``export_all_saved_models`` and
+    ``AllModesExporter``; ``function`` names the caller in the message.
+    """
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(
-            f"export_all_saved_models: `{name}` must be True or False; received {value!r} "
+            f"{function}: `{name}` must be True or False; received {value!r} "
             f"({type(value).__name__}). Pass a bool, e.g. {name}=True."
         )
+    return bool(value)
 
 
 def _check_estimator(estimator: Any) -> None:
@@ -197,23 +214,3 @@ def _check_estimator(estimator: Any) -> None:
             f"custom model_fn, or from model_to_estimator); received {type(estimator).__name__}. "
             "For a Keras model, convert it with tf.keras.estimator.model_to_estimator first."
         )
-
-
-def _check_export_dir_base(export_dir_base: Any) -> str:
-    if isinstance(export_dir_base, os.PathLike):
-        export_dir_base = os.fspath(export_dir_base)
-    if isinstance(export_dir_base, bytes):
-        export_dir_base = export_dir_base.decode("utf-8")
-    if not isinstance(export_dir_base, str) or not export_dir_base.strip():
-        raise TypeError(
-            "export_dir_base must be a non-empty directory path (str or os.PathLike), e.g. "
-            f"'exports/'; received {export_dir_base!r}."
-        )
-    if tf.io.gfile.exists(export_dir_base) and not tf.io.gfile.isdir(export_dir_base):
-        raise ValueError(
-            f"export_dir_base={export_dir_base!r} is a file; it must be a directory to create "
-            "the export's timestamped subdirectory in. Pass a directory path."
-        )
-    stripped = export_dir_base.rstrip("/")
-    # Keep "/" and "gs://bucket/"-style roots intact; drop trailing slashes elsewhere.
-    return stripped if stripped and not stripped.endswith(":") else export_dir_base

@@ -72,6 +72,34 @@ def local_path(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
+def check_export_dir_base(export_dir_base: object, function: str) -> str:
+    """``export_dir_base`` as a str path, or a TypeError/ValueError naming ``function``.
+
+    The one rule for every function taking the directory exports are written into
+    (``export_all_saved_models``, ``clean_stale_temporaries``): a non-empty ``str``,
+    ``bytes`` (UTF-8, as TF's own export functions return paths) or ``os.PathLike``,
+    and not an existing file. Trailing slashes are dropped, except from roots such as
+    ``/`` and ``ram://``.
+    """
+    received = export_dir_base
+    if isinstance(export_dir_base, os.PathLike):
+        export_dir_base = os.fspath(export_dir_base)
+    if isinstance(export_dir_base, bytes):
+        export_dir_base = export_dir_base.decode("utf-8")
+    if not isinstance(export_dir_base, str) or not export_dir_base.strip():
+        raise TypeError(
+            f"{function}: export_dir_base must be a non-empty directory path (str, bytes or "
+            f"os.PathLike), e.g. 'exports/'; received {received!r}."
+        )
+    if tf.io.gfile.exists(export_dir_base) and not tf.io.gfile.isdir(export_dir_base):
+        raise ValueError(
+            f"{function}: export_dir_base={export_dir_base!r} is a file; it must be the "
+            "directory that holds the exports' timestamped subdirectories. Pass a directory path."
+        )
+    stripped = export_dir_base.rstrip("/")
+    return stripped if stripped and not stripped.endswith(":") else export_dir_base
+
+
 def _is_url_root(path: str) -> bool:
     """``s3://bucket`` / ``gs://bucket``: a scheme and an authority, no path."""
     return has_scheme(path) and "/" not in path.split("://", 1)[1].strip("/")
@@ -122,11 +150,12 @@ def remove_created_dirs(created_dirs: List[str]) -> None:
     failing export must never remove a tree: it removes only what is still empty.
     """
     for directory in reversed(created_dirs):
-        if not _remove_if_empty(directory):
+        if not remove_if_empty(directory):
             return
 
 
-def _remove_if_empty(directory: str) -> bool:
+def remove_if_empty(directory: str) -> bool:
+    """Removes ``directory`` if it is empty; True once it is gone (also if it never was)."""
     if not has_scheme(directory):
         try:
             os.rmdir(local_path(directory))  # atomic: refuses a non-empty directory

@@ -16,7 +16,7 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from estimator_ext import _assets, _fs, _warmup
-from estimator_ext._export import export_all_saved_models
+from estimator_ext._export import check_flag, export_all_saved_models
 from estimator_ext._modekeys import validate_receiver_map
 from estimator_ext._result import ExportResult
 
@@ -87,9 +87,7 @@ class AllModesExporter(tf.estimator.Exporter):
         warmup_plan = _warmup.plan_warmup_requests(warmup_requests, self._receiver_fn_by_mode, destinations)
         self._warmup_requests = warmup_plan.requests if warmup_plan is not None else None
         self._assets_extra = dict(assets_extra) if assets_extra is not None else None
-        if not isinstance(as_text, bool):
-            raise TypeError(f"AllModesExporter: `as_text` must be True or False, received {as_text!r}.")
-        self._as_text = as_text
+        self._as_text = check_flag("as_text", as_text, "AllModesExporter")
         self._exports_to_keep = _check_exports_to_keep(exports_to_keep)
 
     @property

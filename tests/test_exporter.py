@@ -347,6 +347,13 @@ def test_bad_assets_extra_and_as_text_are_refused_when_built(tmp_path):
         AllModesExporter("all_modes", RECEIVERS, assets_extra={"../escape.txt": str(source)})
     with pytest.raises(ValueError, match="does not exist"):
         AllModesExporter("all_modes", RECEIVERS, assets_extra={"a.txt": str(tmp_path / "missing.txt")})
-    with pytest.raises(TypeError, match="`as_text` must be True or False"):
+    with pytest.raises(TypeError, match=r"^AllModesExporter: `as_text` must be True or False; received 'yes' \(str\)"):
         AllModesExporter("all_modes", RECEIVERS, as_text="yes")
     assert sorted(os.listdir(tmp_path)) == ["file.txt"]
+
+
+def test_as_text_takes_numpy_booleans_as_export_all_saved_models_does():
+    """One rule for boolean arguments (export_all_saved_models's): numpy booleans are
+    booleans; the exporter stores a plain bool."""
+    assert AllModesExporter("all_modes", RECEIVERS, as_text=np.True_)._as_text is True
+    assert AllModesExporter("all_modes", RECEIVERS, as_text=np.bool_(False))._as_text is False

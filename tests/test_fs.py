@@ -160,3 +160,64 @@ def test_assets_extra_plan_normalizes_and_copy_nests(tmp_path):
         copied = export_dir / "assets.extra" / relative
         assert copied.read_text() == "words" and not copied.is_symlink()
     assert _assets.plan_assets_extra(None) == [] and _assets.plan_assets_extra({}) == []
+
+
+# --- export_dir_base: one rule for every function that takes it ---------------------------
+
+
+@pytest.mark.parametrize("function", ["export_all_saved_models", "clean_stale_temporaries"])
+def test_export_dir_base_rule_accepts_str_bytes_and_paths(tmp_path, function):
+    """str, UTF-8 bytes (TF's own export functions return bytes paths) and os.PathLike,
+    missing or an existing directory; trailing slashes go, except from roots."""
+    base = str(tmp_path / "exports")
+    for given in (base, base.encode("utf-8"), tmp_path / "exports", base + "/", base + "//"):
+        assert _fs.check_export_dir_base(given, function) == base
+    assert _fs.check_export_dir_base(str(tmp_path), function) == str(tmp_path)
+    assert _fs.check_export_dir_base("/", function) == "/"
+    assert _fs.check_export_dir_base("ram://", function) == "ram://"
+    assert _fs.check_export_dir_base("ram://exports/", function) == "ram://exports"
+    assert not os.path.exists(base)  # checking creates nothing
+
+
+@pytest.mark.parametrize("function", ["export_all_saved_models", "clean_stale_temporaries"])
+@pytest.mark.parametrize("value", [None, 123, "", "   ", b"", ["exports"]])
+def test_export_dir_base_rule_refuses_what_is_not_a_path(function, value):
+    with pytest.raises(TypeError) as raised:
+        _fs.check_export_dir_base(value, function)
+    message = str(raised.value)
+    assert message.startswith(f"{function}: export_dir_base must be a non-empty directory path")
+    assert f"received {value!r}" in message and "e.g. 'exports/'" in message
+
+
+def test_export_dir_base_rule_refuses_an_existing_file(tmp_path):
+    a_file = tmp_path / "exports"
+    a_file.write_text("not a directory")
+    for function in ("export_all_saved_models", "clean_stale_temporaries"):
+        with pytest.raises(ValueError, match=rf"^{function}: export_dir_base='.*exports' is a file; "):
+            _fs.check_export_dir_base(str(a_file), function)
+    assert a_file.read_text() == "not a directory" and os.listdir(tmp_path) == ["exports"]
+
+
+def test_clean_stale_temporaries_takes_the_same_rule(tmp_path):
+    """A file given as export_dir_base is an error, not "nothing to clean"; bytes work."""
+    import estimator_ext
+
+    a_file = tmp_path / "exports"
+    a_file.write_text("not a directory")
+    with pytest.raises(ValueError, match="clean_stale_temporaries: export_dir_base=.* is a file"):
+        estimator_ext.clean_stale_temporaries(str(a_file), older_than=0)
+    assert a_file.read_text() == "not a directory"
+    stale = tmp_path / "base" / f"{_fs.TEMP_PREFIX}1700000000-{_fs.host_label()}-999999999-ab12"
+    stale.mkdir(parents=True)
+    removed = estimator_ext.clean_stale_temporaries(str(tmp_path / "base").encode(), older_than=0)
+    assert removed == [str(stale)] and os.listdir(tmp_path / "base") == []
+
+
+def test_remove_if_empty_keeps_what_is_not_empty(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    assert _fs.remove_if_empty(str(tmp_path / "full")) is False
+    assert _fs.remove_if_empty(str(tmp_path / "empty")) is True
+    assert _fs.remove_if_empty(str(tmp_path / "never")) is True
+    assert sorted(os.listdir(tmp_path)) == ["full"] and os.listdir(tmp_path / "full") == ["file"]

@@ -137,23 +137,13 @@ def _own_attributes_of_package() -> Set[str]:
     return _own_attribute_names([ast.parse(path.read_text()) for path in _package_modules()])
 
 
-#: TEMPORARY, to be deleted: ``_variables.py`` reads ``variable._save_slice_info`` until the
-#: ``_compat.save_slice_info(variable)`` accessor lands (issue 13, being moved by another
-#: change). Only this attribute in only this file; nothing else may be added here.
-PENDING_MOVES = {("_variables.py", "._save_slice_info")}
-
-
 def test_no_private_tensorflow_name_outside_the_inventory():
     own_attributes = _own_attributes_of_package()
     offences = {}
     for path in _package_modules():
         if path.name in INVENTORY:
             continue
-        found = [
-            offence for offence in find_private_names(path.read_text(), own_attributes)
-            if not any(path.name == name and offence.endswith(attribute)
-                       for name, attribute in PENDING_MOVES)
-        ]
+        found = find_private_names(path.read_text(), own_attributes)
         if found:
             offences[str(path.relative_to(PACKAGE_DIR.parent))] = found
     assert not offences, (

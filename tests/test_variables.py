@@ -1,7 +1,8 @@
-"""How the SavedModel's variables are written and checked (estimator_ext/_variables.py).
+"""How the SavedModel's variables are written (estimator_ext/_variables.py) and the
+checkpoint is found and checked against (estimator_ext/_checkpoint.py).
 
-Each strategy is taken by model construction and, for parity, also forced with
-``_variables.forced_strategy``:
+Each strategy is taken by model construction and, for parity, also forced by passing
+``_variables.WriteOptions(strategy=...)`` to the export:
 
 * "copy": a TRAIN-including export of a plain model saves exactly the checkpoint's tensors;
 * "stream": a PREDICT-only (or EVAL-first) export saves a strict subset (no Adagrad slots);
@@ -23,7 +24,7 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext import _variables
+from estimator_ext import _checkpoint, _variables
 from tests import support
 from tests.support import MK
 
@@ -77,6 +78,11 @@ def _export(estimator, export_base, modes=ALL_MODES, **kwargs):
     return estimator_ext.export_all_saved_models(estimator, str(export_base), support.receiver_map(tf.float32, modes), **kwargs)
 
 
+def _forced(strategy):
+    """The export argument that forces ``strategy`` for the saving mode's variables."""
+    return {"_write_options": _variables.WriteOptions(strategy=strategy)}
+
+
 def _exported_tensors(export):
     reader = tf.train.load_checkpoint(os.path.join(export, "variables", "variables"))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
@@ -114,29 +120,27 @@ def test_train_export_of_a_plain_model_copies_the_checkpoint(adagrad, tmp_path):
     support.assert_train_trains(export, support.TARGET)
 
 
-def test_copy_hard_links_data_files_on_one_filesystem_and_training_on_leaves_the_export_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(_variables, "HARD_LINK_LOCAL_FILES", True)  # opt-in: the default copies
+def test_training_on_leaves_a_copied_export_alone(tmp_path):
     estimator = _adagrad_estimator(str(tmp_path / "model"))
     estimator.train(support.input_fn(support.TARGET), steps=10)
     checkpoint = estimator.latest_checkpoint()
     export = _export(estimator, tmp_path / "exports")
-    exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")
-    assert os.path.samefile(exported_data, checkpoint + ".data-00000-of-00001")
+    assert export.variables_strategy == _variables.COPY
     before = _exported_tensors(export)
     # Training on writes new checkpoint files and deletes old ones (keep_checkpoint_max=5):
-    # the export, sharing the old data file's inode, must not change.
+    # the export, a copy of the old files, must not change.
     estimator.train(support.input_fn(support.TARGET), steps=60)
     assert not os.path.exists(checkpoint + ".index")
     _assert_same_tensors(_exported_tensors(export), before)
 
 
-def test_copy_by_default_writes_identical_independent_files(adagrad, tmp_path):
-    assert _variables.HARD_LINK_LOCAL_FILES is False
+def test_copy_writes_identical_independent_files(adagrad, tmp_path):
     export = _export(adagrad, tmp_path)
     assert export.variables_strategy == _variables.COPY
     exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")
     checkpoint_data = adagrad.latest_checkpoint() + ".data-00000-of-00001"
     assert not os.path.samefile(exported_data, checkpoint_data)
+    assert os.stat(exported_data).st_nlink == 1  # no hard link to the checkpoint's inode
     with open(exported_data, "rb") as got, open(checkpoint_data, "rb") as want:
         assert got.read() == want.read()
 
@@ -191,12 +195,13 @@ def _write_v1_checkpoint(prefix, directory):
         return saver.save(session, os.path.join(directory, "model.ckpt"), write_meta_graph=False)
 
 
-def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagrad, tmp_path, monkeypatch):
+def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagrad, tmp_path):
     """A V1 checkpoint has no index to copy byte ranges from: RestoreV2 -> SaveV2 shards."""
     v1_checkpoint = _write_v1_checkpoint(adagrad.latest_checkpoint(), str(tmp_path / "v1"))
     assert not os.path.exists(v1_checkpoint + ".index")
-    monkeypatch.setattr(_variables, "STREAM_GROUP_BYTES", 16)  # every tensor and partition alone
-    export = _export(adagrad, tmp_path / "exports", modes=(MK.PREDICT,), checkpoint_path=v1_checkpoint)
+    tiny_shards = _variables.WriteOptions(stream_group_bytes=16)  # every tensor and partition alone
+    export = _export(adagrad, tmp_path / "exports", modes=(MK.PREDICT,), checkpoint_path=v1_checkpoint,
+                     _write_options=tiny_shards)
     assert export.variables_strategy == _variables.STREAM
     data_files = [name for name in _variables_dir(export) if name.startswith("variables.data-")]
     assert len(data_files) == 8  # 3 embedding partitions + 4 dense tensors + global_step
@@ -215,8 +220,7 @@ def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagr
 )
 def test_every_strategy_writes_the_same_variables(adagrad, tmp_path, modes, strategy):
     natural = _export(adagrad, tmp_path / "natural", modes=modes)
-    with _variables.forced_strategy(strategy):
-        forced = _export(adagrad, tmp_path / "forced", modes=modes)
+    forced = _export(adagrad, tmp_path / "forced", modes=modes, **_forced(strategy))
     assert forced.variables_strategy == strategy != natural.variables_strategy
     _assert_same_tensors(_exported_tensors(forced), _exported_tensors(natural))
     support.assert_predict_parity(adagrad, forced)
@@ -226,12 +230,14 @@ def test_every_strategy_writes_the_same_variables(adagrad, tmp_path, modes, stra
 
 def test_forcing_a_strategy_that_cannot_apply_is_refused_and_leaves_nothing(adagrad, tmp_path):
     base = tmp_path / "exports"
-    with _variables.forced_strategy(_variables.COPY), pytest.raises(ValueError, match=r"forced_strategy\('copy'\) cannot apply.*needs 'stream'"):
-        _export(adagrad, base, modes=(MK.PREDICT,))
+    with pytest.raises(ValueError, match=r"strategy 'copy' cannot apply.*needs 'stream'"):
+        _export(adagrad, base, modes=(MK.PREDICT,), **_forced(_variables.COPY))
     assert not base.exists()
     with pytest.raises(ValueError, match="strategy must be one of"):
-        with _variables.forced_strategy("hardlink"):
-            pass
+        _variables.WriteOptions(strategy="hardlink")
+    for size in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="stream_group_bytes must be a positive int"):
+            _variables.WriteOptions(stream_group_bytes=size)
 
 
 # --- restore-save: what metadata cannot describe ----------------------------------------------
@@ -277,8 +283,8 @@ def test_tables_and_custom_savers_restore_then_save(restore_save_estimators, tmp
     support.assert_predict_parity(estimator, export)
     if MK.EVAL in modes:
         support.assert_eval_parity(estimator, export, support.TARGET)
-    with _variables.forced_strategy(_variables.STREAM), pytest.raises(ValueError, match="cannot apply"):
-        _export(estimator, tmp_path / "forced", modes=modes)
+    with pytest.raises(ValueError, match="cannot apply"):
+        _export(estimator, tmp_path / "forced", modes=modes, **_forced(_variables.STREAM))
     assert not (tmp_path / "forced").exists()
 
 
@@ -296,13 +302,13 @@ def test_table_contents_are_exported(restore_save_estimators, tmp_path):
 
 def test_the_checkpoints_metadata_is_read_once_per_export(adagrad, tmp_path, monkeypatch):
     prefixes = []
-    original = _variables.CheckpointCatalog.__init__
+    original = _checkpoint.CheckpointCatalog.__init__
 
     def recording_init(self, prefix):
         prefixes.append(prefix)
         original(self, prefix)
 
-    monkeypatch.setattr(_variables.CheckpointCatalog, "__init__", recording_init)
+    monkeypatch.setattr(_checkpoint.CheckpointCatalog, "__init__", recording_init)
     _export(adagrad, tmp_path / "all")
     _export(adagrad, tmp_path / "predict", modes=(MK.PREDICT,))
     assert prefixes == [adagrad.latest_checkpoint()] * 2
@@ -325,14 +331,14 @@ def test_shape_mismatch_names_the_mode_lists_the_variables_and_leaves_nothing(ad
     assert re.search(r"hidden/kernel: graph float32\[5, 5\], .*float32\[5, 4\]", message), message
     assert re.search(r"output/kernel: graph float32\[5, 1\], .*float32\[4, 1\]", message), message
     assert not base.exists()
-    _checkpoint_tensors(checkpoint)  # the checkpoint (hard-linked from, then unlinked) is intact
+    _checkpoint_tensors(checkpoint)  # the checkpoint is intact
 
 
 def test_check_against_lists_missing_and_mismatched_together():
     needed = {"a": ((2,), tf.float32), "b": ((3,), tf.float32), "c": (None, tf.int64), "d": ((1,), tf.float32)}
     available = {"b": ((3,), tf.float64), "c": ((7,), tf.int64), "d": ((1,), tf.float32)}
     with pytest.raises(ValueError) as raised:
-        _variables.check_against(MK.EVAL, needed, available, "checkpoint 'x'")
+        _checkpoint.check_against(MK.EVAL, needed, available, "checkpoint 'x'")
     message = str(raised.value)
     assert "'eval' (ModeKeys.EVAL)" in message
     assert "missing from checkpoint 'x': a" in message
@@ -360,11 +366,11 @@ def _all_checkpoints(estimator):
 def test_resolve_checkpoint_from_a_directory_a_prefix_and_a_saved_model(adagrad, tmp_path):
     older, latest = _all_checkpoints(adagrad)[0], adagrad.latest_checkpoint()
     assert older != latest
-    assert _variables.resolve_checkpoint(adagrad, None) == latest
-    assert _variables.resolve_checkpoint(adagrad, adagrad.model_dir) == latest
-    assert _variables.resolve_checkpoint(adagrad, older) == older
+    assert _checkpoint.resolve_checkpoint(adagrad, None) == latest
+    assert _checkpoint.resolve_checkpoint(adagrad, adagrad.model_dir) == latest
+    assert _checkpoint.resolve_checkpoint(adagrad, older) == older
     export = _export(adagrad, tmp_path, modes=(MK.PREDICT,))
-    assert _variables.resolve_checkpoint(adagrad, str(export)) == os.path.join(export, "variables", "variables")
+    assert _checkpoint.resolve_checkpoint(adagrad, str(export)) == os.path.join(export, "variables", "variables")
 
 
 def test_an_older_checkpoint_path_is_the_one_exported(adagrad, tmp_path):
@@ -396,7 +402,7 @@ def test_bad_checkpoint_path_is_a_clear_error_and_leaves_nothing(adagrad, tmp_pa
 def test_warm_start_checkpoint_is_the_fallback(adagrad, tmp_path):
     fresh = tf.estimator.Estimator(adagrad_model_fn, model_dir=str(tmp_path / "fresh"), params={}, warm_start_from=adagrad.model_dir)
     assert fresh.latest_checkpoint() is None
-    assert _variables.resolve_checkpoint(fresh, None) == adagrad.latest_checkpoint()
+    assert _checkpoint.resolve_checkpoint(fresh, None) == adagrad.latest_checkpoint()
     export = _export(fresh, tmp_path / "exports", modes=(MK.PREDICT,))
     support.assert_predict_parity(adagrad, export)
 
@@ -420,6 +426,6 @@ class _PinnedEstimator(tf.estimator.Estimator):
 def test_an_overridden_latest_checkpoint_is_honoured(adagrad, tmp_path):
     pinned = _PinnedEstimator(adagrad_model_fn, model_dir=adagrad.model_dir, params={})
     pinned.pinned = _all_checkpoints(adagrad)[0]
-    assert _variables.resolve_checkpoint(pinned, None) == pinned.pinned
+    assert _checkpoint.resolve_checkpoint(pinned, None) == pinned.pinned
     export = _export(pinned, tmp_path, modes=(MK.PREDICT,))
     _assert_same_tensors(_exported_tensors(export), _checkpoint_tensors(pinned.pinned, PREDICT_VARIABLES))

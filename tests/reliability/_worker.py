@@ -296,19 +296,14 @@ def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: Dict[
         if point == "after-temp-dir":
             _export._write_saved_model = lambda *args, **kwargs: _kill_self()
         elif point == "mid-variables":  # a data file is in place, the index is not
-            real_copy, real_link = tf.io.gfile.copy, os.link
+            real_copy = tf.io.gfile.copy
 
             def copy_then_die(source, target, overwrite=False):
                 real_copy(source, target, overwrite=overwrite)
                 if ".data-" in str(target):
                     _kill_self()
 
-            def link_then_die(source, target, *args, **kwargs):
-                real_link(source, target, *args, **kwargs)
-                if ".data-" in str(target):
-                    _kill_self()
-
-            tf.io.gfile.copy, os.link = copy_then_die, link_then_die
+            tf.io.gfile.copy = copy_then_die
         elif point == "after-variables":
             real_write = _export.write_variables
 
@@ -507,23 +502,36 @@ def publish_stress(base: str, processes: int, publishes_each: int, start_in: flo
 
 
 def export_with_fsize_limit(
-    model_dir: str, base: str, limit: int, modes: List[str], assets_extra: Optional[Dict[str, str]], hard_links: bool = True
+    model_dir: str,
+    base: str,
+    limit: int,
+    modes: List[str],
+    assets_extra: Optional[Dict[str, str]],
+    limit_after_variables: bool = False,
 ) -> Dict[str, Any]:
     """One export in a child whose files may not grow beyond ``limit`` bytes
     (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail with EFBIG instead of killing).
-    ``hard_links`` sets the "copy" strategy's opt-in hard-linking: True (here) keeps the
-    data files out of the size limit so later writes are what fails; False copies them
-    (so that their write is what fails)."""
+    With ``limit_after_variables`` the limit starts once the variables are written, so
+    that a later, smaller write (saved_model.pb) is what fails."""
 
     def body(say: Callable[[str], None]) -> str:
-        from estimator_ext import _variables
+        from estimator_ext import _export
 
-        _variables.HARD_LINK_LOCAL_FILES = hard_links
         estimator = support.make_adam_estimator(model_dir)
         receivers = support.adam_receiver_map(modes)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+        if limit_after_variables:
+            real_write = _export.write_variables
+
+            def write_then_limit(*args, **kwargs):
+                written = real_write(*args, **kwargs)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+                return written
+
+            _export.write_variables = write_then_limit
+        else:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
         return str(estimator_ext.export_all_saved_models(estimator, base, receivers, assets_extra=assets_extra))
 
     pid, read_end = _fork(body)

@@ -189,6 +189,11 @@ TABLE: Dict[str, Row] = {
     # --- warmup_requests
     "warmup-empty": Row("an empty list", lambda i: {"warmup_requests": []}, ValueError, r"warmup_requests is empty"),
     "warmup-int": Row("a number", lambda i: {"warmup_requests": 3}, TypeError, r"warmup_requests must be a sequence"),
+    # --- _write_options (internal, for tests and benchmarks)
+    "write-options-str": Row(
+        "a strategy name instead of WriteOptions", lambda i: {"_write_options": "copy"}, TypeError,
+        r"_write_options must be an estimator_ext\._variables\.WriteOptions.*received 'copy'",
+    ),
 }
 
 

@@ -8,9 +8,8 @@ extra assets; an explicit checkpoint path), and exports failing at each stage.
 
 What "unchanged" covers: the set of entries, each file's bytes, size, mode and mtime,
 each directory's mode and mtime (so even a file created and deleted again inside the
-checkpoint directory would show). Not covered, on purpose: access times, and the link
-count / ctime of data files the "copy" strategy hard-links into the export when that
-opt-in is on (metadata of the inode, not of the bytes; see the last test).
+checkpoint directory would show). Not covered, on purpose: access times. The export
+shares no inode with the checkpoint (the last test).
 """
 
 from __future__ import annotations
@@ -114,19 +113,18 @@ def test_exporting_inside_the_model_dir_changes_only_the_export_base(fails, mode
         assert _tree.export_problems(export) == []
 
 
-def test_hard_linked_variables_share_the_checkpoint_inode(model_dir, estimator, tmp_path, monkeypatch):
-    """Documents a consequence of the opt-in hard-linking of the "copy" strategy
-    (``_variables.HARD_LINK_LOCAL_FILES``; the default copies): the export's
-    ``variables.data-*`` is the checkpoint's own inode. Nothing the export does changes it
-    (tests above), but changing that file's metadata through the export (``chmod``,
-    ``touch``) changes the checkpoint's too; replace such files, never edit them in place."""
-    from estimator_ext import _variables
-
-    monkeypatch.setattr(_variables, "HARD_LINK_LOCAL_FILES", True)
+def test_copied_variables_share_no_inode_with_the_checkpoint(model_dir, estimator, tmp_path):
+    """The "copy" strategy copies the checkpoint's files: the export's
+    ``variables.data-*`` is a file of its own, so changing or deleting the export (``chmod``,
+    ``touch``, ``rm``) never touches the checkpoint."""
     export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), support.adam_receiver_map())
+    assert export.variables_strategy == "copy"
     exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")
     checkpoint_data = tf.train.latest_checkpoint(model_dir) + ".data-00000-of-00001"
-    assert os.path.samefile(exported_data, checkpoint_data)
-    assert os.stat(checkpoint_data).st_nlink >= 2
+    assert not os.path.samefile(exported_data, checkpoint_data)
+    assert os.stat(checkpoint_data).st_nlink == 1
+    mode = os.stat(checkpoint_data).st_mode
+    os.chmod(exported_data, 0o400)
+    assert os.stat(checkpoint_data).st_mode == mode
     shutil.rmtree(export)
     assert os.path.exists(checkpoint_data)

@@ -35,9 +35,10 @@ MK = support.MK
 
 FSIZE_CASES = {
     # case: (request arguments, the file whose write fails)
-    "variables-stream": (dict(limit=8000, modes=[MK.PREDICT]), "variables_stream_shards"),
-    "variables-copy": (dict(limit=8000, modes=list(support.ALL_MODES), hard_links=False), "variables/variables.data"),
-    "saved-model-pb": (dict(limit=20000, modes=list(support.ALL_MODES)), "saved_model.pb"),
+    # PREDICT-only from a V2 checkpoint: the subset of byte ranges goes straight to variables.data.
+    "variables-stream": (dict(limit=8000, modes=[MK.PREDICT]), "variables/variables.data"),
+    "variables-copy": (dict(limit=8000, modes=list(support.ALL_MODES)), "variables/variables.data"),
+    "saved-model-pb": (dict(limit=20000, modes=list(support.ALL_MODES), limit_after_variables=True), "saved_model.pb"),
     "assets-extra": (dict(limit=200_000, modes=[MK.TRAIN], big_asset=True), "assets.extra/big.bin"),
 }
 
@@ -45,8 +46,8 @@ FSIZE_CASES = {
 @pytest.mark.parametrize("case", sorted(FSIZE_CASES))
 @pytest.mark.parametrize("base_exists", [False, True], ids=["new-base", "existing-base"])
 def test_file_size_limit_fails_cleanly(case, base_exists, worker, model_dir, tmp_path, estimator):
-    """RLIMIT_FSIZE makes one write fail (the variables: streamed, or copied when hard
-    links are off; saved_model.pb; a large assets.extra file): an OutOfRangeError naming
+    """RLIMIT_FSIZE makes one write fail (the variables: streamed, or copied;
+    saved_model.pb; a large assets.extra file): an OutOfRangeError naming
     the file and "File too large", and nothing left: a base the export created is gone,
     an existing base holds exactly its earlier export."""
     arguments, failing_file = FSIZE_CASES[case]

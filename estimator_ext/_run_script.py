@@ -1,0 +1,91 @@
+"""Running a script as ``python SCRIPT ARGS`` would, with :func:`estimator_ext.patch` applied.
+
+What ``estimator-ext run`` does (the CLI only parses its arguments): like ``coverage run``,
+the script's ``sys.argv``, ``__main__``, ``sys.path[0]``, output, traceback and exit status
+are its own.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+from typing import Sequence
+
+
+class ScriptNotFoundError(FileNotFoundError):
+    """The script does not exist, or is a directory without ``__main__.py``."""
+
+
+def run_script(script: str, script_args: Sequence[str], builtin: bool = False) -> int:
+    """Runs ``script`` as ``__main__`` with :func:`estimator_ext.patch` applied.
+
+    ``builtin`` is ``patch(builtin=...)``'s (``run --builtin``): TF's own
+    ``Estimator.experimental_export_all_saved_models`` then runs through estimator_ext too.
+
+    Like ``coverage run``: ``sys.argv`` is ``[script, *script_args]``, ``sys.path[0]`` the
+    script's directory, the script's ``SystemExit`` gives the exit status and an uncaught
+    exception prints the script's traceback and gives status 1. ``sys.argv``,
+    ``sys.path`` and the patch are restored afterwards.
+
+    Raises:
+      ScriptNotFoundError: the script does not exist (or is a directory without
+        ``__main__.py``).
+    """
+    from estimator_ext import patching
+
+    if not os.path.exists(script):
+        raise ScriptNotFoundError(f"script {script!r} not found (looked from {os.getcwd()!r}).")
+    if os.path.isdir(script) and not os.path.exists(os.path.join(script, "__main__.py")):
+        raise ScriptNotFoundError(
+            f"{script!r} is a directory without a __main__.py; give the script's path."
+        )
+    real_script = os.path.realpath(script)
+    script_dir = real_script if os.path.isdir(script) else os.path.dirname(real_script)
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [script, *script_args]
+    if sys.path:
+        sys.path[0] = script_dir
+    else:
+        sys.path.append(script_dir)
+    try:
+        with patching.patched(builtin=builtin):
+            try:
+                runpy.run_path(script, run_name="__main__")
+            except SystemExit as exit_request:
+                return exit_status(exit_request)
+            except KeyboardInterrupt as interrupt:
+                _print_script_traceback(interrupt, script)
+                return 130
+            except BaseException as error:  # noqa: BLE001 - the script's own failure
+                _print_script_traceback(error, script)
+                return 1
+        return 0
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+
+def exit_status(exit_request: SystemExit) -> int:
+    """The status Python itself gives ``sys.exit(code)``."""
+    code = exit_request.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _print_script_traceback(error: BaseException, script: str) -> None:
+    """Prints the traceback as ``python script`` would, without runpy's and our frames."""
+    script_file = os.path.realpath(script)
+    tb = error.__traceback__
+    while tb is not None and os.path.realpath(tb.tb_frame.f_code.co_filename) != script_file:
+        tb = tb.tb_next
+    if tb is None and not os.path.isdir(script):  # e.g. a SyntaxError: no frame of the script
+        traceback.print_exception(type(error), error, None, file=sys.stderr)
+        return
+    shown = tb if tb is not None else error.__traceback__
+    traceback.print_exception(type(error), error, shown, file=sys.stderr)
