@@ -4,6 +4,9 @@
 #   make test    venv + pinned install (first run only), then pytest over tests/
 #   make venv    just the venv and the install
 #   make test-tfma   TensorFlow Model Analysis over our exports, in its own venv (below)
+#   make lint    ruff check, ruff format --check, mypy (the lint extra, pinned)
+#   make package build sdist + wheel, twine check, install the wheel in a fresh venv, demo
+#   make corner  the oldest supported corner, TF 2.12 on Python 3.9, through nox
 #
 # The venv is .venv (override with VENV=...), made with the first of $(PYTHON),
 # python3.11, python3.10, python3.9, python3 that is Python 3.9-3.11 (TensorFlow 2.15's
@@ -43,13 +46,16 @@ PIP_FLAGS := --no-input --disable-pip-version-check $(if $(CI),--progress-bar of
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help venv demo test test-tfma clean
+.PHONY: help venv demo test test-tfma clean lint package corner
 
 help:
 	@echo "make demo   create the venv if needed, install pinned deps, run examples/demo.py"
 	@echo "make test   create the venv if needed, install pinned deps, run the test suite"
 	@echo "make venv   create the venv and install only"
 	@echo "make test-tfma  the TFMA tests (tests/tfma/) in their own venv, $(TFMA_VENV) (~3 GB, ~4 min once)"
+	@echo "make lint   ruff check, ruff format --check and mypy (installs the lint extra)"
+	@echo "make package  build, twine check, install the wheel into a fresh venv, run the demo"
+	@echo "make corner   the full suite on TF 2.12 / Python 3.9 through nox (nox-report.json)"
 	@echo "make clean  remove demo_output/ and build files (never the venv)"
 	@echo "variables: VENV=$(VENV) PYTHON=<interpreter> EXTRAS=$(EXTRAS) TESTS=$(TESTS) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) PYTEST_ARGS=..."
 
@@ -100,6 +106,30 @@ test: $(STAMP)
 	"$(VENV_PYTHON)" -m pytest $(TESTS) $(TEST_IGNORE) -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests in $(TESTS)" >&2; fi; \
 	exit $$status
+
+# Tools for lint/package/corner, pinned by constraints.txt; a stamp of their own.
+TOOLS_STAMP := $(VENV)/.estimator-ext-tools-installed
+$(TOOLS_STAMP): setup.py $(CONSTRAINTS) | $(STAMP)
+	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) -c "$(CONSTRAINTS)" -e '.[$(EXTRAS),lint,package]' nox
+	@touch "$(TOOLS_STAMP)"
+
+# All three linters run; the target fails if any of them found something.
+lint: $(TOOLS_STAMP)
+	@status=0; \
+	"$(VENV)/bin/ruff" check . || status=1; \
+	"$(VENV)/bin/ruff" format --check . || status=1; \
+	"$(VENV)/bin/mypy" || status=1; \
+	exit $$status
+
+# tests/test_package.py is deselected from `make test` (marker `package`, pytest.ini).
+package: $(TOOLS_STAMP)
+	"$(VENV_PYTHON)" -m pytest tests/test_package.py -m package -ra -s --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+# The oldest corner; nox finds Python 3.9 under $$(pyenv root)/versions itself.
+CORNER_SESSION ?= tests-tf2.12-py3.9
+NOX_REPORT ?= nox-report.json
+corner: $(TOOLS_STAMP)
+	"$(VENV)/bin/nox" -s $(CORNER_SESSION) --report "$(NOX_REPORT)" $(if $(NOX_ARGS),-- $(NOX_ARGS),)
 
 # The same venv and test recipe as `test`, on the TFMA venv, extras and constraints: the
 # full `tensorflow` (TFMA requires it by name) instead of tensorflow-cpu, and pytest plus

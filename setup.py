@@ -1,14 +1,18 @@
 """Packaging for estimator-ext.
 
 TensorFlow itself is deliberately NOT in ``install_requires``: a user who already has
-``tensorflow`` or ``tensorflow-cpu`` 2.15 keeps theirs (both provide the ``tensorflow``
+``tensorflow`` or ``tensorflow-cpu`` 2.12-2.15 keeps theirs (both provide the ``tensorflow``
 module, and pip cannot tell that one satisfies the other, so requiring either would
 install TensorFlow a second time beside the first). A fresh install picks one through
 an extra: ``pip install 'estimator-ext[cpu]'`` or ``pip install 'estimator-ext[tf]'``.
 
-A TensorFlow >= 2.16 (no ``tf.estimator``) or a Python outside 3.9-3.11 is reported at
-import time with the fix, by ``estimator_ext/_compat.py``; ``python_requires`` below
-stops pip earlier for the Python case.
+On an older supported TensorFlow the extras carry its minor in their name:
+``cpu-tf212``/``tf212``/``s3-tf212`` for 2.12, likewise ``...tf213`` and ``...tf214``
+(see ``estimator_ext/_versions.py`` for the range and docs/versions.md for what is tested).
+
+A TensorFlow outside 2.12-2.15 (2.16+ has no ``tf.estimator``) or a Python outside
+3.9-3.11 is reported at import time with the fix, by ``estimator_ext/_versions.py``;
+``python_requires`` below stops pip earlier for the Python case.
 """
 
 import pathlib
@@ -35,6 +39,28 @@ def read_long_description() -> str:
 
 TENSORFLOW_VERSION = "2.15.1"
 
+# Older supported TensorFlow minors: (the tested tensorflow, tensorflow-estimator, keras,
+# the tensorflow-io release whose metadata pins that minor). The TensorFlow extras accept
+# any patch release of the minor (~=); the constraints-tf2.*.txt files pin the tested one.
+# Keep in step with _versions.py.
+OLDER_TENSORFLOW = {
+    "tf212": ("2.12.0", "2.12.0", "2.12.0", "0.32.0"),
+    "tf213": ("2.13.1", "2.13.0", "2.13.1", "0.34.0"),
+    "tf214": ("2.14.1", "2.14.0", "2.14.0", "0.35.0"),
+}
+
+
+def older_tensorflow_extras() -> dict:
+    """``cpu-tf212``, ``tf212`` and ``s3-tf212`` (and 2.13, 2.14): one TensorFlow minor each."""
+    extras = {}
+    for name, (tensorflow, estimator, keras, tensorflow_io) in OLDER_TENSORFLOW.items():
+        stack = [f"tensorflow-estimator=={estimator}", f"keras=={keras}"]
+        extras[f"cpu-{name}"] = [f"tensorflow-cpu~={tensorflow}", *stack]
+        extras[name] = [f"tensorflow~={tensorflow}", *stack]
+        extras[f"s3-{name}"] = [f"tensorflow-io=={tensorflow_io}"]
+    return extras
+
+
 setup(
     name="estimator-ext",
     version=read_version(),
@@ -48,10 +74,13 @@ setup(
     package_data={"estimator_ext": ["py.typed"]},
     include_package_data=True,
     zip_safe=False,
+    license="Apache-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.9,<3.12",
     install_requires=[
-        # The last tf.estimator release; it pins no TensorFlow of its own.
-        "tensorflow-estimator==2.15.0",
+        # The tf.estimator releases of the supported TensorFlow minors (2.15.0 is the last);
+        # each TensorFlow pins its own, so pip picks the one that matches.
+        "tensorflow-estimator>=2.12,<2.16",
         # TensorFlow 2.15 caps wrapt below 1.15; the patching helpers need >= 1.11.
         "wrapt>=1.11,<1.15",
         "typing-extensions>=4",
@@ -87,12 +116,18 @@ setup(
             # A real S3 server on loopback for the s3:// tests (moto_server).
             "moto[server]>=5",
         ],
+        # make lint / nox -s lint (exact versions in constraints.txt).
+        "lint": ["ruff>=0.6", "mypy>=1.10"],
+        # make package / nox -s package: build the sdist and wheel, check their metadata.
+        "package": ["build>=1", "twine>=5"],
+        **older_tensorflow_extras(),
     },
     entry_points={"console_scripts": ["estimator-ext=estimator_ext.cli:main"]},
     classifiers=[
         "Development Status :: 4 - Beta",
         "Intended Audience :: Developers",
         "Intended Audience :: Science/Research",
+        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.9",
         "Programming Language :: Python :: 3.10",

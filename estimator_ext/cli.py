@@ -235,6 +235,9 @@ def _build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Export all modes of a tf.estimator as one SavedModel; run legacy tf.contrib scripts.",
     )
+    from estimator_ext import __version__  # plain Python, no TensorFlow
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 

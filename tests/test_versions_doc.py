@@ -1,0 +1,60 @@
+"""docs/versions.md is exactly what docs/make_versions_table.py makes of the committed nox report."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "make_versions_table", ROOT / "docs" / "make_versions_table.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_versions_md_agrees_with_the_committed_nox_report():
+    generator = _generator()
+    expected = generator.render(
+        generator.load_report(), generator.load_results(), generator.matrix_sessions()
+    )
+    assert (ROOT / "docs" / "versions.md").read_text(encoding="utf-8") == expected, (
+        "docs/versions.md is stale: run python docs/make_versions_table.py"
+    )
+
+
+def test_every_test_session_in_the_report_wrote_its_summary_and_they_agree():
+    generator = _generator()
+    report = generator.load_report()
+    results = generator.load_results()
+    sessions = generator.matrix_sessions()
+    assert report["sessions"], "nox-report.json lists no session"
+    for entry in report["sessions"]:
+        assert entry["name"] in sessions, f"{entry['name']} is not a session of noxfile.py"
+        if entry["name"].startswith("tests-"):
+            if entry["name"] not in results:  # the session failed before pytest ran (install)
+                assert entry["result"] != "success", f"{entry['name']} wrote no summary"
+                continue
+            summary = results[entry["name"]]
+            tensorflow, python = entry["name"][len("tests-tf") :].split("-py")
+            assert summary["tensorflow"].startswith(tensorflow + "."), summary
+            assert summary["python"].startswith(python + "."), summary
+            assert summary["passed"] + summary["failed"] + summary["skipped"] == summary["total"]
+            assert (summary["failed"] == 0) == (entry["result"] == "success"), (summary, entry)
+    assert report["result"] == int(
+        all(entry["result"] == "success" for entry in report["sessions"])
+    )
+
+
+def test_the_table_marks_matrix_sessions_missing_from_the_report_as_not_run():
+    generator = _generator()
+    report = {"result": 1, "sessions": [{"name": "lint", "result": "success", "duration": 60.0}]}
+    text = generator.render(report, {}, ["tests-tf2.12-py3.9", "lint"])
+    assert "| lint |" in text and "| success |" in text
+    assert "Not run in this report: `tests-tf2.12-py3.9`." in text
+    json.dumps(report)  # the shape nox writes
