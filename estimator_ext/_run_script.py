@@ -58,7 +58,7 @@ def run_script(script: str, script_args: Sequence[str], builtin: bool = False) -
             except KeyboardInterrupt as interrupt:
                 _print_script_traceback(interrupt, script)
                 return 130
-            except BaseException as error:  # noqa: BLE001 - the script's own failure
+            except BaseException as error:  # the script's own failure
                 _print_script_traceback(error, script)
                 return 1
         return 0

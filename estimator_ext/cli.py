@@ -108,7 +108,7 @@ def load_object(spec: str, option: str) -> Any:
                 f"{option} {spec!r}: no module named {error.name!r} (looked in the current directory and sys.path)."
             ) from error
         raise CliError(f"{option} {spec!r}: importing {module_name!r} failed: {_one_line(error)}") from error
-    except Exception as error:  # noqa: BLE001 - the user's module raised while importing
+    except Exception as error:  # the user's module raised while importing
         raise CliError(f"{option} {spec!r}: importing {module_name!r} raised {type(error).__name__}: {_one_line(error)}") from error
     value: Any = module
     for part in attribute.split("."):
@@ -135,7 +135,7 @@ def _build_estimator(spec: str, model_dir: Optional[str]) -> Any:
     call_text = f"{spec.partition(':')[2]}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
     try:
         estimator = factory(**kwargs)
-    except Exception as error:  # noqa: BLE001 - the user's factory failed
+    except Exception as error:  # the user's factory failed
         raise CliError(f"--estimator: calling {call_text} raised {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
     if not isinstance(estimator, tf.compat.v1.estimator.Estimator):
         raise CliError(f"--estimator: {call_text} returned a {type(estimator).__name__}, expected a tf.estimator.Estimator.")
@@ -147,7 +147,7 @@ def _receiver_map(spec: str) -> Mapping[str, Any]:
     if not isinstance(receivers, Mapping) and callable(receivers):
         try:
             receivers = receivers()
-        except Exception as error:  # noqa: BLE001 - the user's function failed
+        except Exception as error:  # the user's function failed
             raise CliError(f"--receivers: calling {spec!r} raised {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
     if not isinstance(receivers, Mapping):
         raise CliError(
@@ -177,7 +177,7 @@ class _ProgressHandler(logging.Handler):
             level = "warning: " if record.levelno >= logging.WARNING else ""
             sys.stderr.write(f"{PROG}: {level}{record.getMessage()}\n")
             sys.stderr.flush()
-        except Exception:  # noqa: BLE001 - logging must never break the export
+        except Exception:  # logging must never break the export
             self.handleError(record)
 
 
@@ -213,7 +213,7 @@ def _export(args: argparse.Namespace) -> int:
                 estimator, args.export_dir_base, receivers, checkpoint_path=args.checkpoint,
                 warmup_requests=warmup_requests,
             )
-        except Exception as error:  # noqa: BLE001 - reported as one line; --traceback for more
+        except Exception as error:  # reported as one line; --traceback for more
             if args.traceback:
                 raise
             raise CliError(f"export failed: {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
@@ -312,7 +312,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _inspect(args) if args.command == "inspect" else _export(args)
         except CliError:
             raise
-        except Exception as error:  # noqa: BLE001 - unforeseen failures are one line too
+        except Exception as error:  # unforeseen failures are one line too
             if getattr(args, "traceback", False):
                 raise
             raise CliError(f"{type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error

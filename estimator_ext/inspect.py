@@ -130,7 +130,7 @@ def _parse(export_dir: str, path: str, filename: str) -> saved_model_pb2.SavedMo
             text_format.Parse(content.decode("utf-8"), saved_model)
         else:
             saved_model.ParseFromString(content)
-    except Exception as error:  # noqa: BLE001 - corrupt or unreadable, whatever the parser says
+    except Exception as error:  # corrupt or unreadable, whatever the parser says
         raise UnreadableSavedModelError(
             f"{export_dir!r} is not a readable SavedModel: cannot parse {filename} "
             f"({type(error).__name__}: {' '.join(str(error).split())})."

@@ -334,7 +334,7 @@ def test_threads_calling_patch_at_once_get_one_consistent_patch():
         try:
             barrier.wait()
             records.append(estimator_ext.patch())
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=call_patch) for _ in range(8)]
