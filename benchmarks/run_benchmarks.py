@@ -140,8 +140,9 @@ def child(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    import estimator_ext
     import models
+
+    import estimator_ext
 
     modes = args.modes.split(",")
     if args.model == "linear":
@@ -224,12 +225,10 @@ def _prepare(case: Case, workdir: str) -> str:
     """Creates (once) the model directory for ``case``; returns it."""
     if case.model == "linear":
         model_dir = os.path.join(workdir, "linear")
-        code = "import models; models.train_linear({!r})".format(model_dir)
+        code = f"import models; models.train_linear({model_dir!r})"
     else:
         model_dir = os.path.join(workdir, f"embedding-{case.checkpoint_gib:g}")
-        code = "import models; models.write_embedding_checkpoint({!r}, models.rows_for_checkpoint_gib({!r}))".format(
-            model_dir, case.checkpoint_gib
-        )
+        code = f"import models; models.write_embedding_checkpoint({model_dir!r}, models.rows_for_checkpoint_gib({case.checkpoint_gib!r}))"
     if not os.path.exists(os.path.join(model_dir, "checkpoint")):
         print(f"  preparing {model_dir}", flush=True)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=HERE, CUDA_VISIBLE_DEVICES="-1")

@@ -27,8 +27,8 @@ check_python()
 from estimator_ext.patching import multi_export, patch, patched, unpatch  # noqa: E402  (no TensorFlow)
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from estimator_ext._export import export_all_saved_models
     from estimator_ext._cleanup import clean_stale_temporaries
+    from estimator_ext._export import export_all_saved_models
     from estimator_ext._receivers import (
         SupervisedInputReceiver,
         build_raw_supervised_input_receiver_fn,

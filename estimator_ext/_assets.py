@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from typing import Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
-from estimator_ext._fs import dirname, local_path, has_scheme, join
+from estimator_ext._fs import dirname, has_scheme, join, local_path
 
 #: Longest file or directory name (in UTF-8 bytes) accepted in assets_extra destinations:
 #: NAME_MAX of ext4, XFS, btrfs, APFS and NTFS-as-mounted; longer names fail mid-export.

@@ -38,7 +38,8 @@ footer. Keys must be given in TF's order (bytewise ascending, header first).
 from __future__ import annotations
 
 import struct
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2
@@ -189,7 +190,7 @@ def _parse_block(block: bytes) -> Iterator[Tuple[bytes, bytes]]:
         position += value_length
 
 
-def read_index(prefix: str) -> "BundleIndex":
+def read_index(prefix: str) -> BundleIndex:
     """The parsed ``<prefix>.index`` (read whole: an index is small, a few KB per variable)."""
     with tf.io.gfile.GFile(prefix + ".index", "rb") as index_file:
         return BundleIndex.from_table(parse_table(index_file.read()))
@@ -208,7 +209,7 @@ class BundleIndex:
         self._slices_by_name: Optional[Dict[bytes, List[bytes]]] = None
 
     @classmethod
-    def from_table(cls, pairs: Sequence[Tuple[bytes, bytes]]) -> "BundleIndex":
+    def from_table(cls, pairs: Sequence[Tuple[bytes, bytes]]) -> BundleIndex:
         if not pairs or pairs[0][0] != HEADER_KEY:
             raise CorruptIndexError("The index has no header entry (its first key must be '').")
         header = tensor_bundle_pb2.BundleHeaderProto.FromString(pairs[0][1])

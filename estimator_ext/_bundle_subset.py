@@ -37,7 +37,8 @@ can take TF's restore-based path instead.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable
+from collections.abc import Iterable
+from typing import Dict
 
 import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2

@@ -34,7 +34,7 @@ DEFAULT_STALE_AGE = datetime.timedelta(hours=1)
 
 
 def clean_stale_temporaries(
-    export_dir_base: Union[str, "os.PathLike[str]"],
+    export_dir_base: Union[str, os.PathLike[str]],
     older_than: Union[float, int, datetime.timedelta] = DEFAULT_STALE_AGE,
 ) -> List[str]:
     """Removes the temporary directories that killed exports left in ``export_dir_base``.

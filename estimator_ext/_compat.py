@@ -57,7 +57,7 @@ def call_model_fn(estimator: Any, features: Any, labels: Any, mode: str) -> Any:
     return estimator._call_model_fn(features, labels, mode, estimator.config)
 
 
-def create_global_step(estimator: Any, graph: "tf.Graph") -> None:
+def create_global_step(estimator: Any, graph: tf.Graph) -> None:
     """Creates the global step the way the estimator's own graphs do."""
     estimator._create_and_assert_global_step(graph)
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from estimator_ext import _assets, _compat, _fs, _s3, _warmup
+from estimator_ext._checkpoint import CheckpointCatalog, resolve_checkpoint
 from estimator_ext._modekeys import mode_label, validate_receiver_map
 from estimator_ext._modes import ModeGraph, build_mode_graph, drop_unimportable_saveables
 from estimator_ext._result import ExportResult
-from estimator_ext._checkpoint import CheckpointCatalog, resolve_checkpoint
 from estimator_ext._variables import WriteOptions, WrittenVariables, check_mode, write_variables
 
 logger = logging.getLogger("estimator_ext")

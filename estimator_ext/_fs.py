@@ -37,7 +37,8 @@ import re
 import socket
 import time
 import uuid
-from typing import Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -222,7 +223,7 @@ def has_saved_model(export_dir: str) -> bool:
     return any(tf.io.gfile.exists(join(export_dir, name)) for name in SAVED_MODEL_FILENAMES)
 
 
-def _parse(pattern: "re.Pattern[str]", name: str) -> Optional[TempDirName]:
+def _parse(pattern: re.Pattern[str], name: str) -> Optional[TempDirName]:
     match = pattern.match(name.rstrip("/"))
     if match is None:
         return None

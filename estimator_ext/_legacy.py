@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import sys
 import types
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from estimator_ext import _tf_names
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Callable, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable, Dict
 
 import tensorflow as tf
 

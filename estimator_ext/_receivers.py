@@ -8,7 +8,8 @@ before the model_fn ever sees it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, Optional, Union
 
 import tensorflow as tf
 

@@ -12,7 +12,8 @@ its owner serialises calls (``patching`` holds a lock around it).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, List, MutableMapping, Tuple
+from collections.abc import MutableMapping
+from typing import Any, List, Tuple
 
 
 class _Missing:

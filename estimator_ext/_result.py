@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, ItemsView, Iterable, KeysView, List, Mapping, Optional, Tuple, ValuesView
+from collections.abc import ItemsView, Iterable, KeysView, Mapping, ValuesView
+from typing import (
+    Any,
+    Dict,
+    List,
+    Optional,
+    Tuple,
+)
 
 
 class ExportResult(str):
@@ -42,7 +49,7 @@ class ExportResult(str):
         tags_by_mode: Mapping[str, Iterable[str]],
         saved_variables_mode: str,
         variables_strategy: str = "",
-    ) -> "ExportResult":
+    ) -> ExportResult:
         result = super().__new__(cls, export_dir)
         result.tags_by_mode = {mode: tuple(tags) for mode, tags in tags_by_mode.items()}
         result.saved_variables_mode = saved_variables_mode

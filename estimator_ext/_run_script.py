@@ -11,7 +11,7 @@ import os
 import runpy
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class ScriptNotFoundError(FileNotFoundError):

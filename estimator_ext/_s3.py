@@ -40,7 +40,8 @@ import contextlib
 import logging
 import os
 import time
-from typing import Callable, Dict, Iterator, MutableMapping, Optional, TypeVar
+from collections.abc import Iterator, MutableMapping
+from typing import Callable, Dict, Optional, TypeVar
 
 import tensorflow as tf
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional, Sequence, Set, Tuple
+from collections.abc import Sequence
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 import wrapt
 

@@ -15,7 +15,8 @@ TensorFlow is imported when they are called, not with this module.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
 
 from estimator_ext._result import ExportResult  # plain Python: imports no TensorFlow
 

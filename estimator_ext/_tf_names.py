@@ -14,7 +14,8 @@ ever does, this file (and ``_compat.py``) is the only place to change.
 from __future__ import annotations
 
 import types
-from typing import Mapping, Tuple
+from collections.abc import Mapping
+from typing import Tuple
 
 _ESTIMATOR_PACKAGE = "tensorflow_estimator.python.estimator"
 

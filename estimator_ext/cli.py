@@ -24,7 +24,8 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Iterator, List, Mapping, Optional, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, List, Optional
 
 from estimator_ext._run_script import exit_status
 

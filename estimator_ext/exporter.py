@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import numbers
 import os
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, List, Optional, Tuple
 
 import tensorflow as tf
 

@@ -19,7 +19,8 @@ built on it, so what they show is exactly this dict.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import tensorflow as tf
 from google.protobuf import text_format
@@ -50,7 +51,7 @@ class UnreadableSavedModelError(NotASavedModelError):
 
 
 def describe(
-    export_dir: Union[str, "os.PathLike[str]"], *, argument_name: str = "export_dir"
+    export_dir: Union[str, os.PathLike[str]], *, argument_name: str = "export_dir"
 ) -> Dict[str, Any]:
     """A JSON-ready description of the SavedModel in ``export_dir``: what
     ``estimator-ext inspect --json`` prints.

@@ -51,7 +51,8 @@ import functools
 import logging
 import sys
 import threading
-from typing import Any, Iterator, Optional, Set, Tuple
+from collections.abc import Iterator
+from typing import Any, Optional, Set, Tuple
 
 import wrapt
 

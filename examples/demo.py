@@ -31,10 +31,10 @@ quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import estimator_ext  # noqa: E402
 from iris_data import FEATURE_NAMES, Iris, load_iris  # noqa: E402
 from saved_model_summary import describe_saved_model  # noqa: E402
+
+import estimator_ext  # noqa: E402
 
 MK = tf.estimator.ModeKeys
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

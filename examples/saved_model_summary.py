@@ -7,7 +7,8 @@ examples use it to show what one ``export_all_saved_models`` call wrote.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from collections.abc import Mapping
+from typing import Any, Dict, List
 
 from estimator_ext import inspect
 

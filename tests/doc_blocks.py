@@ -145,7 +145,7 @@ def run_script(
     python: str = sys.executable,
     timeout: float = 600,
     env: Optional[Dict[str, str]] = None,
-) -> "subprocess.CompletedProcess[str]":
+) -> subprocess.CompletedProcess[str]:
     """Runs ``script`` with ``python`` in ``cwd``, the checkout first on PYTHONPATH.
 
     Returns the completed process (stdout and stderr captured as text); the caller asserts.
@@ -163,7 +163,7 @@ def run_script(
     )
 
 
-def failure_report(script: Script, completed: "subprocess.CompletedProcess[str]") -> str:
+def failure_report(script: Script, completed: subprocess.CompletedProcess[str]) -> str:
     """The assertion message for a script that exited non-zero: stdout and stderr's tail."""
     stderr_tail = "\n".join(completed.stderr.splitlines()[-40:])
     return (

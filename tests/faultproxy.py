@@ -37,7 +37,8 @@ import socket
 import struct
 import threading
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
+from typing import Dict, List, Optional, Tuple
 
 FAULT_KINDS = ("reset", "stall", "500", "503")
 
@@ -120,7 +121,7 @@ class FaultProxy:
 
     # --- control ----------------------------------------------------------------------------
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         self._started_at = time.monotonic()
         thread = threading.Thread(target=self._accept_loop, name="faultproxy-accept", daemon=True)
         thread.start()
@@ -141,7 +142,7 @@ class FaultProxy:
         except OSError:
             pass
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from typing import Any, Dict, Iterator, List, Optional
+from collections.abc import Iterator
+from typing import Any, Dict, List, Optional
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = "estimator-ext-tests"

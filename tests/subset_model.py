@@ -49,7 +49,7 @@ def model_fn(features: Dict[str, Any], labels: Any, mode: str, params: Dict[str,
         use_resource=True,
     )
     word_values = np.array(
-        [f"word-{i}-\u00e9\x00\xff".encode("utf-8") * (i % 5) for i in range(WORDS)]
+        [f"word-{i}-\u00e9\x00\xff".encode() * (i % 5) for i in range(WORDS)]
     )
     words = tf.compat.v1.get_variable(
         "words", initializer=tf.constant(word_values), trainable=False

@@ -17,7 +17,8 @@ the checkout on PYTHONPATH. Sections:
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf

@@ -21,7 +21,6 @@ import tensorflow as tf
 import estimator_ext
 from estimator_ext import cli
 from tests import support
-from tests.support import MK
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBPROCESS_TIMEOUT = 240

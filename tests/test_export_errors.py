@@ -1,7 +1,6 @@
 """Every error of issue 2 item 8: the message names the argument and the fix, and
 ``export_dir_base`` holds nothing new afterwards (it is not even created)."""
 
-import os
 import re
 
 import pytest

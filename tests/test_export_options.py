@@ -2,7 +2,6 @@
 the serving_default guarantee, and exports read back by consumers we did not write
 (TF1 loader, tf.saved_model.load, saved_model_cli)."""
 
-import json
 import logging
 import os
 import pickle

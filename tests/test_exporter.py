@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from estimator_ext import AllModesExporter
+from estimator_ext.exporter import integer_named_exports
 from tests.support import XY_LABELS as LABELS
 from tests.support import XY_ROWS as ROWS
 from tests.support import xy_eval_input_fn as eval_input_fn
@@ -25,8 +27,6 @@ from tests.support import xy_receiver_fn_map as receiver_fn_map
 from tests.support import xy_serving_receiver_fn as serving_receiver_fn
 from tests.support import xy_supervised_receiver_fn as supervised_receiver_fn
 from tests.support import xy_train_input_fn as train_input_fn
-from estimator_ext import AllModesExporter
-from estimator_ext.exporter import integer_named_exports
 
 MK = tf.estimator.ModeKeys
 

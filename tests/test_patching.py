@@ -374,8 +374,8 @@ def test_legacy_contrib_names_are_estimator_ext_functions():
                 is estimator_ext.build_supervised_input_receiver_fn_from_input_fn)
         assert tf.contrib.estimator.export_saved_model_for_mode is _tf_exports.export_saved_model_for_mode
         assert tf.compat.v1.contrib is tf.contrib
-        from tensorflow.contrib.estimator import export_all_saved_models  # noqa: F401  (import syntax works too)
         import tensorflow.contrib.estimator as contrib_estimator
+        from tensorflow.contrib.estimator import export_all_saved_models  # noqa: F401  (import syntax works too)
 
         assert contrib_estimator is tf.contrib.estimator
         assert sorted(dir(tf.contrib.estimator)) == sorted(_legacy.LEGACY_CONTRIB_ESTIMATOR_NAMES)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import ast
 import pathlib
 import re
-from typing import Iterator, List, Set, Tuple
+from collections.abc import Iterator
+from typing import List, Set, Tuple
 
 import pytest
 

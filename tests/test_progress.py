@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-
 from estimator_ext import _progress
 
 

@@ -16,7 +16,8 @@ import hashlib
 import os
 import re
 import stat
-from typing import Dict, Iterable, List, Optional, Tuple
+from collections.abc import Iterable
+from typing import Dict, List, Optional, Tuple
 
 Entry = Tuple
 

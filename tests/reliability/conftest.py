@@ -22,7 +22,8 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Any, Dict, Iterator
+from collections.abc import Iterator
+from typing import Any, Dict
 
 import pytest
 

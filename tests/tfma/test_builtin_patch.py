@@ -14,7 +14,8 @@ from __future__ import annotations
 import inspect
 import os
 import pathlib
-from typing import Any, Callable, Dict, Iterator, List
+from collections.abc import Iterator
+from typing import Any, Callable, Dict, List
 
 import pytest
 import tensorflow as tf
