@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -29,7 +29,7 @@ def rows_for_checkpoint_gib(checkpoint_gib: float) -> int:
     return int(checkpoint_gib * GIB / 2 / (EMBEDDING_DIM * 4))
 
 
-def embedding_model_fn(features: Dict[str, tf.Tensor], labels: Any, mode: str, params: Dict[str, Any]) -> tf.estimator.EstimatorSpec:
+def embedding_model_fn(features: dict[str, tf.Tensor], labels: Any, mode: str, params: dict[str, Any]) -> tf.estimator.EstimatorSpec:
     embedding = tf.compat.v1.get_variable(
         "embedding",
         [params["rows"], EMBEDDING_DIM],
@@ -66,7 +66,7 @@ def write_embedding_checkpoint(model_dir: str, rows: int) -> str:
             return saver.save(session, os.path.join(model_dir, "model.ckpt"), global_step=1)
 
 
-def embedding_receivers() -> Dict[str, Callable[[], Any]]:
+def embedding_receivers() -> dict[str, Callable[[], Any]]:
     def supervised():
         ids = tf.compat.v1.placeholder(tf.int64, [None, IDS_PER_ROW], name="ids")
         label = tf.compat.v1.placeholder(tf.float32, [None, 1], name="label")
@@ -106,7 +106,7 @@ def train_linear(model_dir: str) -> None:
     linear_estimator(model_dir).train(input_fn, steps=20)
 
 
-def linear_receivers() -> Dict[str, Callable[[], Any]]:
+def linear_receivers() -> dict[str, Callable[[], Any]]:
     def placeholders():
         return {
             "age": tf.compat.v1.placeholder(tf.float32, [None, 1], name="age"),

@@ -43,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -69,7 +69,7 @@ class Case:
     methods: tuple
 
 
-def cases(quick: bool) -> List[Case]:
+def cases(quick: bool) -> list[Case]:
     sizes = (0.0625, 0.125) if quick else (0.25, 0.5, 1.0, 2.0)
     three = ("estimator_ext", "builtin", "single_x3", "copy")
     found = [Case("linear, 3 modes", "linear", 0.0, THREE_MODES, three)]
@@ -212,7 +212,7 @@ def _python() -> str:
     return sys.executable
 
 
-def _run_child(argv: List[str]) -> Dict[str, Any]:
+def _run_child(argv: list[str]) -> dict[str, Any]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
     done = subprocess.run([_python(), os.path.abspath(__file__)] + argv, capture_output=True, text=True, env=env)
     for line in done.stdout.splitlines():
@@ -249,7 +249,7 @@ def _checkpoint_bytes(model_dir: str) -> int:
     )
 
 
-def measure(all_cases: List[Case], workdir: str, repeats: int, small_repeats: int, settle: float) -> List[Dict[str, Any]]:
+def measure(all_cases: list[Case], workdir: str, repeats: int, small_repeats: int, settle: float) -> list[dict[str, Any]]:
     records = []
     for case in all_cases:
         model_dir = _prepare(case, workdir)
@@ -285,11 +285,11 @@ def measure(all_cases: List[Case], workdir: str, repeats: int, small_repeats: in
     return records
 
 
-def _median(records: List[Dict[str, Any]], key: str) -> float:
+def _median(records: list[dict[str, Any]], key: str) -> float:
     return statistics.median(record[key] for record in records)
 
 
-def summarize(records: List[Dict[str, Any]], all_cases: List[Case]) -> List[Dict[str, Any]]:
+def summarize(records: list[dict[str, Any]], all_cases: list[Case]) -> list[dict[str, Any]]:
     rows = []
     for case in all_cases:
         by_method = {method: [r for r in records if r["case"] == case.name and r["method"] == method] for method in case.methods}
@@ -323,7 +323,7 @@ def summarize(records: List[Dict[str, Any]], all_cases: List[Case]) -> List[Dict
     return rows
 
 
-def machine() -> Dict[str, str]:
+def machine() -> dict[str, str]:
     def read(path: str, prefix: str) -> str:
         try:
             with open(path) as source:
@@ -351,8 +351,8 @@ def machine() -> Dict[str, str]:
     }
 
 
-def _targets(rows: List[Dict[str, Any]], all_cases: List[Case]) -> List[str]:
-    def row(case_name: str, method: str) -> Optional[Dict[str, Any]]:
+def _targets(rows: list[dict[str, Any]], all_cases: list[Case]) -> list[str]:
+    def row(case_name: str, method: str) -> dict[str, Any] | None:
         return next((r for r in rows if r["case"] == case_name and r["method"] == method), None)
 
     biggest_three = [c for c in all_cases if c.model == "embedding" and c.modes == THREE_MODES][-1].name
@@ -393,7 +393,7 @@ def _size_text(nbytes: float) -> str:
     return f"{nbytes / MIB:.1f} MiB" if nbytes >= MIB else f"{nbytes / 1024:.0f} KiB"
 
 
-def write_markdown(rows: List[Dict[str, Any]], all_cases: List[Case], machine_info: Dict[str, str], repeats: str, path: str) -> None:
+def write_markdown(rows: list[dict[str, Any]], all_cases: list[Case], machine_info: dict[str, str], repeats: str, path: str) -> None:
     lines = [
         "# Benchmark results",
         "",
@@ -453,7 +453,7 @@ def write_markdown(rows: List[Dict[str, Any]], all_cases: List[Case], machine_in
         out.write("\n".join(lines))
 
 
-def write_plot(rows: List[Dict[str, Any]], path: str) -> bool:
+def write_plot(rows: list[dict[str, Any]], path: str) -> bool:
     try:
         import matplotlib
 

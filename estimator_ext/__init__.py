@@ -81,5 +81,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> List[str]:
+def __dir__() -> list[str]:
     return sorted(set(__all__) | set(_LAZY_SUBMODULES) | {"__version__"})

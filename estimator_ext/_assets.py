@@ -6,7 +6,6 @@ import os
 import posixpath
 import stat
 from collections.abc import Mapping
-from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -17,7 +16,7 @@ from estimator_ext._fs import dirname, has_scheme, join, local_path
 MAX_NAME_BYTES = 255
 
 
-def plan_assets_extra(assets_extra: Optional[Mapping[str, str]]) -> List[Tuple[str, str]]:
+def plan_assets_extra(assets_extra: Mapping[str, str] | None) -> list[tuple[str, str]]:
     """Validates ``assets_extra`` before anything is written; returns (destination, source).
 
     Destinations are relative file paths inside ``assets.extra/`` (nested ones allowed,
@@ -42,7 +41,7 @@ def plan_assets_extra(assets_extra: Optional[Mapping[str, str]]) -> List[Tuple[s
             "{'vocab/words.txt': '/data/words.txt'}."
         )
     plan = []
-    claimed: Dict[str, str] = {}  # normalized destination -> destination as given
+    claimed: dict[str, str] = {}  # normalized destination -> destination as given
     for destination, source in assets_extra.items():
         normalized = _normalized_destination(destination)
         if normalized in claimed:
@@ -160,7 +159,7 @@ def _check_no_file_directory_clash(claimed: Mapping[str, str]) -> None:
             parent = posixpath.dirname(parent)
 
 
-def copy_assets_extra(plan: List[Tuple[str, str]], export_dir: str) -> None:
+def copy_assets_extra(plan: list[tuple[str, str]], export_dir: str) -> None:
     root = join(export_dir, "assets.extra")
     for destination, source in plan:
         target = join(root, *destination.split("/"))

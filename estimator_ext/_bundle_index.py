@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2
@@ -65,7 +64,7 @@ class CorruptIndexError(ValueError):
 # --- crc32c (Castagnoli), as TF's lib/hash/crc32c ---------------------------------------
 
 
-def _crc32c_table() -> List[int]:
+def _crc32c_table() -> list[int]:
     table = []
     for byte in range(256):
         crc = byte
@@ -111,7 +110,7 @@ def encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def decode_varint(data: bytes, position: int) -> Tuple[int, int]:
+def decode_varint(data: bytes, position: int) -> tuple[int, int]:
     """(value, position after it) of the varint at ``data[position:]``."""
     result = shift = 0
     while True:
@@ -128,7 +127,7 @@ def decode_varint(data: bytes, position: int) -> Tuple[int, int]:
 # --- reading ----------------------------------------------------------------------------
 
 
-def parse_table(data: bytes) -> List[Tuple[bytes, bytes]]:
+def parse_table(data: bytes) -> list[tuple[bytes, bytes]]:
     """Every (key, value) of a whole table file's bytes, in stored order."""
     if len(data) < FOOTER_SIZE:
         raise CorruptIndexError(f"An index of {len(data)} bytes is shorter than its footer.")
@@ -145,13 +144,13 @@ def parse_table(data: bytes) -> List[Tuple[bytes, bytes]]:
     return entries
 
 
-def _decode_handle(data: bytes, position: int) -> Tuple[Tuple[int, int], int]:
+def _decode_handle(data: bytes, position: int) -> tuple[tuple[int, int], int]:
     offset, position = decode_varint(data, position)
     size, position = decode_varint(data, position)
     return (offset, size), position
 
 
-def _read_block(data: bytes, handle: Tuple[int, int]) -> bytes:
+def _read_block(data: bytes, handle: tuple[int, int]) -> bytes:
     offset, size = handle
     end = offset + size
     if end + BLOCK_TRAILER_SIZE > len(data):
@@ -169,7 +168,7 @@ def _read_block(data: bytes, handle: Tuple[int, int]) -> bytes:
     return block
 
 
-def _parse_block(block: bytes) -> Iterator[Tuple[bytes, bytes]]:
+def _parse_block(block: bytes) -> Iterator[tuple[bytes, bytes]]:
     if len(block) < 4:
         raise CorruptIndexError("An index block is shorter than its restart count.")
     (num_restarts,) = struct.unpack("<I", block[-4:])
@@ -202,14 +201,14 @@ class BundleIndex:
     def __init__(
         self,
         header: tensor_bundle_pb2.BundleHeaderProto,
-        entries: Dict[bytes, tensor_bundle_pb2.BundleEntryProto],
+        entries: dict[bytes, tensor_bundle_pb2.BundleEntryProto],
     ):
         self.header = header
         self.entries = entries
-        self._slices_by_name: Optional[Dict[bytes, List[bytes]]] = None
+        self._slices_by_name: dict[bytes, list[bytes]] | None = None
 
     @classmethod
-    def from_table(cls, pairs: Sequence[Tuple[bytes, bytes]]) -> BundleIndex:
+    def from_table(cls, pairs: Sequence[tuple[bytes, bytes]]) -> BundleIndex:
         if not pairs or pairs[0][0] != HEADER_KEY:
             raise CorruptIndexError("The index has no header entry (its first key must be '').")
         header = tensor_bundle_pb2.BundleHeaderProto.FromString(pairs[0][1])
@@ -222,11 +221,11 @@ class BundleIndex:
             previous = key
         return cls(header, entries)
 
-    def tensor_names(self) -> List[str]:
+    def tensor_names(self) -> list[str]:
         """The names of whole tensors and partitioned variables (no slice keys)."""
         return [key.decode("utf-8") for key in self.entries if not key.startswith(b"\x00")]
 
-    def keys_of(self, name: str) -> List[bytes]:
+    def keys_of(self, name: str) -> list[bytes]:
         """``name``'s own key, then the keys of its stored slices (a partitioned variable)."""
         key = name.encode("utf-8")
         if key not in self.entries:
@@ -271,7 +270,7 @@ def slice_key_name(key: bytes) -> bytes:
 # --- writing ----------------------------------------------------------------------------
 
 
-def build_table(pairs: Iterable[Tuple[bytes, bytes]], block_size: int = BLOCK_SIZE) -> bytes:
+def build_table(pairs: Iterable[tuple[bytes, bytes]], block_size: int = BLOCK_SIZE) -> bytes:
     """A whole table file for ``pairs``, whose keys must be strictly ascending.
 
     A data block is closed once it reaches ``block_size`` bytes (tests use small ones to

@@ -38,7 +38,6 @@ can take TF's restore-based path instead.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Dict
 
 import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2
@@ -86,7 +85,7 @@ def write_subset(
     order = sorted(keys, key=lambda key: (entries[key].shard_id, entries[key].offset))
     total = sum(entries[key].size for key in keys)
     progress = ProgressLog("Writing variables", total, progress_interval)
-    new_entries: Dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+    new_entries: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
     num_shards = max(index.header.num_shards, 1)
     written = 0
     with tf.io.gfile.GFile(data_file_name(destination_prefix, 0, 1), "wb") as out:
@@ -120,7 +119,7 @@ class _Sources:
     def __init__(self, prefix: str, num_shards: int):
         self._prefix = prefix
         self._num_shards = num_shards
-        self._open: Dict[int, tf.io.gfile.GFile] = {}
+        self._open: dict[int, tf.io.gfile.GFile] = {}
 
     def get(self, shard: int) -> tf.io.gfile.GFile:
         if shard not in self._open:

@@ -10,7 +10,7 @@ Writing the SavedModel's variables from it is ``_variables.py``'s job.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -20,12 +20,12 @@ from estimator_ext._modekeys import mode_label
 from estimator_ext._modes import ModeGraph
 
 #: (shape, or None when not fully known; dtype) of one checkpoint tensor or graph variable.
-Spec = Tuple[Optional[Tuple[int, ...]], tf.dtypes.DType]
+Spec = tuple[Optional[tuple[int, ...]], tf.dtypes.DType]
 
 # --- which checkpoint ------------------------------------------------------------------------
 
 
-def resolve_checkpoint(estimator: Any, checkpoint_path: Optional[str]) -> str:
+def resolve_checkpoint(estimator: Any, checkpoint_path: str | None) -> str:
     """The checkpoint prefix to export from.
 
     ``checkpoint_path`` may be a prefix or a directory (its latest checkpoint is used).
@@ -110,24 +110,24 @@ class CheckpointCatalog:
         reader = tf.compat.v1.train.NewCheckpointReader(prefix)
         shapes = reader.get_variable_to_shape_map()
         dtypes = reader.get_variable_to_dtype_map()
-        self.specs: Dict[str, Spec] = {name: (tuple(shapes[name]), dtypes[name]) for name in shapes}
+        self.specs: dict[str, Spec] = {name: (tuple(shapes[name]), dtypes[name]) for name in shapes}
 
     @property
     def is_v2(self) -> bool:
         """True for the index + data files format TF2 writes (the only one we can copy)."""
         return tf.io.gfile.exists(self.prefix + ".index")
 
-    def data_files(self) -> List[str]:
+    def data_files(self) -> list[str]:
         """The checkpoint's ``.data-*`` files, sorted."""
         return sorted(tf.io.gfile.glob(self.prefix + ".data-*"))
 
-    def nbytes(self, name: str) -> Optional[int]:
+    def nbytes(self, name: str) -> int | None:
         """Size of tensor ``name`` in memory; None when unknown (strings)."""
         shape, dtype = self.specs[name]
         return tensor_nbytes(shape, dtype)
 
 
-def tensor_nbytes(shape: Optional[Tuple[int, ...]], dtype: tf.dtypes.DType) -> Optional[int]:
+def tensor_nbytes(shape: tuple[int, ...] | None, dtype: tf.dtypes.DType) -> int | None:
     """Bytes of a tensor in memory; None when unknown (strings, an unknown shape)."""
     if shape is None or dtype == tf.string:
         return None
@@ -136,10 +136,10 @@ def tensor_nbytes(shape: Optional[Tuple[int, ...]], dtype: tf.dtypes.DType) -> O
 
 # --- what a mode saves -------------------------------------------------------------------------
 
-SavedEntry = Union[Any, List[Any]]  # a variable's tensor, or the partitions of one variable
+SavedEntry = Union[Any, list[Any]]  # a variable's tensor, or the partitions of one variable
 
 
-def saved_entries(mode_graph: ModeGraph) -> Optional[Dict[str, SavedEntry]]:
+def saved_entries(mode_graph: ModeGraph) -> dict[str, SavedEntry] | None:
     """Checkpoint key -> variable (or list of partitions) the mode's saver saves, or None.
 
     None means metadata cannot describe what the saver writes: a custom saver, or
@@ -153,7 +153,7 @@ def saved_entries(mode_graph: ModeGraph) -> Optional[Dict[str, SavedEntry]]:
     return _compat.saveable_names(graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES))
 
 
-def plain_variable_specs(mode_graph: ModeGraph) -> Optional[Dict[str, Spec]]:
+def plain_variable_specs(mode_graph: ModeGraph) -> dict[str, Spec] | None:
     """Checkpoint key -> (shape, dtype) of what the mode's saver saves, or None.
 
     None means the mode cannot be checked by metadata: it has a custom saver, or
@@ -164,13 +164,13 @@ def plain_variable_specs(mode_graph: ModeGraph) -> Optional[Dict[str, Spec]]:
     return None if entries is None else specs_of(entries)
 
 
-def specs_of(entries: Dict[str, SavedEntry]) -> Dict[str, Spec]:
+def specs_of(entries: dict[str, SavedEntry]) -> dict[str, Spec]:
     """Checkpoint key -> (shape, dtype) of each entry; a partitioned one has its full shape."""
-    specs: Dict[str, Spec] = {}
+    specs: dict[str, Spec] = {}
     for name, variable in entries.items():
         if isinstance(variable, (list, tuple)):  # a partitioned variable: saved as one tensor
             first = variable[0]
-            shape: Optional[Tuple[int, ...]] = tuple(_compat.save_slice_info(first).full_shape)
+            shape: tuple[int, ...] | None = tuple(_compat.save_slice_info(first).full_shape)
             dtype = first.dtype.base_dtype
         else:
             static = variable.shape
@@ -181,7 +181,7 @@ def specs_of(entries: Dict[str, SavedEntry]) -> Dict[str, Spec]:
 
 
 def check_against(
-    mode: str, needed: Dict[str, Spec], available: Dict[str, Spec], source: str
+    mode: str, needed: dict[str, Spec], available: dict[str, Spec], source: str
 ) -> None:
     """Raises ValueError listing every variable ``mode`` needs that ``available`` lacks."""
     missing = sorted(set(needed) - set(available))

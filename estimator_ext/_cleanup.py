@@ -8,7 +8,6 @@ import os
 import shutil
 import stat
 import time
-from typing import Dict, List, Set, Union
 
 import tensorflow as tf
 
@@ -34,9 +33,9 @@ DEFAULT_STALE_AGE = datetime.timedelta(hours=1)
 
 
 def clean_stale_temporaries(
-    export_dir_base: Union[str, os.PathLike[str]],
-    older_than: Union[float, int, datetime.timedelta] = DEFAULT_STALE_AGE,
-) -> List[str]:
+    export_dir_base: str | os.PathLike[str],
+    older_than: float | int | datetime.timedelta = DEFAULT_STALE_AGE,
+) -> list[str]:
     """Removes the temporary directories that killed exports left in ``export_dir_base``.
 
     An export killed mid-way (SIGKILL, OOM killer, power loss, a preempted VM) leaves
@@ -96,7 +95,7 @@ def clean_stale_temporaries(
     this_host = host_label()
     removed = []
     names = sorted(entry.rstrip("/") for entry in tf.io.gfile.listdir(base))
-    claims_by_candidate: Dict[int, Set[str]] = {}
+    claims_by_candidate: dict[int, set[str]] = {}
     for name in names:
         candidate = claim_candidate(name)
         if candidate is not None:

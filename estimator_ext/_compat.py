@@ -14,7 +14,7 @@ fails when such a name appears anywhere else in the package.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Optional
+from typing import Any
 
 from estimator_ext import _tf_names
 from estimator_ext._versions import check_python, check_tensorflow
@@ -62,7 +62,7 @@ def create_global_step(estimator: Any, graph: tf.Graph) -> None:
     estimator._create_and_assert_global_step(graph)
 
 
-def warm_start_checkpoint(estimator: Any) -> Optional[str]:
+def warm_start_checkpoint(estimator: Any) -> str | None:
     """The checkpoint the estimator would warm-start from, or None."""
     settings = getattr(estimator, "_warm_start_settings", None)
     return getattr(settings, "ckpt_to_initialize_from", None) if settings else None

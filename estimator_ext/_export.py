@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -27,11 +27,11 @@ def export_all_saved_models(
     estimator: tf.estimator.Estimator,
     export_dir_base: str,
     input_receiver_fn_map: ReceiverFnMap,
-    assets_extra: Optional[Mapping[str, str]] = None,
+    assets_extra: Mapping[str, str] | None = None,
     as_text: bool = False,
-    checkpoint_path: Optional[str] = None,
+    checkpoint_path: str | None = None,
     strip_default_attrs: bool = False,
-    warmup_requests: Optional[Sequence[Any]] = None,
+    warmup_requests: Sequence[Any] | None = None,
     *,
     _write_options: WriteOptions = WriteOptions(),
 ) -> ExportResult:
@@ -151,12 +151,12 @@ def _write_saved_model(
     as_text: bool,
     strip_default_attrs: bool,
     write_options: WriteOptions,
-) -> Tuple[WrittenVariables, Dict[str, Tuple[str, ...]]]:
+) -> tuple[WrittenVariables, dict[str, tuple[str, ...]]]:
     """Writes every mode's meta graph and the variables; returns them and each mode's tags."""
     builder = _compat.SavedModelBuilder(temp_dir)
     session_config = estimator.config.session_config
-    written: Optional[WrittenVariables] = None
-    tags_by_mode: Dict[str, Tuple[str, ...]] = {}
+    written: WrittenVariables | None = None
+    tags_by_mode: dict[str, tuple[str, ...]] = {}
     for mode, receiver_fn in receiver_fn_by_mode.items():
         with tf.Graph().as_default():
             logger.info("Building the %s graph", mode_label(mode))
@@ -190,7 +190,7 @@ def _add_meta_graph(builder: Any, mode_graph: ModeGraph, strip_default_attrs: bo
     )
 
 
-def _vanished_checkpoint_error(checkpoint: str, checkpoint_files: List[str]) -> Exception:
+def _vanished_checkpoint_error(checkpoint: str, checkpoint_files: list[str]) -> Exception:
     missing = [path for path in checkpoint_files if path not in _fs.existing(checkpoint_files)]
     return tf.errors.NotFoundError(
         None,

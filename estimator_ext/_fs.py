@@ -38,7 +38,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from typing import List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -114,7 +113,7 @@ def _ancestor_exists(path: str) -> bool:
     return tf.io.gfile.exists(path + "/" if _is_url_root(path) else path)
 
 
-def missing_ancestors(path: str) -> List[str]:
+def missing_ancestors(path: str) -> list[str]:
     """``path`` and its parents that do not exist yet, outermost first."""
     missing = []
     current = path.rstrip("/") or path
@@ -129,7 +128,7 @@ def missing_ancestors(path: str) -> List[str]:
     return list(reversed(missing))
 
 
-def existing(paths: List[str]) -> List[str]:
+def existing(paths: list[str]) -> list[str]:
     """The paths in ``paths`` that exist, in order."""
     return [path for path in paths if tf.io.gfile.exists(path)]
 
@@ -144,7 +143,7 @@ def remove_quietly(path: str) -> None:
         pass
 
 
-def remove_created_dirs(created_dirs: List[str]) -> None:
+def remove_created_dirs(created_dirs: list[str]) -> None:
     """Removes directories an export created (outermost first in ``created_dirs``),
     innermost first, each only while it is empty.
 
@@ -201,17 +200,17 @@ class TempDirName:
     pid: int
 
 
-def parse_temp_dir_name(name: str) -> Optional[TempDirName]:
+def parse_temp_dir_name(name: str) -> TempDirName | None:
     """The start time, host and pid in a name made by :func:`temp_dir_name`, else None."""
     return _parse(_TEMP_NAME, name)
 
 
-def parse_claim_name(name: str) -> Optional[TempDirName]:
+def parse_claim_name(name: str) -> TempDirName | None:
     """The start time, host and pid in the name of a publish claim file, else None."""
     return _parse(_CLAIM_NAME, name)
 
 
-def claim_candidate(name: str) -> Optional[int]:
+def claim_candidate(name: str) -> int | None:
     """The integer name a publish claim file is for, else None."""
     match = _CLAIM_NAME.match(name.rstrip("/"))
     return int(match.group("candidate")) if match else None
@@ -223,7 +222,7 @@ def has_saved_model(export_dir: str) -> bool:
     return any(tf.io.gfile.exists(join(export_dir, name)) for name in SAVED_MODEL_FILENAMES)
 
 
-def _parse(pattern: re.Pattern[str], name: str) -> Optional[TempDirName]:
+def _parse(pattern: re.Pattern[str], name: str) -> TempDirName | None:
     match = pattern.match(name.rstrip("/"))
     if match is None:
         return None
@@ -286,7 +285,7 @@ def _sync_directory(directory: str) -> None:
         os.close(descriptor)
 
 
-def walk_files(root: str) -> Iterator[Tuple[str, str]]:
+def walk_files(root: str) -> Iterator[tuple[str, str]]:
     """(relative path, absolute path) of every file under ``root``."""
     for directory, _, files in tf.io.gfile.walk(root):
         for name in files:

@@ -26,7 +26,7 @@ import logging
 import sys
 import types
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable
 
 from estimator_ext import _tf_names
 
@@ -66,7 +66,7 @@ class LegacyNamespace(types.ModuleType):
         name: str,
         doc: str,
         lazy_names: Mapping[str, str],
-        submodules: Dict[str, types.ModuleType],
+        submodules: dict[str, types.ModuleType],
     ) -> None:
         super().__init__(name, doc)
         self.__dict__["_estimator_ext_lazy_names"] = dict(lazy_names)
@@ -90,7 +90,7 @@ class LegacyNamespace(types.ModuleType):
             f"{_moved_hint(self.__name__, name)}"
         )
 
-    def __dir__(self) -> List[str]:
+    def __dir__(self) -> list[str]:
         return list(self.__dict__["__all__"])
 
 
@@ -108,7 +108,7 @@ def _moved_hint(namespace: str, name: str) -> str:
     return ""
 
 
-def build_contrib_namespace() -> Tuple[types.ModuleType, types.ModuleType]:
+def build_contrib_namespace() -> tuple[types.ModuleType, types.ModuleType]:
     """New ``tf.contrib`` and ``tf.contrib.estimator`` module objects (not installed)."""
     contrib_estimator = LegacyNamespace(
         CONTRIB_ESTIMATOR_MODULE,
@@ -131,8 +131,8 @@ def build_contrib_namespace() -> Tuple[types.ModuleType, types.ModuleType]:
 
 
 def _placeholder_args(
-    dtype: Any, shape: Any = None, name: Optional[str] = None
-) -> Tuple[Any, Any, Optional[str]]:
+    dtype: Any, shape: Any = None, name: str | None = None
+) -> tuple[Any, Any, str | None]:
     return dtype, shape, name
 
 

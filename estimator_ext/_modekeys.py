@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Mapping
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
 import tensorflow as tf
 
@@ -63,7 +63,7 @@ def _suggestion(key: Any) -> str:
     return ""
 
 
-def validate_receiver_map(input_receiver_fn_map: Any) -> Dict[str, Callable[[], Any]]:
+def validate_receiver_map(input_receiver_fn_map: Any) -> dict[str, Callable[[], Any]]:
     """Returns the map's receiver fns keyed by mode, in export order.
 
     Raises:

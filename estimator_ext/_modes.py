@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 import tensorflow as tf
 
@@ -28,13 +28,13 @@ class ModeGraph:
 
     mode: str
     graph: tf.Graph
-    tags: List[str]
-    signature_def_map: Dict[str, Any]
+    tags: list[str]
+    signature_def_map: dict[str, Any]
     saver: Any
     uses_default_saver: bool
     main_op: Any
-    train_op: Optional[Any]
-    assets_collection: List[Any]
+    train_op: Any | None
+    assets_collection: list[Any]
 
 
 def build_mode_graph(estimator: Any, mode: str, receiver_fn: Callable[[], Any]) -> ModeGraph:
@@ -106,7 +106,7 @@ def _call_model_fn(estimator: Any, mode: str, features: Any, labels: Any) -> Any
         raise
 
 
-def _signature_defs(mode: str, receiver: Any, spec: Any) -> Dict[str, Any]:
+def _signature_defs(mode: str, receiver: Any, spec: Any) -> dict[str, Any]:
     predictions = _signature_friendly(spec.predictions, "predictions", mode)
     loss = _signature_friendly(spec.loss, "loss", mode)
     try:
@@ -182,7 +182,7 @@ def _no_outputs_error(spec: Any, detail: str) -> ValueError:
     )
 
 
-def _default_serving_fallback(signature_def_map: Dict[str, Any], receiver_tensors: Dict[str, Any], spec: Any):
+def _default_serving_fallback(signature_def_map: dict[str, Any], receiver_tensors: dict[str, Any], spec: Any):
     predict_method = tf.saved_model.PREDICT_METHOD_NAME
     for name, signature in signature_def_map.items():
         if signature.method_name == predict_method:
@@ -236,7 +236,7 @@ def _main_op(scaffold: Any) -> Any:
     return tf.group(local_init_op, *extra, name="estimator_ext_main_op")
 
 
-def drop_unimportable_saveables(graph: tf.Graph) -> List[str]:
+def drop_unimportable_saveables(graph: tf.Graph) -> list[str]:
     """Removes saveables that a loader could not resolve from the graph's collection.
 
     Some saveables are not graph elements (LinearSDCA's ``ShardedMutableHashTable``

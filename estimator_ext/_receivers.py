@@ -9,7 +9,7 @@ before the model_fn ever sees it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Union
 
 import tensorflow as tf
 
@@ -40,7 +40,7 @@ def _as_graph_tensors(value: TensorOrDict) -> TensorOrDict:
 def build_raw_supervised_input_receiver_fn(
     features: TensorOrDict,
     labels: TensorOrDict,
-    default_batch_size: Optional[int] = None,
+    default_batch_size: int | None = None,
 ) -> ReceiverFn:
     """Builds a TRAIN/EVAL receiver fn that feeds raw features and labels.
 
@@ -98,11 +98,11 @@ def call_receiver_fn(mode: str, receiver_fn: Callable[[], Any]) -> Any:
     return receiver
 
 
-def receiver_labels(receiver: Any) -> Optional[Any]:
+def receiver_labels(receiver: Any) -> Any | None:
     """The receiver's labels, or None for receivers that carry none (serving receivers)."""
     return getattr(receiver, "labels", None)
 
 
-def receiver_tensors_dict(receiver: Any) -> Dict[str, Any]:
+def receiver_tensors_dict(receiver: Any) -> dict[str, Any]:
     tensors = receiver.receiver_tensors
     return tensors if isinstance(tensors, dict) else {"input": tensors}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import MutableMapping
-from typing import Any, List, Tuple
+from typing import Any
 
 
 class _Missing:
@@ -77,7 +77,7 @@ class Recorder:
     """
 
     def __init__(self) -> None:
-        self._changes: List[Change] = []
+        self._changes: list[Change] = []
 
     def setattr(self, label: str, target: Any, name: str, value: Any) -> None:
         """``setattr(target, name, value)``, recorded after it succeeded."""
@@ -116,11 +116,11 @@ class Recorder:
         ]
 
     @property
-    def labels(self) -> Tuple[str, ...]:
+    def labels(self) -> tuple[str, ...]:
         """The labels of the changes still to undo, in the order they were made."""
         return tuple(change.label for change in self._changes)
 
-    def undo(self) -> Tuple[str, ...]:
+    def undo(self) -> tuple[str, ...]:
         """Reverts every recorded change, newest first, and empties the log.
 
         A change whose undo raises stays recorded (with the older ones), so a second
@@ -129,7 +129,7 @@ class Recorder:
         Returns:
           The labels undone, in the order the changes had been made.
         """
-        undone: List[str] = []
+        undone: list[str] = []
         while self._changes:
             change = self._changes[-1]
             change.undo()

@@ -5,10 +5,6 @@ from __future__ import annotations
 from collections.abc import ItemsView, Iterable, KeysView, Mapping, ValuesView
 from typing import (
     Any,
-    Dict,
-    List,
-    Optional,
-    Tuple,
 )
 
 
@@ -40,7 +36,7 @@ class ExportResult(str):
     """
 
     saved_variables_mode: str
-    tags_by_mode: Dict[str, Tuple[str, ...]]
+    tags_by_mode: dict[str, tuple[str, ...]]
     variables_strategy: str
 
     def __new__(
@@ -82,15 +78,15 @@ class ExportResult(str):
     def items(self) -> ItemsView[str, str]:
         return self.as_dict().items()
 
-    def get(self, mode: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, mode: str, default: str | None = None) -> str | None:
         return self.export_dir if mode in self.tags_by_mode else default
 
-    def as_dict(self) -> Dict[str, str]:
+    def as_dict(self) -> dict[str, str]:
         """``{mode: export_dir}`` for each exported mode."""
         return {mode: self.export_dir for mode in self.tags_by_mode}
 
     @property
-    def modes(self) -> List[str]:
+    def modes(self) -> list[str]:
         return list(self.tags_by_mode)
 
     def __repr__(self) -> str:

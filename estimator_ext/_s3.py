@@ -41,14 +41,14 @@ import logging
 import os
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import Callable, Dict, Optional, TypeVar
+from typing import Callable, TypeVar
 
 import tensorflow as tf
 
 logger = logging.getLogger("estimator_ext")
 
 #: Environment defaults applied before estimator_ext's first s3:// access (see module doc).
-S3_ENV_DEFAULTS: Dict[str, str] = {
+S3_ENV_DEFAULTS: dict[str, str] = {
     "S3_CONNECT_TIMEOUT_MSEC": "5000",
     "S3_REQUEST_TIMEOUT_MSEC": "10000",
     "AWS_RETRY_MODE": "standard",
@@ -64,7 +64,7 @@ def is_object_store(path: str) -> bool:
     return path.startswith(("s3://", "gs://"))
 
 
-def apply_s3_defaults(path: str, environ: Optional[MutableMapping[str, str]] = None) -> Dict[str, str]:
+def apply_s3_defaults(path: str, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Sets :data:`S3_ENV_DEFAULTS` that are not set yet in ``environ`` (default
     ``os.environ``), when ``path`` is an ``s3://`` path. Returns what it set."""
     if not path.startswith("s3://"):
@@ -77,7 +77,7 @@ def apply_s3_defaults(path: str, environ: Optional[MutableMapping[str, str]] = N
     return applied
 
 
-def s3_settings(environ: Optional[MutableMapping[str, str]] = None) -> str:
+def s3_settings(environ: MutableMapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     return ", ".join(f"{name}={environ.get(name, '(unset)')}" for name in S3_ENV_DEFAULTS)
 

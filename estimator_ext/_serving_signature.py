@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -34,8 +34,8 @@ class ServingSignature:
 
     kind: str
     signature: Any
-    examples_input: Optional[str]
-    parse_spec: Optional[Dict[str, tf.DType]]
+    examples_input: str | None
+    parse_spec: dict[str, tf.DType] | None
 
 
 def read_serving_signature(export_dir: str) -> ServingSignature:
@@ -71,7 +71,7 @@ def _request_kind(signature: Any) -> str:
     return "predict"
 
 
-def _predict_examples_input(signature: Any, meta_graph: Any) -> Optional[str]:
+def _predict_examples_input(signature: Any, meta_graph: Any) -> str | None:
     """The one string input that a parse op reads, or None (a raw-tensor receiver)."""
     if len(signature.inputs) != 1:
         return None
@@ -81,11 +81,11 @@ def _predict_examples_input(signature: Any, meta_graph: Any) -> Optional[str]:
     return key if _parse_spec(meta_graph.graph_def, info.name) is not None else None
 
 
-def _parse_spec(graph_def: Any, tensor_name: str) -> Optional[Dict[str, tf.DType]]:
+def _parse_spec(graph_def: Any, tensor_name: str) -> dict[str, tf.DType] | None:
     """Feature name -> dtype of every parse op reading ``tensor_name``; None if none does."""
     nodes = {node.name: node for node in graph_def.node}
     source = _node_name(tensor_name)
-    spec: Dict[str, tf.DType] = {}
+    spec: dict[str, tf.DType] = {}
     found = False
     for node in graph_def.node:
         if node.op not in _PARSE_OPS or _resolve(nodes, node.input[0]) != source:
@@ -96,12 +96,12 @@ def _parse_spec(graph_def: Any, tensor_name: str) -> Optional[Dict[str, tf.DType
     return spec if found else None
 
 
-def _parsed_features(nodes: Mapping[str, Any], node: Any) -> List[Tuple[str, tf.DType]]:
-    def types_of(attr: str) -> List[tf.DType]:
+def _parsed_features(nodes: Mapping[str, Any], node: Any) -> list[tuple[str, tf.DType]]:
+    def types_of(attr: str) -> list[tf.DType]:
         return [tf.as_dtype(dtype) for dtype in node.attr[attr].list.type]
 
-    def keys_of(input_names: Sequence[str]) -> List[str]:
-        keys: List[str] = []
+    def keys_of(input_names: Sequence[str]) -> list[str]:
+        keys: list[str] = []
         for input_name in input_names:
             value = tf.make_ndarray(nodes[_resolve(nodes, input_name)].attr["value"].tensor)
             keys.extend(key.decode("utf-8") for key in np.ravel(value))

@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, Callable, Dict, Optional, Set, Tuple
+from typing import Any, Callable
 
 import wrapt
 
@@ -39,7 +39,7 @@ BUILTIN_LABEL = f"tf.compat.v1.estimator.Estimator.{BUILTIN_METHOD_NAME}"
 PARSING_BUILDER_NAME = "build_parsing_serving_input_receiver_fn"
 
 #: Every module patch() changes, in the order it patches those already imported.
-TARGET_MODULES: Tuple[str, ...] = (
+TARGET_MODULES: tuple[str, ...] = (
     "tensorflow", *_tf_names.ESTIMATOR_CLASSES_BY_MODULE, *_tf_names.EXPORT_NAMESPACES,
 )
 
@@ -91,24 +91,24 @@ class PatchRecord(Sequence[str]):
         self.recorder = Recorder()
         self.builtin = builtin
         self.lock = lock if lock is not None else threading.RLock()
-        self.applied_modules: Set[str] = set()
+        self.applied_modules: set[str] = set()
         self.builtin_applied = False
         # One wrapper per original function, so sites sharing a function share the wrapper.
-        self.wrappers: Dict[int, Any] = {}
+        self.wrappers: dict[int, Any] = {}
         self.eager_placeholder = _legacy.EagerPlaceholder()
 
     @property
-    def names(self) -> Tuple[str, ...]:
+    def names(self) -> tuple[str, ...]:
         with self.lock:
             return self.recorder.labels
 
     @property
-    def pending(self) -> Tuple[str, ...]:
+    def pending(self) -> tuple[str, ...]:
         """Modules patch() waits for (not imported yet); empty once everything is patched."""
         with self.lock:
             return tuple(name for name in TARGET_MODULES if name not in self.applied_modules)
 
-    def wrap_once(self, original: Any, wrapper: Callable[..., Any]) -> Optional[Any]:
+    def wrap_once(self, original: Any, wrapper: Callable[..., Any]) -> Any | None:
         """The wrapper of ``original`` for this patch, or None when it is one already."""
         if any(original is wrapped for wrapped in self.wrappers.values()):
             return None

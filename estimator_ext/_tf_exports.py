@@ -16,7 +16,7 @@ TensorFlow is imported when they are called, not with this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from estimator_ext._result import ExportResult  # plain Python: imports no TensorFlow
 
@@ -25,9 +25,9 @@ def export_saved_model_for_mode(
     estimator: Any,
     export_dir_base: str,
     input_receiver_fn: Callable[[], Any],
-    assets_extra: Optional[Mapping[str, str]] = None,
+    assets_extra: Mapping[str, str] | None = None,
     as_text: bool = False,
-    checkpoint_path: Optional[str] = None,
+    checkpoint_path: str | None = None,
     strip_default_attrs: bool = False,
     mode: str = "infer",
 ) -> ExportResult:
@@ -71,10 +71,10 @@ def export_saved_model_for_mode(
 def experimental_export_all_saved_models(
     estimator: Any,
     export_dir_base: str,
-    input_receiver_fn_map: Mapping[str, Optional[Callable[[], Any]]],
-    assets_extra: Optional[Mapping[str, str]] = None,
+    input_receiver_fn_map: Mapping[str, Callable[[], Any] | None],
+    assets_extra: Mapping[str, str] | None = None,
     as_text: bool = False,
-    checkpoint_path: Optional[str] = None,
+    checkpoint_path: str | None = None,
 ) -> bytes:
     """TF 2.15's ``Estimator.experimental_export_all_saved_models``, done by estimator_ext.
 

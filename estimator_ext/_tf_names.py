@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from typing import Tuple
 
 _ESTIMATOR_PACKAGE = "tensorflow_estimator.python.estimator"
 
@@ -29,7 +28,7 @@ CANNED_LINEAR_MODULE = f"{_ESTIMATOR_PACKAGE}.canned.linear"
 #: Defining module -> the estimator classes in it that ``patch()`` decorates. A class
 #: named ``...V2`` (and ``EstimatorV2``) is what ``tf.estimator`` exports; the others are
 #: ``tf.compat.v1.estimator``'s.
-ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, Tuple[str, ...]] = types.MappingProxyType({
+ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
     ESTIMATOR_MODULE: ("Estimator", "EstimatorV2"),
     CANNED_LINEAR_MODULE: (
         "LinearClassifier", "LinearClassifierV2", "LinearRegressor", "LinearRegressorV2",

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import tensorflow as tf
 
@@ -84,7 +84,7 @@ class WriteOptions:
         positive int.
     """
 
-    strategy: Optional[str] = None
+    strategy: str | None = None
     stream_group_bytes: int = STREAM_GROUP_BYTES
 
     def __post_init__(self) -> None:
@@ -107,7 +107,7 @@ class WrittenVariables:
 
     prefix: str
     strategy: str
-    specs: Optional[Dict[str, Spec]]
+    specs: dict[str, Spec] | None
 
 
 def write_variables(
@@ -152,7 +152,7 @@ def write_variables(
 
 
 def _choose_strategy(
-    specs: Optional[Dict[str, Spec]], catalog: CheckpointCatalog, forced: Optional[str]
+    specs: dict[str, Spec] | None, catalog: CheckpointCatalog, forced: str | None
 ) -> str:
     natural = RESTORE_SAVE
     if specs:  # None: metadata cannot describe the saver; {}: nothing to stream (no file)
@@ -188,10 +188,10 @@ class _Slice:
     key: str
     shape_and_slice: str  # "" for a whole tensor; "full shape + offsets" for one partition
     dtype: tf.dtypes.DType
-    nbytes: Optional[int]  # None when unknown (strings): streamed alone
+    nbytes: int | None  # None when unknown (strings): streamed alone
 
 
-def _slices_to_write(entries: Dict[str, SavedEntry], catalog: CheckpointCatalog) -> List[_Slice]:
+def _slices_to_write(entries: dict[str, SavedEntry], catalog: CheckpointCatalog) -> list[_Slice]:
     """What the mode's default sharded Saver would write, one entry per tensor or partition.
 
     A partitioned variable is written partition by partition with the slice specs the
@@ -212,10 +212,10 @@ def _slices_to_write(entries: Dict[str, SavedEntry], catalog: CheckpointCatalog)
     return slices
 
 
-def _groups(slices: List[_Slice], budget: int) -> List[List[_Slice]]:
+def _groups(slices: list[_Slice], budget: int) -> list[list[_Slice]]:
     """Consecutive groups of at most ``budget`` bytes; a bigger or unsized slice goes alone."""
-    groups: List[List[_Slice]] = []
-    current: List[_Slice] = []
+    groups: list[list[_Slice]] = []
+    current: list[_Slice] = []
     current_bytes = 0
     for item in slices:
         size = item.nbytes
@@ -233,7 +233,7 @@ def _groups(slices: List[_Slice], budget: int) -> List[List[_Slice]]:
 
 
 def _stream(
-    slices: List[_Slice],
+    slices: list[_Slice],
     source_prefix: str,
     variables_prefix: str,
     session_config: Any,
@@ -287,7 +287,7 @@ def _stream(
 
 
 def _write_subset(
-    entries: Dict[str, SavedEntry],
+    entries: dict[str, SavedEntry],
     catalog: CheckpointCatalog,
     variables_prefix: str,
     session_config: Any,

@@ -27,7 +27,7 @@ import logging
 import numbers
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 import tensorflow as tf
@@ -56,15 +56,15 @@ INSTALL_COMMAND = "pip install --no-deps tensorflow-serving-api==2.15.1"
 _MAX_DESCRIPTION = 160
 
 #: One request as normalized by the plan: a tf.Example, or feature name -> values.
-WarmupRequest = Union[tf.train.Example, Dict[str, Any]]
+WarmupRequest = Union[tf.train.Example, dict[str, Any]]
 
 
 @dataclasses.dataclass(frozen=True)
 class WarmupPlan:
     """The checked requests, in order, and a short description of each for errors."""
 
-    requests: List[WarmupRequest]
-    descriptions: List[str]
+    requests: list[WarmupRequest]
+    descriptions: list[str]
 
 
 def serving_apis() -> types.SimpleNamespace:
@@ -100,10 +100,10 @@ def serving_apis() -> types.SimpleNamespace:
 
 
 def plan_warmup_requests(
-    warmup_requests: Optional[Sequence[Any]],
+    warmup_requests: Sequence[Any] | None,
     modes: Iterable[str],
     assets_extra_destinations: Iterable[str] = (),
-) -> Optional[WarmupPlan]:
+) -> WarmupPlan | None:
     """Checks ``warmup_requests`` before anything is written; None when it is None.
 
     Each request is a ``tf.train.Example``, a serialized one (``bytes``), or a feature
@@ -136,7 +136,7 @@ def plan_warmup_requests(
     return WarmupPlan(normalized, [_describe(request) for request in normalized])
 
 
-def _as_request_list(warmup_requests: Any) -> List[Any]:
+def _as_request_list(warmup_requests: Any) -> list[Any]:
     single = isinstance(warmup_requests, (tf.train.Example, bytes, str, Mapping))
     if single or not isinstance(warmup_requests, Iterable):
         raise TypeError(
@@ -184,7 +184,7 @@ def _normalized_request(index: int, request: Any) -> WarmupRequest:
     )
 
 
-def _checked_feature_dict(where: str, request: Mapping[Any, Any]) -> Dict[str, Any]:
+def _checked_feature_dict(where: str, request: Mapping[Any, Any]) -> dict[str, Any]:
     if not request:
         raise ValueError(
             f"{where} is an empty feature dict. Give feature name -> values, e.g. "
@@ -210,7 +210,7 @@ def _checked_feature_dict(where: str, request: Mapping[Any, Any]) -> Dict[str, A
 
 
 def add_warmup_requests(
-    plan: Optional[WarmupPlan], export_dir: str, session_config: Any = None
+    plan: WarmupPlan | None, export_dir: str, session_config: Any = None
 ) -> None:
     """Writes ``assets.extra/tf_serving_warmup_requests`` into ``export_dir``, then replays it.
 
@@ -301,7 +301,7 @@ def _encode(where: str, serving: ServingSignature, features: Mapping[str, Any]) 
     return example
 
 
-def _raw_tensors(where: str, signature: Any, features: Mapping[str, Any]) -> Dict[str, Any]:
+def _raw_tensors(where: str, signature: Any, features: Mapping[str, Any]) -> dict[str, Any]:
     """A feature dict as the TensorProtos of a PredictRequest to a raw-tensor signature.
 
     A value with one dimension fewer than the input (e.g. ``[0.5]`` for a ``[None, 1]``
@@ -415,7 +415,7 @@ def replay_warmup_file(
                 ) from error
 
 
-def _feed(log: Any, signature: Any, graph: tf.Graph) -> Tuple[Dict[Any, Any], Optional[int]]:
+def _feed(log: Any, signature: Any, graph: tf.Graph) -> tuple[dict[Any, Any], int | None]:
     """The feed dict of one PredictionLog, and the rows its outputs must have (or None)."""
     which = log.WhichOneof("log_type")
     if which in ("classify_log", "regress_log"):
@@ -442,7 +442,7 @@ def _error_text(error: BaseException) -> str:
     return _short(" ".join(kept) or message, 300)
 
 
-def _check_rows(outputs: Mapping[str, np.ndarray], rows: Optional[int]) -> None:
+def _check_rows(outputs: Mapping[str, np.ndarray], rows: int | None) -> None:
     if rows is None:
         return
     for key, value in outputs.items():
@@ -481,7 +481,7 @@ def _inputs_text(signature: Any) -> str:
     return ", ".join(parts)
 
 
-def read_warmup_file(path: str) -> List[Union[bytes, Dict[str, Any]]]:
+def read_warmup_file(path: str) -> list[bytes | dict[str, Any]]:
     """The requests in ``path``: a TFRecord of serialized tf.Examples, or JSON lines.
 
     JSON lines hold one feature dict per line (``{"age": [42.0], "language": ["en"]}``);
@@ -511,8 +511,8 @@ def read_warmup_file(path: str) -> List[Union[bytes, Dict[str, Any]]]:
         ) from None
 
 
-def _json_lines(path: str, content: bytes) -> List[Union[bytes, Dict[str, Any]]]:
-    requests: List[Union[bytes, Dict[str, Any]]] = []
+def _json_lines(path: str, content: bytes) -> list[bytes | dict[str, Any]]:
+    requests: list[bytes | dict[str, Any]] = []
     for number, line in enumerate(content.decode("utf-8").splitlines(), start=1):
         if not line.strip():
             continue

@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, List, Optional
+from typing import Any
 
 from estimator_ext._run_script import exit_status
 
@@ -122,7 +122,7 @@ def load_object(spec: str, option: str) -> Any:
     return value
 
 
-def _build_estimator(spec: str, model_dir: Optional[str]) -> Any:
+def _build_estimator(spec: str, model_dir: str | None) -> Any:
     import tensorflow as tf
 
     factory = load_object(spec, "--estimator")
@@ -158,7 +158,7 @@ def _receiver_map(spec: str) -> Mapping[str, Any]:
     return receivers
 
 
-def _warmup_requests(path: Optional[str]) -> Optional[List[Any]]:
+def _warmup_requests(path: str | None) -> list[Any] | None:
     """The requests of ``--warmup FILE`` (TFRecord of tf.Examples or JSON lines), or None."""
     if path is None:
         return None
@@ -273,7 +273,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _split_run(argv: List[str]) -> Optional[tuple]:
+def _split_run(argv: list[str]) -> tuple | None:
     """``run [--builtin] SCRIPT ARGS...`` parsed by hand, so ARGS reach the script exactly."""
     if len(argv) < 2 or argv[0] != "run":
         return None
@@ -292,7 +292,7 @@ def _split_run(argv: List[str]) -> Optional[tuple]:
     return rest[0], rest[1:], builtin
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of ``estimator-ext`` and ``python -m estimator_ext``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in ("run", "inspect", "export") else ""

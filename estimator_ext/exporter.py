@@ -12,7 +12,7 @@ import logging
 import numbers
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable
 
 import tensorflow as tf
 
@@ -77,10 +77,10 @@ class AllModesExporter(tf.estimator.Exporter):
         self,
         name: str,
         input_receiver_fn_map: Mapping[str, Callable[[], Any]],
-        assets_extra: Optional[Mapping[str, str]] = None,
+        assets_extra: Mapping[str, str] | None = None,
         as_text: bool = False,
-        exports_to_keep: Optional[int] = 5,
-        warmup_requests: Optional[Sequence[Any]] = None,
+        exports_to_keep: int | None = 5,
+        warmup_requests: Sequence[Any] | None = None,
     ) -> None:
         self._name = _check_name(name)
         self._receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
@@ -97,14 +97,14 @@ class AllModesExporter(tf.estimator.Exporter):
         return self._name
 
     @property
-    def exports_to_keep(self) -> Optional[int]:
+    def exports_to_keep(self) -> int | None:
         return self._exports_to_keep
 
     def export(
         self,
         estimator: tf.estimator.Estimator,
         export_path: str,
-        checkpoint_path: Optional[str],
+        checkpoint_path: str | None,
         eval_result: Any,
         is_the_final_export: bool,
     ) -> ExportResult:
@@ -147,7 +147,7 @@ class AllModesExporter(tf.estimator.Exporter):
                 logger.warning("Could not delete old export %s: %s", path, error)
 
 
-def integer_named_exports(export_path: str) -> List[Tuple[int, str]]:
+def integer_named_exports(export_path: str) -> list[tuple[int, str]]:
     """``(version, path)`` of every integer-named directory in ``export_path``, oldest first.
 
     Only names made of ASCII digits count (what ``export_all_saved_models`` publishes and
@@ -185,7 +185,7 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _check_exports_to_keep(exports_to_keep: Any) -> Optional[int]:
+def _check_exports_to_keep(exports_to_keep: Any) -> int | None:
     if exports_to_keep is None:
         return None
     if isinstance(exports_to_keep, bool) or not isinstance(exports_to_keep, numbers.Integral) or exports_to_keep <= 0:

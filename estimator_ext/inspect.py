@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any
 
 import tensorflow as tf
 from google.protobuf import text_format
@@ -51,8 +51,8 @@ class UnreadableSavedModelError(NotASavedModelError):
 
 
 def describe(
-    export_dir: Union[str, os.PathLike[str]], *, argument_name: str = "export_dir"
-) -> Dict[str, Any]:
+    export_dir: str | os.PathLike[str], *, argument_name: str = "export_dir"
+) -> dict[str, Any]:
     """A JSON-ready description of the SavedModel in ``export_dir``: what
     ``estimator-ext inspect --json`` prints.
 
@@ -153,7 +153,7 @@ def _newest_export_hint(directory: str) -> str:
     return f" It holds {len(exports)} export(s); the newest is {exports[-1]!r}."
 
 
-def files_under(directory: str) -> List[Tuple[str, int]]:
+def files_under(directory: str) -> list[tuple[str, int]]:
     """(relative path, size in bytes) of every file under ``directory``, sorted."""
     if not tf.io.gfile.isdir(directory):
         return []
@@ -162,7 +162,7 @@ def files_under(directory: str) -> List[Tuple[str, int]]:
     )
 
 
-def _describe_meta_graph(meta_graph: Any) -> Dict[str, Any]:
+def _describe_meta_graph(meta_graph: Any) -> dict[str, Any]:
     collection = meta_graph.collection_def.get(TRAIN_OP_COLLECTION)
     has_train_op = collection is not None and any(
         len(getattr(collection, kind).value) for kind in ("node_list", "bytes_list", "any_list")
@@ -185,11 +185,11 @@ def _describe_meta_graph(meta_graph: Any) -> Dict[str, Any]:
     }
 
 
-def _tensor_infos(infos: Any) -> Dict[str, Dict[str, Any]]:
+def _tensor_infos(infos: Any) -> dict[str, dict[str, Any]]:
     return {name: _tensor_info(info) for name, info in sorted(infos.items())}
 
 
-def _tensor_info(info: Any) -> Dict[str, Any]:
+def _tensor_info(info: Any) -> dict[str, Any]:
     encoding = info.WhichOneof("encoding")
     name: Any
     if encoding == "coo_sparse":
@@ -203,7 +203,7 @@ def _tensor_info(info: Any) -> Dict[str, Any]:
     else:
         name = encoding
     dtype = tf.dtypes.as_dtype(info.dtype).name if info.dtype else None
-    shape: Optional[List[Optional[int]]]
+    shape: list[int | None] | None
     if info.tensor_shape.unknown_rank:
         shape = None
     else:
@@ -211,7 +211,7 @@ def _tensor_info(info: Any) -> Dict[str, Any]:
     return {"name": name, "dtype": dtype, "shape": shape}
 
 
-def _variables_size(graph_def: Any) -> Tuple[int, int]:
+def _variables_size(graph_def: Any) -> tuple[int, int]:
     """(number of variables, their bytes) from the graph's variable ops' shapes and dtypes."""
     count, size = 0, 0
     for node in graph_def.node:
@@ -265,11 +265,11 @@ def format_description(description: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _row(kind: str, name: str, info: Mapping[str, Any]) -> Tuple[str, ...]:
+def _row(kind: str, name: str, info: Mapping[str, Any]) -> tuple[str, ...]:
     return kind, name, info["dtype"] or "?", _shape_text(info["shape"]), _name_text(info["name"])
 
 
-def _table(rows: List[Tuple[str, ...]]) -> List[str]:
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
     if not rows:
         return ["    (no inputs or outputs)"]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
@@ -279,7 +279,7 @@ def _table(rows: List[Tuple[str, ...]]) -> List[str]:
     ]
 
 
-def _shape_text(shape: Optional[List[Optional[int]]]) -> str:
+def _shape_text(shape: list[int | None] | None) -> str:
     if shape is None:
         return "<unknown>"
     dims = ", ".join("None" if dim is None else str(dim) for dim in shape)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from estimator_ext._result import ExportResult
 
@@ -31,11 +31,11 @@ class MultiExportMixin:
         self,
         export_dir_base: str,
         input_receiver_fn_map: Mapping[str, Callable[[], Any]],
-        assets_extra: Optional[Mapping[str, str]] = None,
+        assets_extra: Mapping[str, str] | None = None,
         as_text: bool = False,
-        checkpoint_path: Optional[str] = None,
+        checkpoint_path: str | None = None,
         strip_default_attrs: bool = False,
-        warmup_requests: Optional[Sequence[Any]] = None,
+        warmup_requests: Sequence[Any] | None = None,
     ) -> ExportResult:
         """Exports this estimator's TRAIN, EVAL and PREDICT graphs as one SavedModel.
 

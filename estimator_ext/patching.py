@@ -52,7 +52,7 @@ import logging
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any, Optional, Set, Tuple
+from typing import Any
 
 import wrapt
 
@@ -156,8 +156,8 @@ class _PatchState:
     def __init__(self) -> None:
         self.call_lock = threading.Lock()
         self.lock = threading.RLock()
-        self.active: Optional[PatchRecord] = None
-        self.hooked_modules: Set[str] = set()
+        self.active: PatchRecord | None = None
+        self.hooked_modules: set[str] = set()
 
     def on_import(self, module_name: str, module: Any) -> None:
         """Post-import hook (and direct call for imported modules): patch ``module``."""
@@ -228,7 +228,7 @@ def patch(builtin: bool = False) -> PatchRecord:
         return record
 
 
-def unpatch() -> Tuple[str, ...]:
+def unpatch() -> tuple[str, ...]:
     """Undoes :func:`patch`: every attribute it set is restored to what was there before.
 
     Attributes that did not exist before are deleted again (no method left on any class,

@@ -19,7 +19,6 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import Dict, List, Optional, Tuple
 
 from quiet_tf import quiet_tensorflow
 
@@ -68,7 +67,7 @@ def model_fn(features, labels, mode, params):
                                       eval_metric_ops={"accuracy": accuracy})
 
 
-def make_data(rows: int = 300, seed: int = 0) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+def make_data(rows: int = 300, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Label 1 when x plus the colour's offset (red -1, green 0, blue +1) is positive, with noise."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, rows).astype(np.float32)
@@ -92,12 +91,12 @@ def receiver_fn_by_mode() -> dict:
     return {MK.TRAIN: supervised, MK.EVAL: supervised, MK.PREDICT: serving_receiver_fn}
 
 
-def list_files(directory: str) -> List[str]:
+def list_files(directory: str) -> list[str]:
     return sorted(os.path.relpath(os.path.join(root, name), directory)
                   for root, _, names in os.walk(directory) for name in names)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export-dir-base", default=None,
                         help="where the timestamped export goes (default: a temporary directory)")

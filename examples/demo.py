@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from quiet_tf import quiet_tensorflow
 
@@ -45,20 +45,20 @@ class IrisClassifier(estimator_ext.MultiExportMixin, tf.estimator.LinearClassifi
     """A canned LinearClassifier that also has ``export_all_saved_models``."""
 
 
-def train_input_fn(features: Dict[str, np.ndarray], labels: np.ndarray) -> tf.data.Dataset:
+def train_input_fn(features: dict[str, np.ndarray], labels: np.ndarray) -> tf.data.Dataset:
     dataset = tf.data.Dataset.from_tensor_slices((features, labels))
     return dataset.shuffle(150, seed=0).repeat().batch(32)
 
 
-def eval_input_fn(features: Dict[str, np.ndarray], labels: np.ndarray) -> tf.data.Dataset:
+def eval_input_fn(features: dict[str, np.ndarray], labels: np.ndarray) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((features, labels)).batch(150)
 
 
-def feature_columns() -> List[Any]:
+def feature_columns() -> list[Any]:
     return [tf.feature_column.numeric_column(name) for name in FEATURE_NAMES]
 
 
-def receiver_fn_by_mode() -> Dict[str, object]:
+def receiver_fn_by_mode() -> dict[str, object]:
     """TRAIN/EVAL take raw features and labels; PREDICT (serving) parses ``tf.Example``s.
 
     The parsing receiver takes one string tensor of serialized ``tf.Example``s, which is
@@ -93,7 +93,7 @@ def print_meta_graphs(export_dir: str) -> None:
             print(_format_tensors("      outputs: ", signature["outputs"]))
 
 
-def _format_tensors(label: str, tensors: Dict[str, str], width: int = 110) -> str:
+def _format_tensors(label: str, tensors: dict[str, str], width: int = 110) -> str:
     """``label`` then ``key dtype shape`` items, wrapped between items, never inside one."""
     lines, line = [], label
     for index, (key, description) in enumerate(tensors.items()):
@@ -106,7 +106,7 @@ def _format_tensors(label: str, tensors: Dict[str, str], width: int = 110) -> st
     return "\n".join(lines)
 
 
-def serialized_example(row: Dict[str, float]) -> bytes:
+def serialized_example(row: dict[str, float]) -> bytes:
     """One row as a serialized ``tf.train.Example``, what TF Serving's clients send."""
     feature = {
         name: tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
@@ -115,7 +115,7 @@ def serialized_example(row: Dict[str, float]) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def predict_from_export(export_dir: str, row: Dict[str, float]) -> np.ndarray:
+def predict_from_export(export_dir: str, row: dict[str, float]) -> np.ndarray:
     """Class probabilities for one row from the export's ``serving_default`` signature.
 
     That signature is the classifier head's classification output: it takes serialized
@@ -127,7 +127,7 @@ def predict_from_export(export_dir: str, row: Dict[str, float]) -> np.ndarray:
     return outputs["scores"].numpy()[0]
 
 
-def predict_with_estimator(estimator: tf.estimator.Estimator, row: Dict[str, float]) -> np.ndarray:
+def predict_with_estimator(estimator: tf.estimator.Estimator, row: dict[str, float]) -> np.ndarray:
     def one_row_input_fn() -> tf.data.Dataset:
         features = {name: np.array([value], np.float32) for name, value in row.items()}
         return tf.data.Dataset.from_tensor_slices(features).batch(1)
@@ -136,7 +136,7 @@ def predict_with_estimator(estimator: tf.estimator.Estimator, row: Dict[str, flo
     return prediction["probabilities"]
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export-dir-base", default=DEFAULT_EXPORT_BASE,
                         help="where the timestamped export goes (default: demo_output/exports)")

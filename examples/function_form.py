@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from typing import Dict, List, Optional, Tuple
 
 from quiet_tf import quiet_tensorflow
 
@@ -38,7 +37,7 @@ MK = tf.estimator.ModeKeys
 FEATURE_NAMES = ("x1", "x2")
 
 
-def make_data(rows: int = 200, seed: int = 0) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+def make_data(rows: int = 200, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """y = 3*x1 - 2*x2 + 1 + noise, x uniform in [0, 1): small and learnable in seconds."""
     rng = np.random.default_rng(seed)
     features = {name: rng.random(rows, dtype=np.float32) for name in FEATURE_NAMES}
@@ -47,7 +46,7 @@ def make_data(rows: int = 200, seed: int = 0) -> Tuple[Dict[str, np.ndarray], np
     return features, labels
 
 
-def input_fn(features: Dict[str, np.ndarray], labels: np.ndarray, batch_size: int = 32,
+def input_fn(features: dict[str, np.ndarray], labels: np.ndarray, batch_size: int = 32,
              repeat: bool = True) -> tf.data.Dataset:
     dataset = tf.data.Dataset.from_tensor_slices((features, labels))
     if repeat:
@@ -55,7 +54,7 @@ def input_fn(features: Dict[str, np.ndarray], labels: np.ndarray, batch_size: in
     return dataset.batch(batch_size)
 
 
-def serialize_examples(features: Dict[str, np.ndarray]) -> List[bytes]:
+def serialize_examples(features: dict[str, np.ndarray]) -> list[bytes]:
     """One serialized tf.Example per row, as a client of TF Serving would send."""
     rows = len(next(iter(features.values())))
     return [
@@ -67,8 +66,8 @@ def serialize_examples(features: Dict[str, np.ndarray]) -> List[bytes]:
     ]
 
 
-def run_train_graph(export_dir: str, features: Dict[str, np.ndarray], labels: np.ndarray,
-                    steps: int) -> Tuple[float, float, int, int]:
+def run_train_graph(export_dir: str, features: dict[str, np.ndarray], labels: np.ndarray,
+                    steps: int) -> tuple[float, float, int, int]:
     """Runs the exported train op ``steps`` times; returns loss and global_step before and after."""
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, ["train"], export_dir)
@@ -84,8 +83,8 @@ def run_train_graph(export_dir: str, features: Dict[str, np.ndarray], labels: np
     return float(loss_before), float(loss_after), int(step_before), int(step_after)
 
 
-def run_eval_graph(export_dir: str, features: Dict[str, np.ndarray],
-                   labels: np.ndarray) -> Dict[str, float]:
+def run_eval_graph(export_dir: str, features: dict[str, np.ndarray],
+                   labels: np.ndarray) -> dict[str, float]:
     """Runs every metric's update op once over all rows, then reads the metric values."""
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, ["eval"], export_dir)
@@ -101,12 +100,12 @@ def run_eval_graph(export_dir: str, features: Dict[str, np.ndarray],
     return {name: float(value) for name, value in values.items()}
 
 
-def _feed(graph: tf.Graph, signature, features: Dict[str, np.ndarray], labels: np.ndarray) -> dict:
+def _feed(graph: tf.Graph, signature, features: dict[str, np.ndarray], labels: np.ndarray) -> dict:
     values = dict(features, label=labels)
     return {graph.get_tensor_by_name(info.name): values[key] for key, info in signature.inputs.items()}
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export-dir-base", default=None,
                         help="where the timestamped export goes (default: a temporary directory)")

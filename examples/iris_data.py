@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import Dict, List, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,11 +18,11 @@ FEATURE_NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
 
 class Iris(NamedTuple):
-    features: Dict[str, np.ndarray]  # feature name -> float32 column of 150 values
+    features: dict[str, np.ndarray]  # feature name -> float32 column of 150 values
     labels: np.ndarray  # int64 class index per row
-    class_names: List[str]
+    class_names: list[str]
 
-    def row(self, index: int) -> Dict[str, float]:
+    def row(self, index: int) -> dict[str, float]:
         """One flower's measurements, as a feature name -> value dict."""
         return {name: float(column[index]) for name, column in self.features.items()}
 

@@ -8,7 +8,7 @@ examples use it to show what one ``export_all_saved_models`` call wrote.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Dict, List
+from typing import Any
 
 from estimator_ext import inspect
 
@@ -20,7 +20,7 @@ def describe_tensor(tensor: Mapping[str, Any]) -> str:
     return f"{tensor['dtype'] or '?'} {dims}"
 
 
-def describe_saved_model(export_dir: str) -> List[Dict[str, Any]]:
+def describe_saved_model(export_dir: str) -> list[dict[str, Any]]:
     """One dict per meta graph: ``tags``, ``has_train_op`` and ``signatures``.
 
     ``signatures`` maps each SignatureDef key to ``{"inputs": {key: "dtype shape"},

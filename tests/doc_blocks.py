@@ -27,7 +27,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAIN_SUITE = "main"
@@ -63,10 +63,10 @@ class Script(NamedTuple):
         return f"{self.page}:{self.first_line}"
 
 
-def parse_blocks(text: str) -> List[Block]:
+def parse_blocks(text: str) -> list[Block]:
     """Every fenced block of a Markdown text, in order, with the marker before it."""
     lines = text.splitlines()
-    blocks: List[Block] = []
+    blocks: list[Block] = []
     index = 0
     while index < len(lines):
         match = FENCE.match(lines[index])
@@ -85,7 +85,7 @@ def parse_blocks(text: str) -> List[Block]:
     return blocks
 
 
-def _marker(line: str) -> Tuple[str, str]:
+def _marker(line: str) -> tuple[str, str]:
     if line == CONTINUED:
         return "continued", MAIN_SUITE
     if line == CONTINUED_FROM_QUICKSTART:
@@ -98,12 +98,12 @@ def _marker(line: str) -> Tuple[str, str]:
     return "", MAIN_SUITE
 
 
-def scripts_from_text(text: str, suite: str = MAIN_SUITE, page: str = "README.md") -> List[Script]:
+def scripts_from_text(text: str, suite: str = MAIN_SUITE, page: str = "README.md") -> list[Script]:
     """The scripts of one page that belong to ``suite``, in page order.
 
     Raises ValueError when a continued block has no tested block before it to continue.
     """
-    scripts: List[Script] = []
+    scripts: list[Script] = []
     for block in parse_blocks(text):
         if block.language != "python" or block.marker == "not-tested":
             continue
@@ -124,7 +124,7 @@ def scripts_from_text(text: str, suite: str = MAIN_SUITE, page: str = "README.md
     return [script for script in scripts if script.suite == suite]
 
 
-def markdown_scripts(path: Path, suite: str = MAIN_SUITE) -> List[Script]:
+def markdown_scripts(path: Path, suite: str = MAIN_SUITE) -> list[Script]:
     """The scripts of the Markdown page at ``path`` that belong to ``suite``."""
     path = Path(path).resolve()
     try:
@@ -134,7 +134,7 @@ def markdown_scripts(path: Path, suite: str = MAIN_SUITE) -> List[Script]:
     return scripts_from_text(path.read_text(encoding="utf-8"), suite=suite, page=page)
 
 
-def doc_pages() -> List[Path]:
+def doc_pages() -> list[Path]:
     """README.md and every docs/*.md page, the pages whose blocks the tests run."""
     return [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 
@@ -144,7 +144,7 @@ def run_script(
     cwd: Path,
     python: str = sys.executable,
     timeout: float = 600,
-    env: Optional[Dict[str, str]] = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Runs ``script`` with ``python`` in ``cwd``, the checkout first on PYTHONPATH.
 
@@ -159,7 +159,7 @@ def run_script(
     run_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return subprocess.run(
         [python, str(script_path)], cwd=cwd, env=run_env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout,
     )
 
 

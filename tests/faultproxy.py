@@ -38,7 +38,6 @@ import struct
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Dict, List, Optional, Tuple
 
 FAULT_KINDS = ("reset", "stall", "500", "503")
 
@@ -106,9 +105,9 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._outage_until = 0.0
-        self._threads: List[threading.Thread] = []
-        self._open: List[socket.socket] = []
-        self.injected: Dict[str, int] = collections.Counter()
+        self._threads: list[threading.Thread] = []
+        self._open: list[socket.socket] = []
+        self.injected: dict[str, int] = collections.Counter()
         self.connections = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -165,7 +164,7 @@ class FaultProxy:
         with self._lock:
             return sum(self.injected.values())
 
-    def counts(self) -> Dict[str, int]:
+    def counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self.injected, connections=self.connections)
 
@@ -175,7 +174,7 @@ class FaultProxy:
         with self._lock:
             self.injected[kind] += 1
 
-    def _choose_fault(self) -> Tuple[Optional[str], str, int]:
+    def _choose_fault(self) -> tuple[str | None, str, int]:
         """(kind or None, direction 'up'/'down', byte threshold) for a new connection."""
         with self._lock:
             self.connections += 1
@@ -270,7 +269,7 @@ class FaultProxy:
             pass
 
     def _pump(
-        self, client: socket.socket, upstream: socket.socket, kind: Optional[str], direction: str, threshold: int
+        self, client: socket.socket, upstream: socket.socket, kind: str | None, direction: str, threshold: int
     ) -> bool:
         """Forwards both ways; True when a side ended normally, False on a fault."""
         sent = {"up": 0, "down": 0}

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = "estimator-ext-tests"
@@ -33,7 +33,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def s3_env(endpoint: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def s3_env(endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a child process that reaches the S3 server at ``endpoint``."""
     env = dict(os.environ)
     env.update(
@@ -68,7 +68,7 @@ def s3_client(endpoint: str) -> Any:
 
 
 @contextlib.contextmanager
-def moto_server(log_path: str, bucket: str = BUCKET) -> Iterator[Dict[str, Any]]:
+def moto_server(log_path: str, bucket: str = BUCKET) -> Iterator[dict[str, Any]]:
     """Runs a moto S3 server on 127.0.0.1 with ``bucket`` created; stops it on exit.
 
     Yields ``{"endpoint", "port", "client"}`` (client: a boto3 S3 client, direct).
@@ -108,6 +108,6 @@ def moto_server(log_path: str, bucket: str = BUCKET) -> Iterator[Dict[str, Any]]
             server.wait()
 
 
-def bucket_keys(client: Any, prefix: str, bucket: str = BUCKET) -> List[str]:
+def bucket_keys(client: Any, prefix: str, bucket: str = BUCKET) -> list[str]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))

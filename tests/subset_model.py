@@ -18,7 +18,7 @@ import json
 import resource
 import sys
 import time
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -30,7 +30,7 @@ WORDS = 1000
 IDS = np.array([[0], [1], [7], [123], [999]], dtype=np.int64)
 
 
-def model_fn(features: Dict[str, Any], labels: Any, mode: str, params: Dict[str, Any]) -> Any:
+def model_fn(features: dict[str, Any], labels: Any, mode: str, params: dict[str, Any]) -> Any:
     rows = params["rows"]
     ids = tf.reshape(features["id"], [-1])
     embedding = tf.compat.v1.get_variable(
@@ -99,7 +99,7 @@ def serving_receiver_fn() -> Any:
     return tf.estimator.export.ServingInputReceiver({"id": ids}, {"id": ids})
 
 
-def receiver_map() -> Dict[str, Callable[[], Any]]:
+def receiver_map() -> dict[str, Callable[[], Any]]:
     return {MK.PREDICT: serving_receiver_fn}
 
 
@@ -118,7 +118,7 @@ def _status_kib(field: str) -> int:
 
 def measure_export(
     warmup_dir: str, warmup_base: str, model_dir: str, export_base: str, rows: int
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Peak RSS of a PREDICT-only export above the baseline, after a small warm-up export.
 
     The warm-up (the same model_fn, a tiny checkpoint) loads every code path an export

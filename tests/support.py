@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -39,7 +39,7 @@ LABEL = ((X1 + 0.5 * X2 + (COLOR == "red") * 0.3) > 0).astype(np.int64)
 TARGET = (2.0 * X1 - X2 + 0.1).astype(np.float32)
 
 
-def features_np(rows: slice = slice(None)) -> Dict[str, np.ndarray]:
+def features_np(rows: slice = slice(None)) -> dict[str, np.ndarray]:
     return {"x1": X1[rows], "x2": X2[rows], "color": COLOR[rows]}
 
 
@@ -59,7 +59,7 @@ def eval_input_fn(labels: np.ndarray = LABEL, batch_size: int = 16) -> Callable[
     return input_fn(labels, batch_size, repeat=False)
 
 
-def feature_columns(color_vocabulary_file: Optional[str] = None) -> List[Any]:
+def feature_columns(color_vocabulary_file: str | None = None) -> list[Any]:
     if color_vocabulary_file:
         color = tf.feature_column.categorical_column_with_vocabulary_file("color", color_vocabulary_file)
     else:
@@ -67,7 +67,7 @@ def feature_columns(color_vocabulary_file: Optional[str] = None) -> List[Any]:
     return [tf.feature_column.numeric_column("x1"), tf.feature_column.numeric_column("x2"), color]
 
 
-def dense_feature_columns(color_vocabulary_file: Optional[str] = None) -> List[Any]:
+def dense_feature_columns(color_vocabulary_file: str | None = None) -> list[Any]:
     """For DNNs, which need the categorical column wrapped."""
     numeric, numeric2, color = feature_columns(color_vocabulary_file)
     return [numeric, numeric2, tf.feature_column.indicator_column(color)]
@@ -109,7 +109,7 @@ def parsing_serving_receiver_fn():
     return tf.estimator.export.build_parsing_serving_input_receiver_fn(feature_spec)
 
 
-def serialized_examples(rows: slice) -> List[bytes]:
+def serialized_examples(rows: slice) -> list[bytes]:
     examples = []
     for x1, x2, color in zip(X1[rows], X2[rows], COLOR[rows]):
         feature = {
@@ -308,7 +308,7 @@ def adam_model_fn(features, labels, mode, params):
     )
 
 
-def make_adam_estimator(model_dir: str, raise_in: Optional[str] = None) -> tf.estimator.Estimator:
+def make_adam_estimator(model_dir: str, raise_in: str | None = None) -> tf.estimator.Estimator:
     config = tf.estimator.RunConfig(tf_random_seed=1, save_summary_steps=None, log_step_count_steps=None)
     return tf.estimator.Estimator(adam_model_fn, model_dir=model_dir, config=config, params={"raise_in": raise_in})
 
@@ -322,7 +322,7 @@ def train_adam_estimator(model_dir: str) -> tf.estimator.Estimator:
     return estimator
 
 
-def adam_feature_specs() -> Dict[str, tf.TensorSpec]:
+def adam_feature_specs() -> dict[str, tf.TensorSpec]:
     return {"x": tf.TensorSpec([None, 2], tf.float32, name="x")}
 
 
@@ -336,7 +336,7 @@ def adam_serving_receiver_fn() -> Callable[[], Any]:
     return tf.estimator.export.build_raw_serving_input_receiver_fn(_as_graph_tensors(adam_feature_specs()))
 
 
-def adam_receiver_map(modes=ALL_MODES) -> Dict[str, Callable[[], Any]]:
+def adam_receiver_map(modes=ALL_MODES) -> dict[str, Callable[[], Any]]:
     by_mode = {MK.TRAIN: adam_supervised_receiver_fn(), MK.EVAL: adam_supervised_receiver_fn(), MK.PREDICT: adam_serving_receiver_fn()}
     return {mode: by_mode[mode] for mode in modes}
 
@@ -344,11 +344,11 @@ def adam_receiver_map(modes=ALL_MODES) -> Dict[str, Callable[[], Any]]:
 # --- reading exports back with TF's own loader ---
 
 
-def _feed(signature: Any, graph: tf.Graph, values: Mapping[str, Any]) -> Dict[Any, Any]:
+def _feed(signature: Any, graph: tf.Graph, values: Mapping[str, Any]) -> dict[Any, Any]:
     return {graph.get_tensor_by_name(signature.inputs[key].name): value for key, value in values.items()}
 
 
-def run_signature(export_dir: str, tags: Sequence[str], signature_key: str, inputs: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+def run_signature(export_dir: str, tags: Sequence[str], signature_key: str, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), export_dir)
         signature = meta_graph.signature_def[signature_key]
@@ -356,7 +356,7 @@ def run_signature(export_dir: str, tags: Sequence[str], signature_key: str, inpu
         return session.run(fetches, feed_dict=_feed(signature, graph, inputs))
 
 
-def estimator_predictions(estimator: Any, rows: slice) -> List[Dict[str, np.ndarray]]:
+def estimator_predictions(estimator: Any, rows: slice) -> list[dict[str, np.ndarray]]:
     def predict_input_fn():
         return tf.data.Dataset.from_tensor_slices(features_np(rows)).batch(64)
 
@@ -382,7 +382,7 @@ def assert_predict_parity(estimator: Any, export_dir: str, signature_key: str = 
     assert compared, f"no output of {sorted(outputs)} matches estimator.predict's keys {sorted(expected[0])}"
 
 
-def assert_eval_parity(estimator: Any, export_dir: str, labels: np.ndarray = LABEL, batch_size: int = 16) -> Dict[str, float]:
+def assert_eval_parity(estimator: Any, export_dir: str, labels: np.ndarray = LABEL, batch_size: int = 16) -> dict[str, float]:
     """Running the eval graph's update ops over the data set gives estimator.evaluate's metrics."""
     expected = estimator.evaluate(eval_input_fn(labels, batch_size))
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
@@ -425,7 +425,7 @@ def assert_train_trains(export_dir: str, labels: np.ndarray = LABEL, steps: int 
     assert loss_after < loss_before, (loss_before, loss_after)
 
 
-def listing(path: str) -> List[str]:
+def listing(path: str) -> list[str]:
     """Every file and directory below ``path``, relative, sorted (for "nothing left behind")."""
     found = []
     for root, dirs, files in os.walk(path):

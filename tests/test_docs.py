@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import List, Set, Tuple
 
 import pytest
 
@@ -19,7 +18,7 @@ from tests import doc_blocks
 from tests.doc_blocks import REPO_ROOT, Script
 
 PAGES = doc_blocks.doc_pages()
-SCRIPTS: List[Script] = [
+SCRIPTS: list[Script] = [
     script for page in PAGES for script in doc_blocks.markdown_scripts(page)
 ]
 README = REPO_ROOT / "README.md"
@@ -41,13 +40,13 @@ def test_readme_starts_with_the_two_setup_commands_that_ci_runs() -> None:
     assert os.access(REPO_ROOT / ".ci" / "run", os.X_OK)
 
 
-def _links(text: str) -> List[str]:
+def _links(text: str) -> list[str]:
     """Markdown link targets outside code (fenced blocks and `inline code` removed)."""
     prose = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
     return LINK.findall(re.sub(r"`[^`\n]*`", "", prose))
 
 
-def _anchors(page: Path) -> Set[str]:
+def _anchors(page: Path) -> set[str]:
     """GitHub's anchors for the page's headings: lower case, punctuation dropped, - for space."""
     anchors = set()
     prose = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
@@ -77,7 +76,7 @@ def test_docs_index_links_every_docs_page() -> None:
     assert pages <= linked, f"docs/README.md does not link {sorted(pages - linked)}"
 
 
-def _makefile_targets_and_variables() -> Tuple[Set[str], Set[str]]:
+def _makefile_targets_and_variables() -> tuple[set[str], set[str]]:
     makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
     targets = set(re.findall(r"^([A-Za-z][\w-]*):(?!=)", makefile, re.MULTILINE))
     variables = set(re.findall(r"^([A-Z_]+) \?=", makefile, re.MULTILINE))

@@ -24,7 +24,7 @@ def run_example(script: str, tmp_path: Path, *args: str) -> subprocess.Completed
     completed = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args],
         cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, (
         f"{script} exited {completed.returncode}\n--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"

@@ -301,7 +301,7 @@ def test_s3_all_modes_exporter_collects_garbage(s3_child, moto):
 def test_s3_plugin_aborts_at_interpreter_exit_hence_os_exit(moto):
     """Why the child ends with os._exit: tensorflow-io 0.36's S3 plugin aborts in its
     teardown ("pure virtual method called", SIGABRT, exit code 134) once used."""
-    probe = "import tensorflow as tf, tensorflow_io; print(tf.io.gfile.exists('s3://%s/nothing'))" % BUCKET
+    probe = f"import tensorflow as tf, tensorflow_io; print(tf.io.gfile.exists('s3://{BUCKET}/nothing'))"
     child = subprocess.run(
         [sys.executable, "-c", probe], env=s3_env(moto["endpoint"]), capture_output=True, text=True, timeout=120
     )

@@ -24,7 +24,6 @@ import ast
 import pathlib
 import re
 from collections.abc import Iterator
-from typing import List, Set, Tuple
 
 import pytest
 
@@ -40,13 +39,13 @@ def _is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
-def _package_modules() -> List[pathlib.Path]:
+def _package_modules() -> list[pathlib.Path]:
     return sorted(PACKAGE_DIR.rglob("*.py"))
 
 
-def _own_attribute_names(trees: List[ast.AST]) -> Set[str]:
+def _own_attribute_names(trees: list[ast.AST]) -> set[str]:
     """Private attribute names the package defines on its own classes and objects."""
-    names: Set[str] = set()
+    names: set[str] = set()
     for tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
@@ -67,10 +66,10 @@ def _own_attribute_names(trees: List[ast.AST]) -> Set[str]:
     return {name for name in names if _is_private(name)}
 
 
-def _package_module_aliases(tree: ast.AST) -> Set[str]:
+def _package_module_aliases(tree: ast.AST) -> set[str]:
     """Names bound to modules of estimator_ext in one module."""
     package_modules = {path.stem for path in _package_modules()}
-    aliases: Set[str] = set()
+    aliases: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "estimator_ext":
             aliases.update(a.asname or a.name for a in node.names if a.name in package_modules)
@@ -81,14 +80,14 @@ def _package_module_aliases(tree: ast.AST) -> Set[str]:
     return aliases
 
 
-def _is_allowed_owner(owner: ast.AST, module_aliases: Set[str]) -> bool:
+def _is_allowed_owner(owner: ast.AST, module_aliases: set[str]) -> bool:
     if isinstance(owner, ast.Name):
         return owner.id in ("self", "cls") or owner.id in module_aliases
     return (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name)
             and owner.func.id == "super")
 
 
-def _private_accesses(tree: ast.AST) -> Iterator[Tuple[ast.AST, ast.AST, str]]:
+def _private_accesses(tree: ast.AST) -> Iterator[tuple[ast.AST, ast.AST, str]]:
     """(node, owner expression, attribute name) of every private attribute access."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _is_private(node.attr):
@@ -104,7 +103,7 @@ def _private_accesses(tree: ast.AST) -> Iterator[Tuple[ast.AST, ast.AST, str]]:
             yield node, node.value.value, node.slice.value
 
 
-def find_private_names(source: str, own_attributes: Set[str]) -> List[str]:
+def find_private_names(source: str, own_attributes: set[str]) -> list[str]:
     """Every private TensorFlow name in ``source``, as ``'line N: what'``."""
     tree = ast.parse(source)
     module_aliases = _package_module_aliases(tree)
@@ -134,7 +133,7 @@ def find_private_names(source: str, own_attributes: Set[str]) -> List[str]:
     return found
 
 
-def _own_attributes_of_package() -> Set[str]:
+def _own_attributes_of_package() -> set[str]:
     return _own_attribute_names([ast.parse(path.read_text()) for path in _package_modules()])
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import textwrap
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +28,7 @@ ROWS = slice(0, 6)
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
-def feature_dicts(rows: slice = ROWS) -> List[Dict[str, Any]]:
+def feature_dicts(rows: slice = ROWS) -> list[dict[str, Any]]:
     """One feature dict per row, as a user writes them (plain lists, str values)."""
     return [
         {"x1": [float(x1[0])], "x2": [float(x2[0])], "color": [str(color[0])]}
@@ -36,10 +36,10 @@ def feature_dicts(rows: slice = ROWS) -> List[Dict[str, Any]]:
     ]
 
 
-def mixed_requests(rows: slice = ROWS) -> List[Any]:
+def mixed_requests(rows: slice = ROWS) -> list[Any]:
     """Every accepted form, alternating: feature dicts, tf.train.Example, serialized bytes."""
     serialized = support.serialized_examples(rows)
-    requests: List[Any] = []
+    requests: list[Any] = []
     for index, features in enumerate(feature_dicts(rows)):
         form = index % 3
         if form == 0:
@@ -51,7 +51,7 @@ def mixed_requests(rows: slice = ROWS) -> List[Any]:
     return requests
 
 
-def read_warmup_logs(export_dir: str) -> List[Any]:
+def read_warmup_logs(export_dir: str) -> list[Any]:
     path = os.path.join(export_dir, WARMUP_FILE)
     return [
         prediction_log_pb2.PredictionLog.FromString(record.numpy())
@@ -59,7 +59,7 @@ def read_warmup_logs(export_dir: str) -> List[Any]:
     ]
 
 
-def replay_with_loader(export_dir: str) -> Tuple[List[str], List[Dict[str, np.ndarray]]]:
+def replay_with_loader(export_dir: str) -> tuple[list[str], list[dict[str, np.ndarray]]]:
     """Each warmup record run the way TF Serving runs it: (log types, outputs per record)."""
     logs = read_warmup_logs(export_dir)
     kinds, results = [], []
@@ -85,7 +85,7 @@ def replay_with_loader(export_dir: str) -> Tuple[List[str], List[Dict[str, np.nd
     return kinds, results
 
 
-def predictions(estimator: Any, rows: slice = ROWS) -> List[Dict[str, np.ndarray]]:
+def predictions(estimator: Any, rows: slice = ROWS) -> list[dict[str, np.ndarray]]:
     return support.estimator_predictions(estimator, rows)
 
 
@@ -105,7 +105,7 @@ def regressor(tmp_path_factory):
     return estimator
 
 
-def parsing_map() -> Dict[str, Any]:
+def parsing_map() -> dict[str, Any]:
     return {MK.PREDICT: support.parsing_serving_receiver_fn()}
 
 

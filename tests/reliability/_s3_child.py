@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Dict
+from typing import Any
 
 _ANSWERS = os.fdopen(os.dup(1), "w", buffering=1)
 faulthandler.register(signal.SIGUSR1)  # the test dumps the stacks of a child that hangs
@@ -43,7 +43,7 @@ from tests import support as _model  # noqa: E402
 tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
 
 
-def export(estimator: tf.estimator.Estimator, base: str, modes: Any = _model.ALL_MODES) -> Dict[str, Any]:
+def export(estimator: tf.estimator.Estimator, base: str, modes: Any = _model.ALL_MODES) -> dict[str, Any]:
     started = time.monotonic()
     try:
         export_dir = estimator_ext.export_all_saved_models(estimator, base, _model.adam_receiver_map(tuple(modes)))

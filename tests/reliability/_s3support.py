@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -30,7 +30,7 @@ CLAIM_PREFIX = ".estimator_ext-claim-"
 class S3Child:
     """The ``_s3_child.py`` process, answering requests one line at a time (bounded)."""
 
-    def __init__(self, model_dir: str, env: Dict[str, str], log_path: str) -> None:
+    def __init__(self, model_dir: str, env: dict[str, str], log_path: str) -> None:
         self._log = open(log_path, "w")
         self._log_path = log_path
         self.process = subprocess.Popen(
@@ -44,16 +44,16 @@ class S3Child:
         )
         self.pid = self._answer(120)["ready"]
 
-    def send(self, request: Dict[str, Any]) -> None:
+    def send(self, request: dict[str, Any]) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
 
-    def call(self, request: Dict[str, Any], timeout: float = 240) -> Dict[str, Any]:
+    def call(self, request: dict[str, Any], timeout: float = 240) -> dict[str, Any]:
         self.send(request)
         return self._answer(timeout)
 
-    def _answer(self, timeout: float) -> Dict[str, Any]:
+    def _answer(self, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -82,9 +82,9 @@ class S3Child:
         self._log.close()
 
 
-def entries(client: Any, prefix: str) -> Dict[str, List[str]]:
+def entries(client: Any, prefix: str) -> dict[str, list[str]]:
     """Top-level entry name under ``prefix`` -> the keys below it (relative)."""
-    found: Dict[str, List[str]] = {}
+    found: dict[str, list[str]] = {}
     for key in bucket_keys(client, prefix.rstrip("/") + "/"):
         relative = key[len(prefix.rstrip("/")) + 1:]
         name, _, rest = relative.partition("/")
@@ -92,7 +92,7 @@ def entries(client: Any, prefix: str) -> Dict[str, List[str]]:
     return found
 
 
-def partial_versions(client: Any, prefix: str) -> List[str]:
+def partial_versions(client: Any, prefix: str) -> list[str]:
     """Integer-named directories under ``prefix`` without a saved_model.pb."""
     return sorted(
         name
@@ -101,7 +101,7 @@ def partial_versions(client: Any, prefix: str) -> List[str]:
     )
 
 
-def leftovers(client: Any, prefix: str) -> List[str]:
+def leftovers(client: Any, prefix: str) -> list[str]:
     """Hidden temporaries and claim files under ``prefix``."""
     return sorted(name for name in entries(client, prefix) if name.startswith((TEMP_PREFIX, CLAIM_PREFIX)))
 
@@ -132,7 +132,7 @@ def check_complete_export(client: Any, export_dir: str, checkpoint_prefix: str) 
                 np.testing.assert_array_equal(restored, original.get_tensor("weights"), err_msg=str(tags))
 
 
-def fault_env(endpoint: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def fault_env(endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     from tests.s3server import s3_env
 
     settings = {

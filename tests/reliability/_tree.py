@@ -17,14 +17,13 @@ import os
 import re
 import stat
 from collections.abc import Iterable
-from typing import Dict, List, Optional, Tuple
 
-Entry = Tuple
+Entry = tuple
 
 _SHARD = re.compile(r"^variables\.data-(\d+)-of-(\d+)$")
 
 
-def snapshot(root: str, exclude: Iterable[str] = (), dir_mtimes: bool = True) -> Dict[str, Entry]:
+def snapshot(root: str, exclude: Iterable[str] = (), dir_mtimes: bool = True) -> dict[str, Entry]:
     """Relative path -> (kind, mode, size, hash, mtime_ns) of files, (kind, mode[, mtime_ns])
     of directories and link targets, for ``root`` and everything under it, without
     following symlinks. ``exclude``: absolute paths whose whole subtree is left out (e.g.
@@ -32,7 +31,7 @@ def snapshot(root: str, exclude: Iterable[str] = (), dir_mtimes: bool = True) ->
     mtimes of directories, which change when an entry is created and removed again (a
     failed export's temporary) although nothing is left."""
     excluded = {os.path.abspath(path) for path in exclude}
-    entries: Dict[str, Entry] = {}
+    entries: dict[str, Entry] = {}
 
     def visit(path: str) -> None:
         if os.path.abspath(path) in excluded:
@@ -57,7 +56,7 @@ def snapshot(root: str, exclude: Iterable[str] = (), dir_mtimes: bool = True) ->
     return entries
 
 
-def diff(before: Dict[str, Entry], after: Dict[str, Entry]) -> List[str]:
+def diff(before: dict[str, Entry], after: dict[str, Entry]) -> list[str]:
     """Human-readable differences between two snapshots (empty when identical)."""
     lines = [f"removed {path}" for path in sorted(set(before) - set(after))]
     lines += [f"added {path}" for path in sorted(set(after) - set(before))]
@@ -69,14 +68,14 @@ def diff(before: Dict[str, Entry], after: Dict[str, Entry]) -> List[str]:
     return lines
 
 
-def integer_dirs(base: str) -> List[str]:
+def integer_dirs(base: str) -> list[str]:
     """Names under ``base`` a version-polling loader treats as exports (all digits)."""
     if not os.path.isdir(base):
         return []
     return sorted((name for name in os.listdir(base) if name.isdigit()), key=int)
 
 
-def export_problems(export_dir: str) -> List[str]:
+def export_problems(export_dir: str) -> list[str]:
     """What stops ``export_dir`` from being a complete SavedModel (empty when complete)."""
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -112,7 +111,7 @@ def export_problems(export_dir: str) -> List[str]:
     return problems
 
 
-def meta_graph_tags(export_dir: str) -> List[Tuple[str, ...]]:
+def meta_graph_tags(export_dir: str) -> list[tuple[str, ...]]:
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
@@ -121,7 +120,7 @@ def meta_graph_tags(export_dir: str) -> List[Tuple[str, ...]]:
     return [tuple(meta_graph.meta_info_def.tags) for meta_graph in saved_model.meta_graphs]
 
 
-def load_every_mode(export_dir: str, checkpoint_prefix: Optional[str] = None) -> List[Tuple[str, ...]]:
+def load_every_mode(export_dir: str, checkpoint_prefix: str | None = None) -> list[tuple[str, ...]]:
     """Loads each tag set the export claims with the TF1 loader; when a checkpoint is
     given, every restored variable that the checkpoint also holds must equal it.
     Returns the tag sets loaded."""

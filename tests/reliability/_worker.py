@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable
 
 # Answers go to a private descriptor; anything else printing to stdout goes to stderr.
 _ANSWERS = os.fdopen(os.dup(1), "w", buffering=1)
@@ -49,7 +49,7 @@ CHILD_TIMEOUT = 60.0
 # --- forked children ----------------------------------------------------------------------
 
 
-def _fork(body: Callable[[Callable[[str], None]], Any]) -> Tuple[int, int]:
+def _fork(body: Callable[[Callable[[str], None]], Any]) -> tuple[int, int]:
     """Runs ``body(say)`` in a forked child; ``say(text)`` sends a line to the parent,
     the child's return value is sent as a JSON line tagged ``result``.
     Returns (pid, read end of the child's pipe)."""
@@ -74,7 +74,7 @@ def _fork(body: Callable[[Callable[[str], None]], Any]) -> Tuple[int, int]:
     return pid, read_end
 
 
-def _read_line(read_end: int, buffer: bytearray, timeout: float) -> Optional[str]:
+def _read_line(read_end: int, buffer: bytearray, timeout: float) -> str | None:
     """The next line from a child's pipe, or None at EOF; raises TimeoutError."""
     deadline = time.monotonic() + timeout
     while b"\n" not in buffer:
@@ -92,7 +92,7 @@ def _read_line(read_end: int, buffer: bytearray, timeout: float) -> Optional[str
     return line.decode()
 
 
-def _read_all(read_end: int) -> List[str]:
+def _read_all(read_end: int) -> list[str]:
     chunks = []
     while True:
         chunk = os.read(read_end, 65536)
@@ -103,7 +103,7 @@ def _read_all(read_end: int) -> List[str]:
     return [line for line in b"".join(chunks).decode().splitlines() if line]
 
 
-def _wait_child(pid: int, read_end: int, timeout: float = CHILD_TIMEOUT) -> Dict[str, Any]:
+def _wait_child(pid: int, read_end: int, timeout: float = CHILD_TIMEOUT) -> dict[str, Any]:
     """Waits for a child to finish; returns its result or error (killing it on timeout)."""
     buffer = bytearray()
     lines = []
@@ -121,7 +121,7 @@ def _wait_child(pid: int, read_end: int, timeout: float = CHILD_TIMEOUT) -> Dict
     return _outcome(lines)
 
 
-def _outcome(lines: List[str]) -> Dict[str, Any]:
+def _outcome(lines: list[str]) -> dict[str, Any]:
     for line in lines:
         if line.startswith("result "):
             return {"result": json.loads(line[len("result "):]), "lines": lines}
@@ -145,15 +145,15 @@ def _export_body(model_dir: str, base: str, modes=support.ALL_MODES, **kwargs: A
 # --- watching a base like a version-polling loader ----------------------------------------
 
 
-def _start_watcher(base: str) -> Tuple[int, int, int]:
+def _start_watcher(base: str) -> tuple[int, int, int]:
     """Forks a process that polls ``base`` every millisecond, like TF Serving polling for
     versions, and checks each integer-named directory the first time it sees it. Stop it
     by writing to the returned stop descriptor; its result lists what it saw."""
     stop_read, stop_write = os.pipe()
 
-    def body(say: Callable[[str], None]) -> Dict[str, Any]:
+    def body(say: Callable[[str], None]) -> dict[str, Any]:
         os.close(stop_write)
-        seen: Dict[str, List[str]] = {}
+        seen: dict[str, list[str]] = {}
         polls = 0
         while True:
             for name in _tree.integer_dirs(base):
@@ -168,7 +168,7 @@ def _start_watcher(base: str) -> Tuple[int, int, int]:
     return pid, read_end, stop_write
 
 
-def _stop_watcher(watcher: Tuple[int, int, int]) -> Dict[str, Any]:
+def _stop_watcher(watcher: tuple[int, int, int]) -> dict[str, Any]:
     pid, read_end, stop_write = watcher
     os.write(stop_write, b"x")
     os.close(stop_write)
@@ -181,7 +181,7 @@ def _stop_watcher(watcher: Tuple[int, int, int]) -> Dict[str, Any]:
 # --- inspecting a base after a kill -------------------------------------------------------
 
 
-def _phase(base: str, pid: int, exports_before: List[str]) -> str:
+def _phase(base: str, pid: int, exports_before: list[str]) -> str:
     """Where the killed export (process ``pid``) was, judged from what it left on disk."""
     if set(_tree.integer_dirs(base)) - set(exports_before):
         return "published"
@@ -204,7 +204,7 @@ def _phase(base: str, pid: int, exports_before: List[str]) -> str:
     return "building-train-graph"
 
 
-def _integer_dir_problems(base: str) -> Dict[str, List[str]]:
+def _integer_dir_problems(base: str) -> dict[str, list[str]]:
     problems = {}
     for name in _tree.integer_dirs(base):
         found = _tree.export_problems(os.path.join(base, name))
@@ -216,7 +216,7 @@ def _integer_dir_problems(base: str) -> Dict[str, List[str]]:
 # --- requests -----------------------------------------------------------------------------
 
 
-def kill_trials(model_dir: str, base: str, seed: int, trials: int, max_attempts: int) -> Dict[str, Any]:
+def kill_trials(model_dir: str, base: str, seed: int, trials: int, max_attempts: int) -> dict[str, Any]:
     """SIGKILLs forked exports at random moments until ``trials`` kills landed during an
     export (between its "start" and "done"); after each kill every integer-named
     directory must be a complete SavedModel."""
@@ -287,7 +287,7 @@ def _kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: Dict[str, str]):
+def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: dict[str, str]):
     """An export that SIGKILLs itself at ``point``, by wrapping the real function there."""
 
     def body(say: Callable[[str], None]) -> str:
@@ -375,7 +375,7 @@ KILL_POINTS = (
 )
 
 
-def kill_points(model_dir: str, base: str, asset_sources: Dict[str, str]) -> List[Dict[str, Any]]:
+def kill_points(model_dir: str, base: str, asset_sources: dict[str, str]) -> list[dict[str, Any]]:
     records = []
     for point in KILL_POINTS:
         exports_before = _tree.integer_dirs(base)
@@ -394,10 +394,10 @@ def kill_points(model_dir: str, base: str, asset_sources: Dict[str, str]) -> Lis
     return records
 
 
-_LIVE: Dict[str, Any] = {}
+_LIVE: dict[str, Any] = {}
 
 
-def start_live_export(model_dir: str, base: str) -> Dict[str, Any]:
+def start_live_export(model_dir: str, base: str) -> dict[str, Any]:
     """Starts an export that pauses, alive, after writing its variables (its PREDICT
     receiver fn waits for a go signal), and answers with its pid and temp dir."""
     go_read, go_write = os.pipe()
@@ -426,18 +426,18 @@ def start_live_export(model_dir: str, base: str) -> Dict[str, Any]:
     return {"pid": pid, "temp_dirs": [os.path.join(base, name) for name in temps]}
 
 
-def finish_live_export() -> Dict[str, Any]:
+def finish_live_export() -> dict[str, Any]:
     os.write(_LIVE["go_write"], b"g")
     os.close(_LIVE["go_write"])
     return _wait_child(_LIVE["pid"], _LIVE["read_end"])
 
 
-def export_once(model_dir: str, base: str) -> Dict[str, Any]:
+def export_once(model_dir: str, base: str) -> dict[str, Any]:
     pid, read_end = _fork(_export_body(model_dir, base))
     return _wait_child(pid, read_end)
 
 
-def _count_rename_collisions() -> List[int]:
+def _count_rename_collisions() -> list[int]:
     """Wraps os.rename (in a child) to count the targets it found taken; observation only."""
     collisions = [0]
     real_rename = os.rename
@@ -458,12 +458,12 @@ def _sleep_until(start_at: float) -> None:
         time.sleep(min(0.01, max(0.0, start_at - time.time())))
 
 
-def concurrent_exports(model_dir: str, base: str, processes: int, exports_each: int, start_in: float) -> Dict[str, Any]:
+def concurrent_exports(model_dir: str, base: str, processes: int, exports_each: int, start_in: float) -> dict[str, Any]:
     """``processes`` forked processes, each exporting ``exports_each`` times in a row into
     one base, all starting at the same wall-clock moment, watched by a polling loader."""
     start_at = time.time() + start_in
 
-    def body(say: Callable[[str], None]) -> Dict[str, Any]:
+    def body(say: Callable[[str], None]) -> dict[str, Any]:
         collisions = _count_rename_collisions()
         estimator = support.make_adam_estimator(model_dir)
         receivers = support.adam_receiver_map()
@@ -477,13 +477,13 @@ def concurrent_exports(model_dir: str, base: str, processes: int, exports_each: 
     return {"outcomes": outcomes, "watcher": _stop_watcher(watcher)}
 
 
-def publish_stress(base: str, processes: int, publishes_each: int, start_in: float) -> Dict[str, Any]:
+def publish_stress(base: str, processes: int, publishes_each: int, start_in: float) -> dict[str, Any]:
     """Many processes publishing tiny prepared temporaries through ``_fs.publish`` at the
     same moment: each temporary holds one file naming it, so a lost or merged publish
     shows up as a missing or extra name."""
     start_at = time.time() + start_in
 
-    def body(say: Callable[[str], None]) -> Dict[str, Any]:
+    def body(say: Callable[[str], None]) -> dict[str, Any]:
         collisions = _count_rename_collisions()
         temps = []
         for index in range(publishes_each):
@@ -505,10 +505,10 @@ def export_with_fsize_limit(
     model_dir: str,
     base: str,
     limit: int,
-    modes: List[str],
-    assets_extra: Optional[Dict[str, str]],
+    modes: list[str],
+    assets_extra: dict[str, str] | None,
     limit_after_variables: bool = False,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """One export in a child whose files may not grow beyond ``limit`` bytes
     (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail with EFBIG instead of killing).
     With ``limit_after_variables`` the limit starts once the variables are written, so
@@ -538,7 +538,7 @@ def export_with_fsize_limit(
     return _wait_child(pid, read_end)
 
 
-def export_freezing_base_mid_export(model_dir: str, base: str) -> Dict[str, Any]:
+def export_freezing_base_mid_export(model_dir: str, base: str) -> dict[str, Any]:
     """One export in a child whose PREDICT receiver fn makes the base immutable
     (``chattr +i``) after the variables and other graphs were written: publishing fails,
     and so does removing the temporary's entry from the base."""

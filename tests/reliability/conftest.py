@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any, Dict
+from typing import Any
 
 import pytest
 
@@ -153,7 +153,7 @@ class WorkerClient:
             raise AssertionError(f"worker request {name} failed: {answer['error']}\n{answer['traceback']}")
         return answer["result"]
 
-    def _answer(self, timeout: float) -> Dict[str, Any]:
+    def _answer(self, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()

@@ -27,7 +27,7 @@ import dataclasses
 import inspect
 import os
 import pathlib
-from typing import Any, Callable, Dict, Type
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -55,7 +55,7 @@ class Inputs:
     text_file: str  # not a checkpoint
     empty_dir: str
 
-    def good(self) -> Dict[str, Any]:
+    def good(self) -> dict[str, Any]:
         return {"estimator": self.estimator, "export_dir_base": self.base, "input_receiver_fn_map": support.adam_receiver_map()}
 
 
@@ -90,25 +90,25 @@ def inputs(sandbox, estimator, tmp_path) -> Inputs:
 @dataclasses.dataclass
 class Row:
     why: str
-    change: Callable[[Inputs], Dict[str, Any]]  # arguments replacing the good call's
-    error: Type[BaseException]
+    change: Callable[[Inputs], dict[str, Any]]  # arguments replacing the good call's
+    error: type[BaseException]
     message: str  # regex the message must match
     known_bug: str = ""  # a library bug, reported, not fixed in this file's owner's code yet
 
 
-def receivers_with(mode: str, receiver_fn: Any) -> Dict[str, Any]:
+def receivers_with(mode: str, receiver_fn: Any) -> dict[str, Any]:
     receivers = support.adam_receiver_map()
     receivers[mode] = receiver_fn
     return {"input_receiver_fn_map": receivers}
 
 
-def assets(mapping: Callable[[Inputs], Any]) -> Callable[[Inputs], Dict[str, Any]]:
+def assets(mapping: Callable[[Inputs], Any]) -> Callable[[Inputs], dict[str, Any]]:
     return lambda inputs: {"assets_extra": mapping(inputs)}
 
 
 SERVE = support.adam_serving_receiver_fn()
 
-TABLE: Dict[str, Row] = {
+TABLE: dict[str, Row] = {
     # --- estimator
     "estimator-none": Row("no estimator", lambda i: {"estimator": None}, TypeError, r"`estimator` must be a tf\.estimator\.Estimator"),
     "estimator-str": Row("a model_dir instead of an Estimator", lambda i: {"estimator": "model_dir"}, TypeError, r"`estimator`.*received str"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Callable, Dict
+from typing import Callable
 
 import pytest
 import tensorflow as tf
@@ -49,7 +49,7 @@ def _export_into_read_only_base(estimator, base, tmp_path):
         estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
 
 
-SCENARIOS: Dict[str, Callable] = {
+SCENARIOS: dict[str, Callable] = {
     "all-modes": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, support.adam_receiver_map()),
     "predict-only": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, support.adam_receiver_map([MK.PREDICT])),
     "eval-only-as-text-stripped": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(

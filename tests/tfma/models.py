@@ -7,7 +7,7 @@ its scores alone, as an unsupervised model does.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 import tensorflow as tf
 
@@ -29,8 +29,8 @@ def custom_estimator(model_dir: str) -> tf.estimator.Estimator:
 
 
 def custom_model_fn(
-    features: Dict[str, tf.Tensor],
-    labels: Optional[Dict[str, tf.Tensor]],
+    features: dict[str, tf.Tensor],
+    labels: dict[str, tf.Tensor] | None,
     mode: str,
 ) -> Any:
     is_red = tf.cast(tf.equal(features["color"], "red"), tf.float32)

@@ -15,7 +15,7 @@ import inspect
 import os
 import pathlib
 from collections.abc import Iterator
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable
 
 import pytest
 import tensorflow as tf
@@ -53,7 +53,7 @@ def _failing_receiver_fn() -> Any:
     raise RuntimeError("the EVAL receiver failed on purpose")
 
 
-def _missing_asset(tmp_path: pathlib.Path) -> Dict[str, Any]:
+def _missing_asset(tmp_path: pathlib.Path) -> dict[str, Any]:
     return {"assets_extra": {"vocabulary.txt": os.fspath(tmp_path / "no-such-file.txt")}}
 
 
@@ -61,7 +61,7 @@ def _export_through_tfma(
     classifier: tf.estimator.Estimator, base: str, failure: str, tmp_path: pathlib.Path
 ) -> Any:
     """``tfma.export.export_eval_savedmodel`` as TFX's Trainer calls it, made to fail."""
-    arguments: Dict[str, Any] = {
+    arguments: dict[str, Any] = {
         "estimator": classifier,
         "export_dir_base": base,
         "eval_input_receiver_fn": tfma_support.parsing_eval_receiver_fn(label_key="flag"),
@@ -74,7 +74,7 @@ def _export_through_tfma(
     return tfma.export.export_eval_savedmodel(**arguments)
 
 
-def _left_in(base: str) -> List[str]:
+def _left_in(base: str) -> list[str]:
     return support.listing(base) if os.path.exists(base) else []
 
 
@@ -130,7 +130,7 @@ def test_tensorflows_own_export_leaves_temp_dirs(
     assert len(left) == 1 and left[0].startswith("temp-"), left
 
 
-def _tags_and_signatures(export_dir: str) -> Dict[str, List[str]]:
+def _tags_and_signatures(export_dir: str) -> dict[str, list[str]]:
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
@@ -149,7 +149,7 @@ def test_tfma_analyses_a_patched_export(
     classifier: tf.estimator.Estimator,
 ) -> None:
     base = os.fspath(tmp_path / "exports")
-    arguments: Dict[str, Callable[[], Any]] = {
+    arguments: dict[str, Callable[[], Any]] = {
         "eval_input_receiver_fn": tfma_support.parsing_eval_receiver_fn(label_key="flag"),
         "serving_input_receiver_fn": tfma_support.serving_receiver_fn(),
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -46,7 +46,7 @@ TFMA_ONLY_PREFIX = "post_export_metrics/"
 
 COLORS = ("red", "green", "blue")
 
-SliceKey = Tuple[Tuple[str, Any], ...]
+SliceKey = tuple[tuple[str, Any], ...]
 
 
 def write_examples(path: str) -> str:
@@ -86,7 +86,7 @@ def labels_for(kind: str, rows: np.ndarray) -> Any:
     return by_kind[kind]()
 
 
-def rows_where(color: Optional[str] = None) -> np.ndarray:
+def rows_where(color: str | None = None) -> np.ndarray:
     """Indices of the rows of one color (every row for None), for evaluating one slice."""
     if color is None:
         return np.arange(support.ROWS)
@@ -113,8 +113,8 @@ def train(
 
 
 def evaluate(
-    estimator: tf.estimator.Estimator, label_kind: str, color: Optional[str] = None
-) -> Dict[str, float]:
+    estimator: tf.estimator.Estimator, label_kind: str, color: str | None = None
+) -> dict[str, float]:
     """``estimator.evaluate`` over the rows of ``color`` (all rows for None), minus EVALUATE_ONLY."""
     metrics = estimator.evaluate(input_fn(label_kind, rows_where(color), repeat=False), name=color)
     return {name: float(value) for name, value in metrics.items() if name not in EVALUATE_ONLY}
@@ -123,7 +123,7 @@ def evaluate(
 # --- receivers ---
 
 
-def parsing_eval_receiver_fn(label_key: Optional[str]) -> Callable[[], Any]:
+def parsing_eval_receiver_fn(label_key: str | None) -> Callable[[], Any]:
     """TFMA's own builder: parses every column; the label is ``label_key``'s column (or none).
 
     The unused columns stay in the features, as they do for TFMA users who pass one spec.
@@ -159,7 +159,7 @@ def serving_receiver_fn() -> Callable[[], Any]:
 # --- TFMA ---
 
 
-def run_tfma(export_dir: str, data_path: str, output_path: str) -> Dict[SliceKey, Dict[str, float]]:
+def run_tfma(export_dir: str, data_path: str, output_path: str) -> dict[SliceKey, dict[str, float]]:
     """``tfma.run_model_analysis`` of the EvalSavedModel in ``export_dir`` over ``data_path``,
     overall and sliced by ``color``. Returns slice key -> metric name -> value, TFMA's own
     additions (``post_export_metrics/...``) left out."""
@@ -213,7 +213,7 @@ def assert_tfma_matches_evaluate(
     data_path: str,
     output_path: str,
     colors: Sequence[str] = COLORS,
-) -> Dict[SliceKey, Dict[str, float]]:
+) -> dict[SliceKey, dict[str, float]]:
     """TFMA over the export equals ``estimator.evaluate`` overall and on each color's rows."""
     by_slice = run_tfma(export_dir, data_path, output_path)
     assert sorted(by_slice) == sorted([()] + [color_slice(color) for color in colors]), sorted(
