@@ -18,7 +18,7 @@ never shadows the standard library's ``inspect``.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any
 
 from estimator_ext._versions import check_python
 

@@ -22,6 +22,9 @@ logger = logging.getLogger("estimator_ext")
 
 ReceiverFnMap = Mapping[str, Callable[[], Any]]
 
+# The default for ``_write_options``; WriteOptions is frozen, so one shared instance is safe.
+_DEFAULT_WRITE_OPTIONS = WriteOptions()
+
 
 def export_all_saved_models(
     estimator: tf.estimator.Estimator,
@@ -33,7 +36,7 @@ def export_all_saved_models(
     strip_default_attrs: bool = False,
     warmup_requests: Sequence[Any] | None = None,
     *,
-    _write_options: WriteOptions = WriteOptions(),
+    _write_options: WriteOptions = _DEFAULT_WRITE_OPTIONS,
 ) -> ExportResult:
     """Exports the TRAIN, EVAL and PREDICT graphs of ``estimator`` as ONE SavedModel.
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import logging
 import os
 import posixpath
@@ -412,7 +413,8 @@ def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
     try:
         for relative, source in files:
             destination = join(export_dir, relative)
-            call_store("creating a directory", destination, lambda: tf.io.gfile.makedirs(dirname(destination)))
+            parent = dirname(destination)
+            call_store("creating a directory", destination, functools.partial(tf.io.gfile.makedirs, parent))
             _copy_into_claimed(source, destination)
     except BaseException:
         if not has_scheme(export_dir):
