@@ -28,7 +28,7 @@ def read_version() -> str:
     init_text = (HERE / "estimator_ext" / "__init__.py").read_text(encoding="utf-8")
     match = re.search(r'^__version__ = "([^"]+)"', init_text, re.MULTILINE)
     if match is None:
-        raise RuntimeError("estimator_ext/__init__.py has no __version__ = \"...\" line")
+        raise RuntimeError('estimator_ext/__init__.py has no __version__ = "..." line')
     return match.group(1)
 
 

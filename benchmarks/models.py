@@ -29,7 +29,9 @@ def rows_for_checkpoint_gib(checkpoint_gib: float) -> int:
     return int(checkpoint_gib * GIB / 2 / (EMBEDDING_DIM * 4))
 
 
-def embedding_model_fn(features: dict[str, tf.Tensor], labels: Any, mode: str, params: dict[str, Any]) -> tf.estimator.EstimatorSpec:
+def embedding_model_fn(
+    features: dict[str, tf.Tensor], labels: Any, mode: str, params: dict[str, Any]
+) -> tf.estimator.EstimatorSpec:
     embedding = tf.compat.v1.get_variable(
         "embedding",
         [params["rows"], EMBEDDING_DIM],
@@ -44,7 +46,9 @@ def embedding_model_fn(features: dict[str, tf.Tensor], labels: Any, mode: str, p
     optimizer = tf.compat.v1.train.AdagradOptimizer(0.05)
     train_op = optimizer.minimize(loss, global_step=tf.compat.v1.train.get_global_step())
     metrics = {"auc": tf.compat.v1.metrics.auc(labels, tf.sigmoid(logits))}
-    return tf.estimator.EstimatorSpec(mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics)
+    return tf.estimator.EstimatorSpec(
+        mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics
+    )
 
 
 def embedding_estimator(model_dir: str, rows: int) -> tf.estimator.Estimator:
@@ -70,7 +74,9 @@ def embedding_receivers() -> dict[str, Callable[[], Any]]:
     def supervised():
         ids = tf.compat.v1.placeholder(tf.int64, [None, IDS_PER_ROW], name="ids")
         label = tf.compat.v1.placeholder(tf.float32, [None, 1], name="label")
-        return tf.estimator.experimental.build_raw_supervised_input_receiver_fn({"ids": ids}, label)()
+        return tf.estimator.experimental.build_raw_supervised_input_receiver_fn(
+            {"ids": ids}, label
+        )()
 
     def serving():
         ids = tf.compat.v1.placeholder(tf.int64, [None, IDS_PER_ROW], name="ids")
@@ -90,7 +96,9 @@ _LABEL = ((_AGE > 40) ^ (_LANGUAGE == "french")).astype(np.int64)
 def _linear_columns():
     return [
         tf.feature_column.numeric_column("age"),
-        tf.feature_column.categorical_column_with_vocabulary_list("language", ["english", "french", "german", "spanish"]),
+        tf.feature_column.categorical_column_with_vocabulary_list(
+            "language", ["english", "french", "german", "spanish"]
+        ),
     ]
 
 
@@ -115,7 +123,9 @@ def linear_receivers() -> dict[str, Callable[[], Any]]:
 
     def supervised():
         label = tf.compat.v1.placeholder(tf.int64, [None, 1], name="label")
-        return tf.estimator.experimental.build_raw_supervised_input_receiver_fn(placeholders(), label)()
+        return tf.estimator.experimental.build_raw_supervised_input_receiver_fn(
+            placeholders(), label
+        )()
 
     def serving():
         features = placeholders()

@@ -74,9 +74,17 @@ def cases(quick: bool) -> list[Case]:
     three = ("estimator_ext", "builtin", "single_x3", "copy")
     found = [Case("linear, 3 modes", "linear", 0.0, THREE_MODES, three)]
     for size in sizes:
-        found.append(Case(f"embedding {size:g} GiB, 3 modes", "embedding", size, THREE_MODES, three))
+        found.append(
+            Case(f"embedding {size:g} GiB, 3 modes", "embedding", size, THREE_MODES, three)
+        )
     found.append(
-        Case(f"embedding {sizes[-1]:g} GiB, PREDICT only", "embedding", sizes[-1], ("infer",), ("estimator_ext", "builtin", "single", "copy"))
+        Case(
+            f"embedding {sizes[-1]:g} GiB, PREDICT only",
+            "embedding",
+            sizes[-1],
+            ("infer",),
+            ("estimator_ext", "builtin", "single", "copy"),
+        )
     )
     return found
 
@@ -149,7 +157,9 @@ def child(args: argparse.Namespace) -> None:
         estimator = models.linear_estimator(args.model_dir)
         receivers = models.linear_receivers()
     else:
-        estimator = models.embedding_estimator(args.model_dir, models.rows_for_checkpoint_gib(args.checkpoint_gib))
+        estimator = models.embedding_estimator(
+            args.model_dir, models.rows_for_checkpoint_gib(args.checkpoint_gib)
+        )
         receivers = models.embedding_receivers()
     receiver_map = {mode: receivers[mode] for mode in modes}
     checkpoint = estimator.latest_checkpoint()
@@ -157,12 +167,16 @@ def child(args: argparse.Namespace) -> None:
 
     def run() -> Any:
         if args.method == "estimator_ext":
-            return estimator_ext.export_all_saved_models(estimator, out, receiver_map).variables_strategy
+            return estimator_ext.export_all_saved_models(
+                estimator, out, receiver_map
+            ).variables_strategy
         if args.method == "builtin":
             return estimator.experimental_export_all_saved_models(out, receiver_map)
         if args.method in ("single_x3", "single"):
             for mode, receiver_fn in receiver_map.items():
-                estimator.export_saved_model(os.path.join(out, mode), receiver_fn, experimental_mode=mode)
+                estimator.export_saved_model(
+                    os.path.join(out, mode), receiver_fn, experimental_mode=mode
+                )
             return None
         if args.method == "copy":
             tf.io.gfile.makedirs(out)
@@ -187,7 +201,9 @@ def child(args: argparse.Namespace) -> None:
     exported_variables = []
     for root, _, files in os.walk(out):
         if "variables.index" in files:
-            exported_variables.append(sorted(name for name, _ in tf.train.list_variables(os.path.join(root, "variables"))))
+            exported_variables.append(
+                sorted(name for name, _ in tf.train.list_variables(os.path.join(root, "variables")))
+            )
     print(
         "RESULT "
         + json.dumps(
@@ -214,10 +230,12 @@ def _python() -> str:
 
 def _run_child(argv: list[str]) -> dict[str, Any]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-    done = subprocess.run([_python(), os.path.abspath(__file__)] + argv, capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [_python(), os.path.abspath(__file__)] + argv, capture_output=True, text=True, env=env
+    )
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"child {argv} failed ({done.returncode}):\n{done.stderr[-4000:]}")
 
 
@@ -249,14 +267,18 @@ def _checkpoint_bytes(model_dir: str) -> int:
     )
 
 
-def measure(all_cases: list[Case], workdir: str, repeats: int, small_repeats: int, settle: float) -> list[dict[str, Any]]:
+def measure(
+    all_cases: list[Case], workdir: str, repeats: int, small_repeats: int, settle: float
+) -> list[dict[str, Any]]:
     records = []
     for case in all_cases:
         model_dir = _prepare(case, workdir)
         checkpoint_bytes = _checkpoint_bytes(model_dir)
         print(f"{case.name}: checkpoint {_size_text(checkpoint_bytes)}", flush=True)
         for repeat in range(small_repeats if case.model == "linear" else repeats):
-            order = list(case.methods[repeat % len(case.methods):]) + list(case.methods[: repeat % len(case.methods)])
+            order = list(case.methods[repeat % len(case.methods) :]) + list(
+                case.methods[: repeat % len(case.methods)]
+            )
             for method in order:
                 out_dir = os.path.join(workdir, "out", f"{method}-{repeat}")
                 os.sync()
@@ -264,17 +286,30 @@ def measure(all_cases: list[Case], workdir: str, repeats: int, small_repeats: in
                 result = _run_child(
                     [
                         "--child",
-                        "--method", method,
-                        "--model", case.model,
-                        "--model-dir", model_dir,
-                        "--checkpoint-gib", str(case.checkpoint_gib),
-                        "--modes", ",".join(case.modes),
-                        "--out-dir", out_dir,
+                        "--method",
+                        method,
+                        "--model",
+                        case.model,
+                        "--model-dir",
+                        model_dir,
+                        "--checkpoint-gib",
+                        str(case.checkpoint_gib),
+                        "--modes",
+                        ",".join(case.modes),
+                        "--out-dir",
+                        out_dir,
                     ]
                 )
                 shutil.rmtree(out_dir, ignore_errors=True)
-                result.update(case=case.name, method=method, repeat=repeat, checkpoint_bytes=checkpoint_bytes,
-                              checkpoint_gib=case.checkpoint_gib, model=case.model, modes=list(case.modes))
+                result.update(
+                    case=case.name,
+                    method=method,
+                    repeat=repeat,
+                    checkpoint_bytes=checkpoint_bytes,
+                    checkpoint_gib=case.checkpoint_gib,
+                    model=case.model,
+                    modes=list(case.modes),
+                )
                 records.append(result)
                 print(
                     f"  [{repeat}] {method:22s} {result['seconds']:7.2f} s  "
@@ -292,7 +327,10 @@ def _median(records: list[dict[str, Any]], key: str) -> float:
 def summarize(records: list[dict[str, Any]], all_cases: list[Case]) -> list[dict[str, Any]]:
     rows = []
     for case in all_cases:
-        by_method = {method: [r for r in records if r["case"] == case.name and r["method"] == method] for method in case.methods}
+        by_method = {
+            method: [r for r in records if r["case"] == case.name and r["method"] == method]
+            for method in case.methods
+        }
         builtin = by_method["builtin"]
         builtin_seconds = _median(builtin, "seconds")
         builtin_peak = _median(builtin, "peak_above_baseline_bytes")
@@ -335,8 +373,14 @@ def machine() -> dict[str, str]:
         return "?"
 
     versions = subprocess.run(
-        [_python(), "-c", "import importlib.metadata as m, numpy, tensorflow as tf; print(tf.__version__, m.version('tensorflow-estimator'), numpy.__version__)"],
-        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        [
+            _python(),
+            "-c",
+            "import importlib.metadata as m, numpy, tensorflow as tf; print(tf.__version__, m.version('tensorflow-estimator'), numpy.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     ).stdout.split()
     return {
         "nproc": str(os.cpu_count()),
@@ -355,15 +399,21 @@ def _targets(rows: list[dict[str, Any]], all_cases: list[Case]) -> list[str]:
     def row(case_name: str, method: str) -> dict[str, Any] | None:
         return next((r for r in rows if r["case"] == case_name and r["method"] == method), None)
 
-    biggest_three = [c for c in all_cases if c.model == "embedding" and c.modes == THREE_MODES][-1].name
+    biggest_three = [c for c in all_cases if c.model == "embedding" and c.modes == THREE_MODES][
+        -1
+    ].name
     predict_only = [c for c in all_cases if c.modes == ("infer",)][-1].name
     lines = []
     if max(c.checkpoint_gib for c in all_cases) < 2:
-        lines.append("- (a --quick run: the targets are set for 2 GiB, where the ~15 MiB constant of graph and session is negligible)")
+        lines.append(
+            "- (a --quick run: the targets are set for 2 GiB, where the ~15 MiB constant of graph and session is negligible)"
+        )
     big = row(biggest_three, "estimator_ext")
     if big:
         met = big["time_ratio"] <= 0.5
-        lines.append(f"- {biggest_three}: time {big['time_ratio']:.2f}x built-in (target <= 0.5x): **{'met' if met else 'missed'}**")
+        lines.append(
+            f"- {biggest_three}: time {big['time_ratio']:.2f}x built-in (target <= 0.5x): **{'met' if met else 'missed'}**"
+        )
         met = big["peak_of_checkpoint"] <= 0.10
         lines.append(
             f"- {biggest_three}: peak RSS above baseline {100 * big['peak_of_checkpoint']:.1f}% of the checkpoint "
@@ -385,7 +435,9 @@ def _targets(rows: list[dict[str, Any]], all_cases: list[Case]) -> list[str]:
     small = row("linear, 3 modes", "estimator_ext")
     if small:
         met = small["time_ratio"] <= 1.1
-        lines.append(f"- linear, 3 modes: time {small['time_ratio']:.2f}x built-in (target <= 1.1x): **{'met' if met else 'missed'}**")
+        lines.append(
+            f"- linear, 3 modes: time {small['time_ratio']:.2f}x built-in (target <= 1.1x): **{'met' if met else 'missed'}**"
+        )
     return lines
 
 
@@ -393,7 +445,13 @@ def _size_text(nbytes: float) -> str:
     return f"{nbytes / MIB:.1f} MiB" if nbytes >= MIB else f"{nbytes / 1024:.0f} KiB"
 
 
-def write_markdown(rows: list[dict[str, Any]], all_cases: list[Case], machine_info: dict[str, str], repeats: str, path: str) -> None:
+def write_markdown(
+    rows: list[dict[str, Any]],
+    all_cases: list[Case],
+    machine_info: dict[str, str],
+    repeats: str,
+    path: str,
+) -> None:
     lines = [
         "# Benchmark results",
         "",
@@ -407,7 +465,7 @@ def write_markdown(rows: list[dict[str, Any]], all_cases: list[Case], machine_in
         "",
         "## Targets (issue 4)",
         "",
-        "Checked on the `estimator_ext` method: the library's default behaviour (the \"copy\" strategy really "
+        'Checked on the `estimator_ext` method: the library\'s default behaviour (the "copy" strategy really '
         "copies).",
         "",
         *_targets(rows, all_cases),
@@ -428,16 +486,16 @@ def write_markdown(rows: list[dict[str, Any]], all_cases: list[Case], machine_in
         "",
         "Notes:",
         "",
-        "- `estimator_ext` rows are the library's default behaviour: its \"copy\" strategy really copies the "
+        '- `estimator_ext` rows are the library\'s default behaviour: its "copy" strategy really copies the '
         "checkpoint's data and index files through `tf.io.gfile`, so the export shares nothing with the "
-        "checkpoint and \"bytes written\" equals the export size. The issue 4 targets above are checked on "
+        'checkpoint and "bytes written" equals the export size. The issue 4 targets above are checked on '
         "these rows.",
-        "- \"bytes written\" leaves out files that are hard links to the checkpoint's; no method makes any.",
+        '- "bytes written" leaves out files that are hard links to the checkpoint\'s; no method makes any.',
         "- estimator_ext flushes every file of the export to disk (fsync) before publishing it under its final "
         "name, so that a crash never leaves a published export with missing data; the built-in and the plain "
         "copy do not. With the default real copies, and with streamed variables, that flush is part of the "
         "time above.",
-        "- PREDICT only: both the built-in and estimator_ext's \"stream\" hold the largest tensor (the embedding, "
+        '- PREDICT only: both the built-in and estimator_ext\'s "stream" hold the largest tensor (the embedding, '
         "half the checkpoint) in memory once; the built-in restores every PREDICT variable at once, the stream "
         "one tensor (or 32 MiB group of small ones) at a time.",
         "",
@@ -447,7 +505,9 @@ def write_markdown(rows: list[dict[str, Any]], all_cases: list[Case], machine_in
         "| --- | --- | --- |",
     ]
     for row in rows:
-        lines.append(f"| {row['case']} | {row['method']} | {', '.join(f'{s:.2f}' for s in row['seconds_all'])} |")
+        lines.append(
+            f"| {row['case']} | {row['method']} | {', '.join(f'{s:.2f}' for s in row['seconds_all'])} |"
+        )
     lines += ["", "![time and memory against checkpoint size](results.png)", ""]
     with open(path, "w") as out:
         out.write("\n".join(lines))
@@ -466,7 +526,11 @@ def write_plot(rows: list[dict[str, Any]], path: str) -> bool:
     predict = [r for r in rows if r["model"] == "embedding" and r["modes"] == ["infer"]]
     figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     for method in ("builtin", "single_x3", "estimator_ext", "copy"):
-        points = sorted((r["checkpoint_bytes"] / GIB, r["seconds"], r["peak_bytes"] / GIB) for r in three if r["method"] == method)
+        points = sorted(
+            (r["checkpoint_bytes"] / GIB, r["seconds"], r["peak_bytes"] / GIB)
+            for r in three
+            if r["method"] == method
+        )
         if not points:
             continue
         sizes, seconds, peaks = zip(*points)
@@ -476,11 +540,31 @@ def write_plot(rows: list[dict[str, Any]], path: str) -> bool:
         for r in predict:
             if r["method"] == method:
                 label = f"{METHOD_LABELS[method].split(' (')[0]}, PREDICT only"
-                time_axis.plot([r["checkpoint_bytes"] / GIB], [r["seconds"]], marker=marker, markersize=12, linestyle="", label=label)
-                memory_axis.plot([r["checkpoint_bytes"] / GIB], [r["peak_bytes"] / GIB], marker=marker, markersize=12, linestyle="", label=label)
-    time_axis.set(xlabel="checkpoint size (GiB)", ylabel="export wall time (s)", title="Export time (median)")
+                time_axis.plot(
+                    [r["checkpoint_bytes"] / GIB],
+                    [r["seconds"]],
+                    marker=marker,
+                    markersize=12,
+                    linestyle="",
+                    label=label,
+                )
+                memory_axis.plot(
+                    [r["checkpoint_bytes"] / GIB],
+                    [r["peak_bytes"] / GIB],
+                    marker=marker,
+                    markersize=12,
+                    linestyle="",
+                    label=label,
+                )
+    time_axis.set(
+        xlabel="checkpoint size (GiB)", ylabel="export wall time (s)", title="Export time (median)"
+    )
     time_axis.legend(fontsize=7, loc="upper left")
-    memory_axis.set(xlabel="checkpoint size (GiB)", ylabel="peak RSS above baseline (GiB)", title="Export memory (median)")
+    memory_axis.set(
+        xlabel="checkpoint size (GiB)",
+        ylabel="peak RSS above baseline (GiB)",
+        title="Export memory (median)",
+    )
     for axis in (time_axis, memory_axis):
         axis.grid(alpha=0.3)
         axis.set_ylim(bottom=0)
@@ -491,7 +575,9 @@ def write_plot(rows: list[dict[str, Any]], path: str) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method")
     parser.add_argument("--model")
@@ -499,14 +585,38 @@ def main() -> None:
     parser.add_argument("--checkpoint-gib", type=float, default=0.0)
     parser.add_argument("--modes")
     parser.add_argument("--out-dir")
-    parser.add_argument("--quick", action="store_true", help="small checkpoints and one repeat: a smoke test")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per method and case (default 3; 1 with --quick)")
-    parser.add_argument("--workdir", default=None, help="where checkpoints and exports go (default: a new temp dir)")
-    parser.add_argument("--small-repeats", type=int, default=None, help="runs of the small linear case, whose times are short and noisy (default 7)")
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after sync before each run")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (checkpoints) afterwards")
-    parser.add_argument("--from-json", default=None, help="rewrite results.md/.png from a results.json, measuring nothing")
-    parser.add_argument("--output-dir", default=HERE, help="where results.md/.json/.png are written")
+    parser.add_argument(
+        "--quick", action="store_true", help="small checkpoints and one repeat: a smoke test"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs per method and case (default 3; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--workdir", default=None, help="where checkpoints and exports go (default: a new temp dir)"
+    )
+    parser.add_argument(
+        "--small-repeats",
+        type=int,
+        default=None,
+        help="runs of the small linear case, whose times are short and noisy (default 7)",
+    )
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="seconds to wait after sync before each run"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (checkpoints) afterwards"
+    )
+    parser.add_argument(
+        "--from-json",
+        default=None,
+        help="rewrite results.md/.png from a results.json, measuring nothing",
+    )
+    parser.add_argument(
+        "--output-dir", default=HERE, help="where results.md/.json/.png are written"
+    )
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -533,7 +643,13 @@ def main() -> None:
     os.makedirs(args.output_dir, exist_ok=True)
     if not args.from_json:
         with open(os.path.join(args.output_dir, "results.json"), "w") as raw:
-            saved = {"machine": info, "quick": quick, "repeats": repeats, "small_repeats": small_repeats, "records": records}
+            saved = {
+                "machine": info,
+                "quick": quick,
+                "repeats": repeats,
+                "small_repeats": small_repeats,
+                "records": records,
+            }
             json.dump(saved, raw, indent=1)
     repeats_text = f"{repeats} runs ({small_repeats} for the linear model)"
     write_markdown(rows, all_cases, info, repeats_text, os.path.join(args.output_dir, "results.md"))

@@ -137,7 +137,9 @@ def _checked_source(destination: str, source: object) -> str:
         try:
             mode = os.stat(local_path(source_path)).st_mode  # follows symlinks
         except OSError as error:
-            raise ValueError(f"assets_extra[{destination!r}] = {source_path!r} cannot be read: {error}.") from error
+            raise ValueError(
+                f"assets_extra[{destination!r}] = {source_path!r} cannot be read: {error}."
+            ) from error
         if not stat.S_ISREG(mode):
             raise ValueError(
                 f"assets_extra[{destination!r}] = {source_path!r} is not a regular file (a "

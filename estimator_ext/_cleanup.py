@@ -205,7 +205,10 @@ def _last_activity(path: str, started: int) -> float:
         for directory, subdirs, files in tf.io.gfile.walk(path):
             for name in [""] + list(subdirs) + list(files):
                 try:
-                    mtime = tf.io.gfile.stat(join(directory, name) if name else directory).mtime_nsec / 1e9
+                    mtime = (
+                        tf.io.gfile.stat(join(directory, name) if name else directory).mtime_nsec
+                        / 1e9
+                    )
                 except tf.errors.OpError:
                     continue
                 newest = max(newest, mtime)
@@ -213,7 +216,9 @@ def _last_activity(path: str, started: int) -> float:
     for directory, subdirs, files in os.walk(local_path(path)):
         for name in [""] + subdirs + files:
             try:
-                newest = max(newest, os.lstat(os.path.join(directory, name) if name else directory).st_mtime)
+                newest = max(
+                    newest, os.lstat(os.path.join(directory, name) if name else directory).st_mtime
+                )
             except OSError:
                 continue
     return newest

@@ -125,7 +125,12 @@ def export_all_saved_models(
         tf.io.gfile.makedirs(export_dir_base)
         tf.io.gfile.makedirs(temp_dir)
         written, tags_by_mode = _write_saved_model(
-            estimator, receiver_fn_by_mode, catalog, temp_dir, as_text, strip_default_attrs,
+            estimator,
+            receiver_fn_by_mode,
+            catalog,
+            temp_dir,
+            as_text,
+            strip_default_attrs,
             _write_options,
         )
         _assets.copy_assets_extra(assets_extra_plan, temp_dir)
@@ -142,7 +147,13 @@ def export_all_saved_models(
             raise _s3.store_error(error, export_dir_base, "the export", 0, elapsed) from error
         raise
     saving_mode = next(iter(receiver_fn_by_mode))
-    logger.info("Exported %s to %s (variables from %s, %s)", ", ".join(tags_by_mode), export_dir, saving_mode, written.strategy)
+    logger.info(
+        "Exported %s to %s (variables from %s, %s)",
+        ", ".join(tags_by_mode),
+        export_dir,
+        saving_mode,
+        written.strategy,
+    )
     return ExportResult(export_dir, tags_by_mode, saving_mode, written.strategy)
 
 
@@ -165,7 +176,9 @@ def _write_saved_model(
             logger.info("Building the %s graph", mode_label(mode))
             mode_graph = build_mode_graph(estimator, mode, receiver_fn)
             number = list(receiver_fn_by_mode).index(mode) + 1
-            logger.info("Built the %s graph (%d of %d)", mode_label(mode), number, len(receiver_fn_by_mode))
+            logger.info(
+                "Built the %s graph (%d of %d)", mode_label(mode), number, len(receiver_fn_by_mode)
+            )
             if written is None:
                 written = write_variables(
                     mode_graph, catalog, temp_dir, session_config, write_options

@@ -72,7 +72,7 @@ def dirname(path: str) -> str:
 
 
 def local_path(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
+    return path[len("file://") :] if path.startswith("file://") else path
 
 
 def check_export_dir_base(export_dir_base: object, function: str) -> str:
@@ -291,7 +291,12 @@ def walk_files(root: str) -> Iterator[tuple[str, str]]:
     for directory, _, files in tf.io.gfile.walk(root):
         for name in files:
             absolute = join(directory, name)
-            yield posixpath.relpath(absolute, root) if has_scheme(root) else os.path.relpath(absolute, root), absolute
+            yield (
+                posixpath.relpath(absolute, root)
+                if has_scheme(root)
+                else os.path.relpath(absolute, root),
+                absolute,
+            )
 
 
 def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: int) -> bool:
@@ -319,7 +324,9 @@ def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: i
     try:
         call_store("writing the publish claim", claim, lambda: _write_text(claim, temp_dir))
         prefix = f"{CLAIM_PREFIX}{candidate}-"  # listdir, not glob: the base may hold '[' or '*'
-        listing = call_store("listing", export_dir_base, lambda: tf.io.gfile.listdir(export_dir_base))
+        listing = call_store(
+            "listing", export_dir_base, lambda: tf.io.gfile.listdir(export_dir_base)
+        )
         claims = {name.rstrip("/") for name in listing if name.startswith(prefix)}
         if claims != {claim.rsplit("/", 1)[-1]} or tf.io.gfile.exists(export_dir):
             time.sleep(random.uniform(0.0, 0.05))  # desynchronise exports that collided
@@ -409,12 +416,16 @@ def _copy_into_claimed(source: str, destination: str) -> None:
 
 
 def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
-    files = sorted(walk_files(temp_dir), key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES)
+    files = sorted(
+        walk_files(temp_dir), key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES
+    )
     try:
         for relative, source in files:
             destination = join(export_dir, relative)
             parent = dirname(destination)
-            call_store("creating a directory", destination, functools.partial(tf.io.gfile.makedirs, parent))
+            call_store(
+                "creating a directory", destination, functools.partial(tf.io.gfile.makedirs, parent)
+            )
             _copy_into_claimed(source, destination)
     except BaseException:
         if not has_scheme(export_dir):

@@ -33,16 +33,18 @@ from estimator_ext import _tf_names
 logger = logging.getLogger("estimator_ext")
 
 #: The ``tf.contrib.estimator`` names estimator_ext restores, and where each lives.
-LEGACY_CONTRIB_ESTIMATOR_NAMES: Mapping[str, str] = types.MappingProxyType({
-    "export_all_saved_models": "estimator_ext._export:export_all_saved_models",
-    "export_saved_model_for_mode": "estimator_ext._tf_exports:export_saved_model_for_mode",
-    "build_raw_supervised_input_receiver_fn": (
-        "estimator_ext._receivers:build_raw_supervised_input_receiver_fn"
-    ),
-    "build_supervised_input_receiver_fn_from_input_fn": (
-        "estimator_ext._receivers:build_supervised_input_receiver_fn_from_input_fn"
-    ),
-})
+LEGACY_CONTRIB_ESTIMATOR_NAMES: Mapping[str, str] = types.MappingProxyType(
+    {
+        "export_all_saved_models": "estimator_ext._export:export_all_saved_models",
+        "export_saved_model_for_mode": "estimator_ext._tf_exports:export_saved_model_for_mode",
+        "build_raw_supervised_input_receiver_fn": (
+            "estimator_ext._receivers:build_raw_supervised_input_receiver_fn"
+        ),
+        "build_supervised_input_receiver_fn_from_input_fn": (
+            "estimator_ext._receivers:build_supervised_input_receiver_fn_from_input_fn"
+        ),
+    }
+)
 
 CONTRIB_MODULE = "tensorflow.contrib"
 CONTRIB_ESTIMATOR_MODULE = "tensorflow.contrib.estimator"
@@ -113,7 +115,8 @@ def build_contrib_namespace() -> tuple[types.ModuleType, types.ModuleType]:
     contrib_estimator = LegacyNamespace(
         CONTRIB_ESTIMATOR_MODULE,
         "tf.contrib.estimator as restored by estimator_ext: "
-        + ", ".join(LEGACY_CONTRIB_ESTIMATOR_NAMES) + " only.",
+        + ", ".join(LEGACY_CONTRIB_ESTIMATOR_NAMES)
+        + " only.",
         LEGACY_CONTRIB_ESTIMATOR_NAMES,
         {},
     )

@@ -21,7 +21,11 @@ ModeKeys = tf.estimator.ModeKeys
 #: as in TF (TRAIN graphs hold every variable a checkpoint has, optimizer slots included).
 EXPORT_ORDER = (ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT)
 
-_NAMES = {ModeKeys.TRAIN: "ModeKeys.TRAIN", ModeKeys.EVAL: "ModeKeys.EVAL", ModeKeys.PREDICT: "ModeKeys.PREDICT"}
+_NAMES = {
+    ModeKeys.TRAIN: "ModeKeys.TRAIN",
+    ModeKeys.EVAL: "ModeKeys.EVAL",
+    ModeKeys.PREDICT: "ModeKeys.PREDICT",
+}
 
 _NEAR_MISSES = {
     "predict": ModeKeys.PREDICT,
@@ -55,7 +59,9 @@ def _suggestion(key: Any) -> str:
         lowered = key.strip().lower()
         meant = _NEAR_MISSES.get(lowered)
         if meant is None:
-            close = difflib.get_close_matches(lowered, list(_NAMES) + list(_NEAR_MISSES), n=1, cutoff=0.75)
+            close = difflib.get_close_matches(
+                lowered, list(_NAMES) + list(_NEAR_MISSES), n=1, cutoff=0.75
+            )
             if close:
                 meant = close[0] if close[0] in _NAMES else _NEAR_MISSES[close[0]]
         if meant is not None:
@@ -99,7 +105,9 @@ def validate_receiver_map(input_receiver_fn_map: Any) -> dict[str, Callable[[], 
                 f"arguments that returns an input receiver; received {type(receiver_fn).__name__}."
             )
         _check_takes_no_arguments(key, receiver_fn)
-    return {mode: input_receiver_fn_map[mode] for mode in EXPORT_ORDER if mode in input_receiver_fn_map}
+    return {
+        mode: input_receiver_fn_map[mode] for mode in EXPORT_ORDER if mode in input_receiver_fn_map
+    }
 
 
 def _check_takes_no_arguments(mode: str, receiver_fn: Callable[[], Any]) -> None:

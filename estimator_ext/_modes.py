@@ -182,7 +182,9 @@ def _no_outputs_error(spec: Any, detail: str) -> ValueError:
     )
 
 
-def _default_serving_fallback(signature_def_map: dict[str, Any], receiver_tensors: dict[str, Any], spec: Any):
+def _default_serving_fallback(
+    signature_def_map: dict[str, Any], receiver_tensors: dict[str, Any], spec: Any
+):
     predict_method = tf.saved_model.PREDICT_METHOD_NAME
     for name, signature in signature_def_map.items():
         if signature.method_name == predict_method:
@@ -207,7 +209,9 @@ def _saver_for(scaffold: Any):
     if custom is None:
         return tf.compat.v1.train.Saver(sharded=True, allow_empty=True), True
     if isinstance(custom, tf.train.Checkpoint):
-        return tf.compat.v1.train.Saver(var_list=_compat.saveables_of_object_checkpoint(custom), sharded=True), False
+        return tf.compat.v1.train.Saver(
+            var_list=_compat.saveables_of_object_checkpoint(custom), sharded=True
+        ), False
     return custom, False
 
 
@@ -264,5 +268,8 @@ def drop_unimportable_saveables(graph: tf.Graph) -> list[str]:
                 dropped.append(str(name))
     collection[:] = kept
     if dropped:
-        logger.debug("Not exporting unresolvable saveables %s in the collection (their saver keeps them)", dropped)
+        logger.debug(
+            "Not exporting unresolvable saveables %s in the collection (their saver keeps them)",
+            dropped,
+        )
     return dropped

@@ -111,7 +111,8 @@ class Recorder:
     def forget(self, target: Any, name: str) -> None:
         """Keeps the changes made to ``target.name``: :meth:`undo` no longer reverts them."""
         self._changes = [
-            change for change in self._changes
+            change
+            for change in self._changes
             if not (change.target is target and change.name == name)
         ]
 

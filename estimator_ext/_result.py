@@ -98,5 +98,10 @@ class ExportResult(str):
     def __reduce__(self):
         return (
             ExportResult,
-            (self.export_dir, dict(self.tags_by_mode), self.saved_variables_mode, self.variables_strategy),
+            (
+                self.export_dir,
+                dict(self.tags_by_mode),
+                self.saved_variables_mode,
+                self.variables_strategy,
+            ),
         )

@@ -86,7 +86,9 @@ def is_store_error(error: BaseException) -> bool:
     return isinstance(error, tf.errors.OpError) and _STORE_MARK in str(error.message)
 
 
-def store_error(error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float) -> tf.errors.OpError:
+def store_error(
+    error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float
+) -> tf.errors.OpError:
     """An error of ``error``'s class saying the store at ``path`` failed (see module doc)."""
     if is_store_error(error):
         return error
@@ -137,7 +139,9 @@ def call_store(
             elapsed = time.monotonic() - started
             if attempt >= retries or elapsed + backoff * 2**attempt > deadline_seconds:
                 raise store_error(error, path, operation, attempt, elapsed) from error
-            logger.warning("estimator_ext: %s of %s failed (%s); retrying", operation, path, error.message)
+            logger.warning(
+                "estimator_ext: %s of %s failed (%s); retrying", operation, path, error.message
+            )
             time.sleep(backoff * 2**attempt)
             attempt += 1
 

@@ -22,6 +22,7 @@ SERVE_TAGS = (tf.saved_model.SERVING,)
 _PARSE_OPS = ("ParseExampleV2", "ParseExample", "ParseSingleExample")
 _PASS_THROUGH_OPS = ("Identity", "IdentityN", "StopGradient")
 
+
 @dataclasses.dataclass(frozen=True)
 class ServingSignature:
     """What a warmup record must fit: the exported ``serving_default`` signature.

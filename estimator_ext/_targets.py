@@ -40,7 +40,9 @@ PARSING_BUILDER_NAME = "build_parsing_serving_input_receiver_fn"
 
 #: Every module patch() changes, in the order it patches those already imported.
 TARGET_MODULES: tuple[str, ...] = (
-    "tensorflow", *_tf_names.ESTIMATOR_CLASSES_BY_MODULE, *_tf_names.EXPORT_NAMESPACES,
+    "tensorflow",
+    *_tf_names.ESTIMATOR_CLASSES_BY_MODULE,
+    *_tf_names.EXPORT_NAMESPACES,
 )
 
 
@@ -192,7 +194,8 @@ def apply_builtin(record: PatchRecord, estimator_module: Any) -> None:
     if wrapper is None:
         logger.warning(
             "estimator_ext.patch(builtin=True): Estimator.%s is missing or already wrapped; "
-            "left alone.", BUILTIN_METHOD_NAME,
+            "left alone.",
+            BUILTIN_METHOD_NAME,
         )
         return
     record.recorder.setattr(BUILTIN_LABEL, estimator_class, BUILTIN_METHOD_NAME, wrapper)
@@ -201,8 +204,11 @@ def apply_builtin(record: PatchRecord, estimator_module: Any) -> None:
 
 def _patch_export_namespace(record: PatchRecord, module: Any) -> None:
     original = getattr(module, PARSING_BUILDER_NAME, None)
-    wrapper = (None if original is None
-               else record.wrap_once(original, _legacy.parsing_receiver_with_templates))
+    wrapper = (
+        None
+        if original is None
+        else record.wrap_once(original, _legacy.parsing_receiver_with_templates)
+    )
     if wrapper is not None:
         label = f"{_tf_names.EXPORT_NAMESPACES[module.__name__]}.{PARSING_BUILDER_NAME}"
         record.recorder.setattr(label, module, PARSING_BUILDER_NAME, wrapper)

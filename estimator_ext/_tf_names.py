@@ -28,36 +28,55 @@ CANNED_LINEAR_MODULE = f"{_ESTIMATOR_PACKAGE}.canned.linear"
 #: Defining module -> the estimator classes in it that ``patch()`` decorates. A class
 #: named ``...V2`` (and ``EstimatorV2``) is what ``tf.estimator`` exports; the others are
 #: ``tf.compat.v1.estimator``'s.
-ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
-    ESTIMATOR_MODULE: ("Estimator", "EstimatorV2"),
-    CANNED_LINEAR_MODULE: (
-        "LinearClassifier", "LinearClassifierV2", "LinearRegressor", "LinearRegressorV2",
-        "LinearEstimator", "LinearEstimatorV2",
-    ),
-    f"{_ESTIMATOR_PACKAGE}.canned.dnn": (
-        "DNNClassifier", "DNNClassifierV2", "DNNRegressor", "DNNRegressorV2",
-        "DNNEstimator", "DNNEstimatorV2",
-    ),
-    f"{_ESTIMATOR_PACKAGE}.canned.dnn_linear_combined": (
-        "DNNLinearCombinedClassifier", "DNNLinearCombinedClassifierV2",
-        "DNNLinearCombinedRegressor", "DNNLinearCombinedRegressorV2",
-        "DNNLinearCombinedEstimator", "DNNLinearCombinedEstimatorV2",
-    ),
-    f"{_ESTIMATOR_PACKAGE}.canned.baseline": (
-        "BaselineClassifier", "BaselineClassifierV2", "BaselineRegressor", "BaselineRegressorV2",
-        "BaselineEstimator", "BaselineEstimatorV2",
-    ),
-})
+ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, tuple[str, ...]] = types.MappingProxyType(
+    {
+        ESTIMATOR_MODULE: ("Estimator", "EstimatorV2"),
+        CANNED_LINEAR_MODULE: (
+            "LinearClassifier",
+            "LinearClassifierV2",
+            "LinearRegressor",
+            "LinearRegressorV2",
+            "LinearEstimator",
+            "LinearEstimatorV2",
+        ),
+        f"{_ESTIMATOR_PACKAGE}.canned.dnn": (
+            "DNNClassifier",
+            "DNNClassifierV2",
+            "DNNRegressor",
+            "DNNRegressorV2",
+            "DNNEstimator",
+            "DNNEstimatorV2",
+        ),
+        f"{_ESTIMATOR_PACKAGE}.canned.dnn_linear_combined": (
+            "DNNLinearCombinedClassifier",
+            "DNNLinearCombinedClassifierV2",
+            "DNNLinearCombinedRegressor",
+            "DNNLinearCombinedRegressorV2",
+            "DNNLinearCombinedEstimator",
+            "DNNLinearCombinedEstimatorV2",
+        ),
+        f"{_ESTIMATOR_PACKAGE}.canned.baseline": (
+            "BaselineClassifier",
+            "BaselineClassifierV2",
+            "BaselineRegressor",
+            "BaselineRegressorV2",
+            "BaselineEstimator",
+            "BaselineEstimatorV2",
+        ),
+    }
+)
 
 #: The generated ``tf.estimator`` API module (TF 2), read for "moved to" hints.
 ESTIMATOR_API_V2_MODULE = f"{_ESTIMATOR_PACKAGE}.api._v2.estimator"
 
 #: The generated ``export`` namespaces -> their public names; ``patch()`` teaches their
 #: ``build_parsing_serving_input_receiver_fn`` to read tensor templates.
-EXPORT_NAMESPACES: Mapping[str, str] = types.MappingProxyType({
-    f"{ESTIMATOR_API_V2_MODULE}.export": "tf.estimator.export",
-    f"{_ESTIMATOR_PACKAGE}.api._v1.estimator.export": "tf.compat.v1.estimator.export",
-})
+EXPORT_NAMESPACES: Mapping[str, str] = types.MappingProxyType(
+    {
+        f"{ESTIMATOR_API_V2_MODULE}.export": "tf.estimator.export",
+        f"{_ESTIMATOR_PACKAGE}.api._v1.estimator.export": "tf.compat.v1.estimator.export",
+    }
+)
 
 #: The receiver classes and builders (SupervisedInputReceiver is private in TF 2.15).
 ESTIMATOR_EXPORT_MODULE = f"{_ESTIMATOR_PACKAGE}.export.export"

@@ -176,7 +176,7 @@ def _copy_checkpoint(catalog: CheckpointCatalog, variables_prefix: str) -> None:
             f"Checkpoint {catalog.prefix!r} has an index but no data files; it cannot be exported."
         )
     for data_file in data_files:
-        suffix = data_file[len(catalog.prefix):]  # ".data-00000-of-00001"
+        suffix = data_file[len(catalog.prefix) :]  # ".data-00000-of-00001"
         tf.io.gfile.copy(data_file, variables_prefix + suffix, overwrite=False)
     tf.io.gfile.copy(catalog.prefix + ".index", variables_prefix + ".index", overwrite=False)
 

@@ -98,7 +98,9 @@ def load_object(spec: str, option: str) -> Any:
     """
     module_name, separator, attribute = spec.partition(":")
     if not separator or not module_name.strip() or not attribute.strip():
-        raise CliError(f"{option} must be MODULE:NAME, e.g. 'my_project.model:make_estimator'; received {spec!r}.")
+        raise CliError(
+            f"{option} must be MODULE:NAME, e.g. 'my_project.model:make_estimator'; received {spec!r}."
+        )
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -108,16 +110,22 @@ def load_object(spec: str, option: str) -> Any:
             raise CliError(
                 f"{option} {spec!r}: no module named {error.name!r} (looked in the current directory and sys.path)."
             ) from error
-        raise CliError(f"{option} {spec!r}: importing {module_name!r} failed: {_one_line(error)}") from error
+        raise CliError(
+            f"{option} {spec!r}: importing {module_name!r} failed: {_one_line(error)}"
+        ) from error
     except Exception as error:  # the user's module raised while importing
-        raise CliError(f"{option} {spec!r}: importing {module_name!r} raised {type(error).__name__}: {_one_line(error)}") from error
+        raise CliError(
+            f"{option} {spec!r}: importing {module_name!r} raised {type(error).__name__}: {_one_line(error)}"
+        ) from error
     value: Any = module
     for part in attribute.split("."):
         if not hasattr(value, part):
             names = [name for name in dir(value) if not name.startswith("_")]
             close = difflib.get_close_matches(part, names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise CliError(f"{option} {spec!r}: {module_name!r} has no attribute {attribute!r}.{hint}")
+            raise CliError(
+                f"{option} {spec!r}: {module_name!r} has no attribute {attribute!r}.{hint}"
+            )
         value = getattr(value, part)
     return value
 
@@ -128,18 +136,27 @@ def _build_estimator(spec: str, model_dir: str | None) -> Any:
     factory = load_object(spec, "--estimator")
     if isinstance(factory, tf.compat.v1.estimator.Estimator):
         if model_dir is not None:
-            raise CliError(f"--estimator {spec!r} is an Estimator object, not a factory; --model-dir needs a factory to pass model_dir= to.")
+            raise CliError(
+                f"--estimator {spec!r} is an Estimator object, not a factory; --model-dir needs a factory to pass model_dir= to."
+            )
         return factory
     if not callable(factory):
-        raise CliError(f"--estimator {spec!r} is a {type(factory).__name__}; expected a function returning a tf.estimator.Estimator.")
+        raise CliError(
+            f"--estimator {spec!r} is a {type(factory).__name__}; expected a function returning a tf.estimator.Estimator."
+        )
     kwargs = {"model_dir": model_dir} if model_dir is not None else {}
     call_text = f"{spec.partition(':')[2]}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
     try:
         estimator = factory(**kwargs)
     except Exception as error:  # the user's factory failed
-        raise CliError(f"--estimator: calling {call_text} raised {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
+        raise CliError(
+            f"--estimator: calling {call_text} raised {type(error).__name__}: {_one_line(error)}",
+            EXIT_FAILURE,
+        ) from error
     if not isinstance(estimator, tf.compat.v1.estimator.Estimator):
-        raise CliError(f"--estimator: {call_text} returned a {type(estimator).__name__}, expected a tf.estimator.Estimator.")
+        raise CliError(
+            f"--estimator: {call_text} returned a {type(estimator).__name__}, expected a tf.estimator.Estimator."
+        )
     return estimator
 
 
@@ -149,7 +166,10 @@ def _receiver_map(spec: str) -> Mapping[str, Any]:
         try:
             receivers = receivers()
         except Exception as error:  # the user's function failed
-            raise CliError(f"--receivers: calling {spec!r} raised {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
+            raise CliError(
+                f"--receivers: calling {spec!r} raised {type(error).__name__}: {_one_line(error)}",
+                EXIT_FAILURE,
+            ) from error
     if not isinstance(receivers, Mapping):
         raise CliError(
             f"--receivers {spec!r} must be a dict of tf.estimator.ModeKeys to receiver fns (or a function "
@@ -211,13 +231,18 @@ def _export(args: argparse.Namespace) -> int:
         warmup_requests = _warmup_requests(args.warmup)
         try:
             export_dir = export_all_saved_models(
-                estimator, args.export_dir_base, receivers, checkpoint_path=args.checkpoint,
+                estimator,
+                args.export_dir_base,
+                receivers,
+                checkpoint_path=args.checkpoint,
                 warmup_requests=warmup_requests,
             )
         except Exception as error:  # reported as one line; --traceback for more
             if args.traceback:
                 raise
-            raise CliError(f"export failed: {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE) from error
+            raise CliError(
+                f"export failed: {type(error).__name__}: {_one_line(error)}", EXIT_FAILURE
+            ) from error
         variables_bytes = sum(size for _, size in files_under(_fs.join(export_dir, "variables")))
         sys.stderr.write(
             f"{PROG}: wrote {', '.join(export_dir.keys())}: variables from "
@@ -248,28 +273,54 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Runs SCRIPT as __main__ with estimator_ext.patch() applied, as `python SCRIPT ARGS` would "
         "(every argument after SCRIPT is the script's).",
     )
-    run.add_argument("--builtin", action="store_true",
-                     help="also route TF's Estimator.experimental_export_all_saved_models (TFMA, TFX) "
-                     "through estimator_ext: patch(builtin=True)")
+    run.add_argument(
+        "--builtin",
+        action="store_true",
+        help="also route TF's Estimator.experimental_export_all_saved_models (TFMA, TFX) "
+        "through estimator_ext: patch(builtin=True)",
+    )
     run.add_argument("script", metavar="SCRIPT")
     run.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER)
 
-    inspect = commands.add_parser("inspect", help="describe a SavedModel's meta graphs, signatures, variables and assets")
+    inspect = commands.add_parser(
+        "inspect", help="describe a SavedModel's meta graphs, signatures, variables and assets"
+    )
     inspect.add_argument("export_dir", metavar="EXPORT_DIR")
-    inspect.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    inspect.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
 
-    export = commands.add_parser("export", help="export every mode of an estimator from its checkpoint")
+    export = commands.add_parser(
+        "export", help="export every mode of an estimator from its checkpoint"
+    )
     export.add_argument("export_dir_base", metavar="EXPORT_DIR_BASE")
-    export.add_argument("--estimator", required=True, metavar="MODULE:FACTORY",
-                        help="a function returning the tf.estimator.Estimator (called with model_dir= if --model-dir is given)")
-    export.add_argument("--receivers", required=True, metavar="MODULE:MAP",
-                        help="a dict of tf.estimator.ModeKeys to receiver fns, or a function returning one")
+    export.add_argument(
+        "--estimator",
+        required=True,
+        metavar="MODULE:FACTORY",
+        help="a function returning the tf.estimator.Estimator (called with model_dir= if --model-dir is given)",
+    )
+    export.add_argument(
+        "--receivers",
+        required=True,
+        metavar="MODULE:MAP",
+        help="a dict of tf.estimator.ModeKeys to receiver fns, or a function returning one",
+    )
     export.add_argument("--model-dir", metavar="DIR", help="passed to the factory as model_dir=")
-    export.add_argument("--checkpoint", metavar="PATH", help="checkpoint prefix or directory to export (default: the latest)")
-    export.add_argument("--warmup", metavar="FILE",
-                        help="TF Serving warmup requests to write and replay: a TFRecord of tf.Examples or "
-                        "JSON lines of feature dicts (at most 1000; errors number them from 0)")
-    export.add_argument("--traceback", action="store_true", help="on failure, show the full traceback")
+    export.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="checkpoint prefix or directory to export (default: the latest)",
+    )
+    export.add_argument(
+        "--warmup",
+        metavar="FILE",
+        help="TF Serving warmup requests to write and replay: a TFRecord of tf.Examples or "
+        "JSON lines of feature dicts (at most 1000; errors number them from 0)",
+    )
+    export.add_argument(
+        "--traceback", action="store_true", help="on failure, show the full traceback"
+    )
     return parser
 
 
@@ -320,6 +371,6 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         message = str(error)
         if command and message.startswith(f"{command}: "):
-            message = message[len(command) + 2:]
+            message = message[len(command) + 2 :]
         print(f"{PROG}{' ' + command if command else ''}: error: {message}", file=sys.stderr)
         return error.exit_code

@@ -86,7 +86,9 @@ class AllModesExporter(tf.estimator.Exporter):
         self._receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
         assets_extra_plan = _assets.plan_assets_extra(assets_extra)  # export re-checks the sources
         destinations = [destination for destination, _ in assets_extra_plan]
-        warmup_plan = _warmup.plan_warmup_requests(warmup_requests, self._receiver_fn_by_mode, destinations)
+        warmup_plan = _warmup.plan_warmup_requests(
+            warmup_requests, self._receiver_fn_by_mode, destinations
+        )
         self._warmup_requests = warmup_plan.requests if warmup_plan is not None else None
         self._assets_extra = dict(assets_extra) if assets_extra is not None else None
         self._as_text = check_flag("as_text", as_text, "AllModesExporter")
@@ -134,15 +136,21 @@ class AllModesExporter(tf.estimator.Exporter):
         # directory without saved_model.pb is a copy-publish in progress (another
         # writer's, on s3:// / gs://) or a dead writer's partial version, which
         # clean_stale_temporaries removes by its claim file.
-        exports = [(version, path) for version, path in integer_named_exports(export_path) if _fs.has_saved_model(path)]
-        kept_versions = {version for version, _ in exports[-self._exports_to_keep:]}
+        exports = [
+            (version, path)
+            for version, path in integer_named_exports(export_path)
+            if _fs.has_saved_model(path)
+        ]
+        kept_versions = {version for version, _ in exports[-self._exports_to_keep :]}
         kept_versions.add(int(_basename(just_written)))
         for version, path in exports:
             if version in kept_versions:
                 continue
             try:
                 tf.io.gfile.rmtree(path)
-                logger.info("Deleted old export %s (keeping the newest %d)", path, self._exports_to_keep)
+                logger.info(
+                    "Deleted old export %s (keeping the newest %d)", path, self._exports_to_keep
+                )
             except tf.errors.OpError as error:  # e.g. removed meanwhile by someone else
                 logger.warning("Could not delete old export %s: %s", path, error)
 
@@ -167,7 +175,11 @@ def integer_named_exports(export_path: str) -> list[tuple[int, str]]:
 
 
 def _basename(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[-1] if _fs.has_scheme(path) else os.path.basename(path.rstrip(os.sep))
+    return (
+        path.rstrip("/").rsplit("/", 1)[-1]
+        if _fs.has_scheme(path)
+        else os.path.basename(path.rstrip(os.sep))
+    )
 
 
 def _check_name(name: Any) -> str:
@@ -188,7 +200,11 @@ def _check_name(name: Any) -> str:
 def _check_exports_to_keep(exports_to_keep: Any) -> int | None:
     if exports_to_keep is None:
         return None
-    if isinstance(exports_to_keep, bool) or not isinstance(exports_to_keep, numbers.Integral) or exports_to_keep <= 0:
+    if (
+        isinstance(exports_to_keep, bool)
+        or not isinstance(exports_to_keep, numbers.Integral)
+        or exports_to_keep <= 0
+    ):
         raise ValueError(
             "AllModesExporter: `exports_to_keep` must be a positive int (how many of the "
             f"newest exports to keep) or None to keep every export; received {exports_to_keep!r}."

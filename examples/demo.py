@@ -138,19 +138,25 @@ def predict_with_estimator(estimator: tf.estimator.Estimator, row: dict[str, flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--export-dir-base", default=DEFAULT_EXPORT_BASE,
-                        help="where the timestamped export goes (default: demo_output/exports)")
+    parser.add_argument(
+        "--export-dir-base",
+        default=DEFAULT_EXPORT_BASE,
+        help="where the timestamped export goes (default: demo_output/exports)",
+    )
     parser.add_argument("--steps", type=int, default=400, help="training steps")
     parser.add_argument("--row", type=int, default=120, help="which Iris row to predict (0-149)")
     args = parser.parse_args(argv)
     # estimator_ext logs through the "estimator_ext" logger and never prints; show its
     # warnings in line with the demo's output.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stdout,
-                        format="  [%(name)s %(levelname)s] %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stdout, format="  [%(name)s %(levelname)s] %(message)s"
+    )
 
     iris = load_iris()
-    print(f"Iris: {len(iris.labels)} rows, features {', '.join(FEATURE_NAMES)}; "
-          f"classes {', '.join(iris.class_names)}")
+    print(
+        f"Iris: {len(iris.labels)} rows, features {', '.join(FEATURE_NAMES)}; "
+        f"classes {', '.join(iris.class_names)}"
+    )
 
     with tempfile.TemporaryDirectory(prefix="estimator_ext_demo_model_") as model_dir:
         classifier = IrisClassifier(
@@ -164,23 +170,34 @@ def main(argv: list[str] | None = None) -> int:
         )
         classifier.train(lambda: train_input_fn(iris.features, iris.labels), steps=args.steps)
         metrics = classifier.evaluate(lambda: eval_input_fn(iris.features, iris.labels))
-        print(f"Trained {args.steps} steps: accuracy {metrics['accuracy']:.3f}, "
-              f"loss {metrics['average_loss']:.3f} (on the 150 rows)")
+        print(
+            f"Trained {args.steps} steps: accuracy {metrics['accuracy']:.3f}, "
+            f"loss {metrics['average_loss']:.3f} (on the 150 rows)"
+        )
 
         export_dir = classifier.export_all_saved_models(args.export_dir_base, receiver_fn_by_mode())
         print(f"\nExported {', '.join(export_dir.keys())} to {export_dir}")
-        print(f"  variables written once, from the {export_dir.saved_variables_mode!r} graph "
-              f"({export_dir.variables_strategy or 'default'} strategy)")
+        print(
+            f"  variables written once, from the {export_dir.saved_variables_mode!r} graph "
+            f"({export_dir.variables_strategy or 'default'} strategy)"
+        )
         print_meta_graphs(export_dir)
 
         row = iris.row(args.row)
         from_export = predict_from_export(export_dir, row)
         from_estimator = predict_with_estimator(classifier, row)
 
-    print(f"\nRow {args.row}: " + ", ".join(f"{name}={value:g}" for name, value in row.items())
-          + f" (true class: {iris.class_names[iris.labels[args.row]]})")
-    print(f"  export (tf.saved_model.load, serving_default): {_format_probabilities(from_export, iris)}")
-    print(f"  estimator.predict                            : {_format_probabilities(from_estimator, iris)}")
+    print(
+        f"\nRow {args.row}: "
+        + ", ".join(f"{name}={value:g}" for name, value in row.items())
+        + f" (true class: {iris.class_names[iris.labels[args.row]]})"
+    )
+    print(
+        f"  export (tf.saved_model.load, serving_default): {_format_probabilities(from_export, iris)}"
+    )
+    print(
+        f"  estimator.predict                            : {_format_probabilities(from_estimator, iris)}"
+    )
     max_difference = float(np.max(np.abs(from_export - from_estimator)))
     if max_difference > 1e-5:
         print(f"parity: FAILED (max abs difference {max_difference:.2e})")

@@ -34,8 +34,9 @@ def load_iris(path: str = IRIS_CSV) -> Iris:
         row_count, feature_count, class_names = int(header[0]), int(header[1]), header[2:]
         rows = [row for row in reader if row]
     if len(rows) != row_count or feature_count != len(FEATURE_NAMES):
-        raise ValueError(f"{path}: expected {row_count} rows of {feature_count} features, "
-                         f"found {len(rows)} rows")
+        raise ValueError(
+            f"{path}: expected {row_count} rows of {feature_count} features, found {len(rows)} rows"
+        )
     values = np.array([[float(value) for value in row[:feature_count]] for row in rows], np.float32)
     labels = np.array([int(row[feature_count]) for row in rows], np.int64)
     features = {name: values[:, column] for column, name in enumerate(FEATURE_NAMES)}

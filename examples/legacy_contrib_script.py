@@ -54,20 +54,21 @@ def input_fn():
 
 
 classifier = tf.estimator.LinearClassifier(
-    feature_columns=[age, language], model_dir=os.path.join(workdir, "model"))
+    feature_columns=[age, language], model_dir=os.path.join(workdir, "model")
+)
 classifier.train(input_fn=input_fn)
 
 feature_spec = {
-    'age': tf.compat.v1.placeholder(dtype=tf.int64),
-    'language': array_ops.placeholder(dtype=tf.string)
+    "age": tf.compat.v1.placeholder(dtype=tf.int64),
+    "language": array_ops.placeholder(dtype=tf.string),
 }
 label_spec = tf.compat.v1.placeholder(dtype=dtypes.int64)
 
 train_rcvr_fn = tf.contrib.estimator.build_raw_supervised_input_receiver_fn(
-    feature_spec, label_spec)
+    feature_spec, label_spec
+)
 
-serve_rcvr_fn = tf.estimator.export.build_parsing_serving_input_receiver_fn(
-    feature_spec)
+serve_rcvr_fn = tf.estimator.export.build_parsing_serving_input_receiver_fn(feature_spec)
 
 rcvr_fn_map = {
     model_fn_lib.ModeKeys.TRAIN: train_rcvr_fn,
@@ -76,16 +77,17 @@ rcvr_fn_map = {
 
 export_dir = tf.contrib.estimator.export_all_saved_models(
     classifier,
-    export_dir_base=os.path.join(workdir, 'my_model/'),
-    input_receiver_fn_map=rcvr_fn_map)
+    export_dir_base=os.path.join(workdir, "my_model/"),
+    input_receiver_fn_map=rcvr_fn_map,
+)
 
 # export_dirs is a dict of directories with SavedModels, which
 # can be used for serving, analysis with TFMA, or directly loaded in.
 with ops.Graph().as_default() as graph:
-  with session.Session(graph=graph) as sess:
-    loader.load(sess, [tag_constants.TRAINING], export_dir)
-    weights = graph.get_tensor_by_name('linear/linear_model/age/weights/Read/ReadVariableOp:0')
-    age_weights = sess.run(weights)
+    with session.Session(graph=graph) as sess:
+        loader.load(sess, [tag_constants.TRAINING], export_dir)
+        weights = graph.get_tensor_by_name("linear/linear_model/age/weights/Read/ReadVariableOp:0")
+        age_weights = sess.run(weights)
 
 print("export_dir:", export_dir)
 print("age weights:", json.dumps(age_weights.tolist()))

@@ -16,7 +16,11 @@ from estimator_ext import inspect
 def describe_tensor(tensor: Mapping[str, Any]) -> str:
     """``float32 [-1]``: dtype and shape (-1 for a free dimension, ``?`` for unknown rank)."""
     shape = tensor["shape"]
-    dims = "?" if shape is None else "[" + ", ".join(str(-1 if dim is None else dim) for dim in shape) + "]"
+    dims = (
+        "?"
+        if shape is None
+        else "[" + ", ".join(str(-1 if dim is None else dim) for dim in shape) + "]"
+    )
     return f"{tensor['dtype'] or '?'} {dims}"
 
 
@@ -32,8 +36,12 @@ def describe_saved_model(export_dir: str) -> list[dict[str, Any]]:
             "has_train_op": meta_graph["has_train_op"],
             "signatures": {
                 name: {
-                    "inputs": {key: describe_tensor(info) for key, info in signature["inputs"].items()},
-                    "outputs": {key: describe_tensor(info) for key, info in signature["outputs"].items()},
+                    "inputs": {
+                        key: describe_tensor(info) for key, info in signature["inputs"].items()
+                    },
+                    "outputs": {
+                        key: describe_tensor(info) for key, info in signature["outputs"].items()
+                    },
                 }
                 for name, signature in meta_graph["signatures"].items()
             },

@@ -158,8 +158,13 @@ def run_script(
     )
     run_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return subprocess.run(
-        [python, str(script_path)], cwd=cwd, env=run_env, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=timeout,
+        [python, str(script_path)],
+        cwd=cwd,
+        env=run_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

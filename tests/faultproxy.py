@@ -93,7 +93,9 @@ class FaultProxy:
     ) -> None:
         unknown = set(kinds) - set(FAULT_KINDS)
         if unknown:
-            raise ValueError(f"FaultProxy: unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+            raise ValueError(
+                f"FaultProxy: unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}"
+            )
         self._upstream = ("127.0.0.1", upstream_port)
         self._random = random.Random(seed)
         self._kinds = tuple(kinds)
@@ -204,7 +206,9 @@ class FaultProxy:
                 self._count("refused")
                 _reset(client)
                 continue
-            thread = threading.Thread(target=self._serve, args=(client,), name="faultproxy-conn", daemon=True)
+            thread = threading.Thread(
+                target=self._serve, args=(client,), name="faultproxy-conn", daemon=True
+            )
             thread.start()
             with self._lock:
                 self._threads = [t for t in self._threads if t.is_alive()]
@@ -240,7 +244,9 @@ class FaultProxy:
         head = b""
         deadline = time.monotonic() + 10
         client.settimeout(1.0)
-        while b"\r\n\r\n" not in head and time.monotonic() < deadline and not self._stopped.is_set():
+        while (
+            b"\r\n\r\n" not in head and time.monotonic() < deadline and not self._stopped.is_set()
+        ):
             try:
                 chunk = client.recv(65536)
             except socket.timeout:
@@ -269,7 +275,12 @@ class FaultProxy:
             pass
 
     def _pump(
-        self, client: socket.socket, upstream: socket.socket, kind: str | None, direction: str, threshold: int
+        self,
+        client: socket.socket,
+        upstream: socket.socket,
+        kind: str | None,
+        direction: str,
+        threshold: int,
     ) -> bool:
         """Forwards both ways; True when a side ended normally, False on a fault."""
         sent = {"up": 0, "down": 0}

@@ -23,8 +23,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = "estimator-ext-tests"
 
 #: What the s3:// tests need installed; empty when they can run.
-S3_MISSING = [name for name in ("tensorflow_io", "moto", "boto3") if importlib.util.find_spec(name) is None]
-S3_SKIP_REASON = f"s3:// tests need {', '.join(S3_MISSING)} (pip install 'tensorflow-io==0.36.0' 'moto[server]')"
+S3_MISSING = [
+    name for name in ("tensorflow_io", "moto", "boto3") if importlib.util.find_spec(name) is None
+]
+S3_SKIP_REASON = (
+    f"s3:// tests need {', '.join(S3_MISSING)} (pip install 'tensorflow-io==0.36.0' 'moto[server]')"
+)
 
 
 def free_port() -> int:
@@ -78,7 +82,15 @@ def moto_server(log_path: str, bucket: str = BUCKET) -> Iterator[dict[str, Any]]
         endpoint = f"http://127.0.0.1:{port}"
         with open(log_path, "wb") as log:
             server = subprocess.Popen(
-                [sys.executable, "-c", "from moto.server import main; main()", "-H", "127.0.0.1", "-p", str(port)],
+                [
+                    sys.executable,
+                    "-c",
+                    "from moto.server import main; main()",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=s3_env(endpoint),

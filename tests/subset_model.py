@@ -48,9 +48,7 @@ def model_fn(features: dict[str, Any], labels: Any, mode: str, params: dict[str,
         initializer=tf.compat.v1.random_normal_initializer(seed=3),
         use_resource=True,
     )
-    word_values = np.array(
-        [f"word-{i}-\u00e9\x00\xff".encode() * (i % 5) for i in range(WORDS)]
-    )
+    word_values = np.array([f"word-{i}-\u00e9\x00\xff".encode() * (i % 5) for i in range(WORDS)])
     words = tf.compat.v1.get_variable(
         "words", initializer=tf.constant(word_values), trainable=False
     )

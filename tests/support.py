@@ -43,7 +43,9 @@ def features_np(rows: slice = slice(None)) -> dict[str, np.ndarray]:
     return {"x1": X1[rows], "x2": X2[rows], "color": COLOR[rows]}
 
 
-def input_fn(labels: np.ndarray = LABEL, batch_size: int = 16, repeat: bool = True) -> Callable[[], Any]:
+def input_fn(
+    labels: np.ndarray = LABEL, batch_size: int = 16, repeat: bool = True
+) -> Callable[[], Any]:
     """An input_fn over the data set; it returns tensors, not a Dataset, because
     TF 2.15's BaselineClassifier/Regressor (V2) cannot initialise with a Dataset input."""
 
@@ -61,9 +63,13 @@ def eval_input_fn(labels: np.ndarray = LABEL, batch_size: int = 16) -> Callable[
 
 def feature_columns(color_vocabulary_file: str | None = None) -> list[Any]:
     if color_vocabulary_file:
-        color = tf.feature_column.categorical_column_with_vocabulary_file("color", color_vocabulary_file)
+        color = tf.feature_column.categorical_column_with_vocabulary_file(
+            "color", color_vocabulary_file
+        )
     else:
-        color = tf.feature_column.categorical_column_with_vocabulary_list("color", ["red", "green", "blue"])
+        color = tf.feature_column.categorical_column_with_vocabulary_list(
+            "color", ["red", "green", "blue"]
+        )
     return [tf.feature_column.numeric_column("x1"), tf.feature_column.numeric_column("x2"), color]
 
 
@@ -80,7 +86,9 @@ FEATURE_SPECS = {
 }
 
 
-def receiver_map(label_dtype: tf.DType = tf.int64, modes: Iterable[str] = (MK.TRAIN, MK.EVAL, MK.PREDICT)):
+def receiver_map(
+    label_dtype: tf.DType = tf.int64, modes: Iterable[str] = (MK.TRAIN, MK.EVAL, MK.PREDICT)
+):
     """Raw receivers for every mode: features (and labels for TRAIN/EVAL) fed directly."""
     supervised = estimator_ext.build_raw_supervised_input_receiver_fn(
         FEATURE_SPECS, tf.TensorSpec([None, 1], label_dtype, name="label")
@@ -93,7 +101,8 @@ def receiver_map(label_dtype: tf.DType = tf.int64, modes: Iterable[str] = (MK.TR
 def raw_serving_receiver_fn(specs: Mapping[str, tf.TensorSpec]):
     def receiver_fn():
         placeholders = {
-            name: tf.compat.v1.placeholder(spec.dtype, spec.shape, name=name) for name, spec in specs.items()
+            name: tf.compat.v1.placeholder(spec.dtype, spec.shape, name=name)
+            for name, spec in specs.items()
         }
         return tf.estimator.export.ServingInputReceiver(placeholders, placeholders)
 
@@ -115,9 +124,13 @@ def serialized_examples(rows: slice) -> list[bytes]:
         feature = {
             "x1": tf.train.Feature(float_list=tf.train.FloatList(value=x1)),
             "x2": tf.train.Feature(float_list=tf.train.FloatList(value=x2)),
-            "color": tf.train.Feature(bytes_list=tf.train.BytesList(value=[c.encode() for c in color])),
+            "color": tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[c.encode() for c in color])
+            ),
         }
-        examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+        examples.append(
+            tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+        )
     return examples
 
 
@@ -150,9 +163,14 @@ def make_model_fn(
         inputs = tf.concat([x1, features["x2"]], axis=1)
         partitioner = tf.compat.v1.fixed_size_partitioner(2) if partitioned else None
         weights = tf.compat.v1.get_variable(
-            "weights", shape=[2, 1], initializer=tf.compat.v1.zeros_initializer(), partitioner=partitioner
+            "weights",
+            shape=[2, 1],
+            initializer=tf.compat.v1.zeros_initializer(),
+            partitioner=partitioner,
         )
-        bias = tf.compat.v1.get_variable("bias", shape=[1], initializer=tf.compat.v1.zeros_initializer())
+        bias = tf.compat.v1.get_variable(
+            "bias", shape=[1], initializer=tf.compat.v1.zeros_initializer()
+        )
         prediction = tf.matmul(inputs, weights) + bias
         if vocabulary_file:
             table = tf.compat.v1.lookup.StaticHashTable(
@@ -166,7 +184,9 @@ def make_model_fn(
                 default_value=-1,
             )
             color_id = table.lookup(tf.reshape(features["color"], [-1, 1]))
-            color_weight = tf.compat.v1.get_variable("color_weight", shape=[], initializer=tf.compat.v1.zeros_initializer())
+            color_weight = tf.compat.v1.get_variable(
+                "color_weight", shape=[], initializer=tf.compat.v1.zeros_initializer()
+            )
             prediction = prediction + color_weight * tf.cast(color_id, tf.float32)
         if extra_predict_variable and mode == MK.PREDICT:
             prediction = prediction + tf.compat.v1.get_variable("only_in_predict", shape=[1])
@@ -179,7 +199,11 @@ def make_model_fn(
         if mode == MK.PREDICT:
             spec = tf.estimator.EstimatorSpec(mode, predictions=predictions, scaffold=scaffold)
             return _with_sparse(spec) if sparse_prediction else spec
-        loss = tf.compat.v1.losses.mean_squared_error(labels, prediction) if mode in loss_in_modes else None
+        loss = (
+            tf.compat.v1.losses.mean_squared_error(labels, prediction)
+            if mode in loss_in_modes
+            else None
+        )
         metrics = {"rmse": tf.compat.v1.metrics.root_mean_squared_error(labels, prediction)}
         if keras_metrics:
             keras_mae = tf.keras.metrics.MeanAbsoluteError(name="keras_mae")
@@ -191,7 +215,12 @@ def make_model_fn(
                 loss, global_step=tf.compat.v1.train.get_global_step()
             )
         spec = tf.estimator.EstimatorSpec(
-            mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics, scaffold=scaffold
+            mode,
+            predictions=predictions,
+            loss=loss,
+            train_op=train_op,
+            eval_metric_ops=metrics,
+            scaffold=scaffold,
         )
         return _with_sparse(spec) if sparse_prediction and mode != MK.TRAIN else spec
 
@@ -207,7 +236,9 @@ def _with_sparse(spec):
     """
     dense = spec.predictions["prediction"]
     fields = spec._asdict()
-    fields["predictions"] = dict(spec.predictions, sparse=tf.sparse.from_dense(tf.cast(dense > 0, tf.int64)))
+    fields["predictions"] = dict(
+        spec.predictions, sparse=tf.sparse.from_dense(tf.cast(dense > 0, tf.int64))
+    )
     if spec.mode == MK.EVAL:
         fields["loss"] = tf.sparse.from_dense(tf.reshape(spec.loss, [1]))
     return tuple.__new__(type(spec), [fields[name] for name in type(spec)._fields])
@@ -225,7 +256,9 @@ def _scaffold(saver: str, forget_table_init: bool) -> tf.compat.v1.train.Scaffol
         return tf.compat.v1.train.Scaffold(saver=custom, local_init_op=local_init_op)
     if saver == "checkpoint":
         variables = {v.op.name.replace("/", "_"): v for v in tf.compat.v1.global_variables()}
-        return tf.compat.v1.train.Scaffold(saver=tf.train.Checkpoint(**variables), local_init_op=local_init_op)
+        return tf.compat.v1.train.Scaffold(
+            saver=tf.train.Checkpoint(**variables), local_init_op=local_init_op
+        )
     raise ValueError(saver)
 
 
@@ -258,7 +291,11 @@ xy_supervised_receiver_fn = estimator_ext.build_raw_supervised_input_receiver_fn
 
 
 def xy_receiver_fn_map():
-    return {MK.TRAIN: xy_supervised_receiver_fn, MK.EVAL: xy_supervised_receiver_fn, MK.PREDICT: xy_serving_receiver_fn}
+    return {
+        MK.TRAIN: xy_supervised_receiver_fn,
+        MK.EVAL: xy_supervised_receiver_fn,
+        MK.PREDICT: xy_serving_receiver_fn,
+    }
 
 
 # --- the Adam model: what every reliability test exports (also in their worker process) ---
@@ -289,9 +326,13 @@ def adam_model_fn(features, labels, mode, params):
     if params.get("raise_in") == mode:
         raise ModelFnFailure(f"model_fn refuses mode {mode}")
     inputs = features["x"]
-    weights = tf.compat.v1.get_variable("weights", [2, 1], initializer=tf.compat.v1.ones_initializer())
+    weights = tf.compat.v1.get_variable(
+        "weights", [2, 1], initializer=tf.compat.v1.ones_initializer()
+    )
     bias = tf.compat.v1.get_variable("bias", [1], initializer=tf.compat.v1.zeros_initializer())
-    big = tf.compat.v1.get_variable("big", [BIG_ROWS, 64], initializer=tf.compat.v1.zeros_initializer())
+    big = tf.compat.v1.get_variable(
+        "big", [BIG_ROWS, 64], initializer=tf.compat.v1.zeros_initializer()
+    )
     prediction = tf.matmul(inputs, weights) + bias + tf.reduce_mean(big)
     predictions = {"prediction": prediction}
     if mode == MK.PREDICT:
@@ -309,13 +350,20 @@ def adam_model_fn(features, labels, mode, params):
 
 
 def make_adam_estimator(model_dir: str, raise_in: str | None = None) -> tf.estimator.Estimator:
-    config = tf.estimator.RunConfig(tf_random_seed=1, save_summary_steps=None, log_step_count_steps=None)
-    return tf.estimator.Estimator(adam_model_fn, model_dir=model_dir, config=config, params={"raise_in": raise_in})
+    config = tf.estimator.RunConfig(
+        tf_random_seed=1, save_summary_steps=None, log_step_count_steps=None
+    )
+    return tf.estimator.Estimator(
+        adam_model_fn, model_dir=model_dir, config=config, params={"raise_in": raise_in}
+    )
 
 
 def train_adam_estimator(model_dir: str) -> tf.estimator.Estimator:
     estimator = make_adam_estimator(model_dir)
-    estimator.train(lambda: tf.data.Dataset.from_tensors(({"x": ADAM_FEATURES}, ADAM_LABELS)).repeat(), steps=TRAIN_STEPS)
+    estimator.train(
+        lambda: tf.data.Dataset.from_tensors(({"x": ADAM_FEATURES}, ADAM_LABELS)).repeat(),
+        steps=TRAIN_STEPS,
+    )
     # Close the cached summary writers now: their background flush would otherwise
     # modify the events file in model_dir later, in the middle of some test.
     tf.compat.v1.summary.FileWriterCache.clear()
@@ -333,11 +381,17 @@ def adam_supervised_receiver_fn() -> Callable[[], Any]:
 
 
 def adam_serving_receiver_fn() -> Callable[[], Any]:
-    return tf.estimator.export.build_raw_serving_input_receiver_fn(_as_graph_tensors(adam_feature_specs()))
+    return tf.estimator.export.build_raw_serving_input_receiver_fn(
+        _as_graph_tensors(adam_feature_specs())
+    )
 
 
 def adam_receiver_map(modes=ALL_MODES) -> dict[str, Callable[[], Any]]:
-    by_mode = {MK.TRAIN: adam_supervised_receiver_fn(), MK.EVAL: adam_supervised_receiver_fn(), MK.PREDICT: adam_serving_receiver_fn()}
+    by_mode = {
+        MK.TRAIN: adam_supervised_receiver_fn(),
+        MK.EVAL: adam_supervised_receiver_fn(),
+        MK.PREDICT: adam_serving_receiver_fn(),
+    }
     return {mode: by_mode[mode] for mode in modes}
 
 
@@ -345,14 +399,20 @@ def adam_receiver_map(modes=ALL_MODES) -> dict[str, Callable[[], Any]]:
 
 
 def _feed(signature: Any, graph: tf.Graph, values: Mapping[str, Any]) -> dict[Any, Any]:
-    return {graph.get_tensor_by_name(signature.inputs[key].name): value for key, value in values.items()}
+    return {
+        graph.get_tensor_by_name(signature.inputs[key].name): value for key, value in values.items()
+    }
 
 
-def run_signature(export_dir: str, tags: Sequence[str], signature_key: str, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def run_signature(
+    export_dir: str, tags: Sequence[str], signature_key: str, inputs: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), export_dir)
         signature = meta_graph.signature_def[signature_key]
-        fetches = {key: graph.get_tensor_by_name(info.name) for key, info in signature.outputs.items()}
+        fetches = {
+            key: graph.get_tensor_by_name(info.name) for key, info in signature.outputs.items()
+        }
         return session.run(fetches, feed_dict=_feed(signature, graph, inputs))
 
 
@@ -363,7 +423,12 @@ def estimator_predictions(estimator: Any, rows: slice) -> list[dict[str, np.ndar
     return list(estimator.predict(predict_input_fn))
 
 
-def assert_predict_parity(estimator: Any, export_dir: str, signature_key: str = "serving_default", rows: slice = slice(0, 12)) -> None:
+def assert_predict_parity(
+    estimator: Any,
+    export_dir: str,
+    signature_key: str = "serving_default",
+    rows: slice = slice(0, 12),
+) -> None:
     """The serve graph's outputs equal estimator.predict on the same rows, key by key."""
     outputs = run_signature(export_dir, ["serve"], signature_key, features_np(rows))
     expected = estimator_predictions(estimator, rows)
@@ -379,10 +444,14 @@ def assert_predict_parity(estimator: Any, export_dir: str, signature_key: str = 
         else:
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=key)
         compared += 1
-    assert compared, f"no output of {sorted(outputs)} matches estimator.predict's keys {sorted(expected[0])}"
+    assert compared, (
+        f"no output of {sorted(outputs)} matches estimator.predict's keys {sorted(expected[0])}"
+    )
 
 
-def assert_eval_parity(estimator: Any, export_dir: str, labels: np.ndarray = LABEL, batch_size: int = 16) -> dict[str, float]:
+def assert_eval_parity(
+    estimator: Any, export_dir: str, labels: np.ndarray = LABEL, batch_size: int = 16
+) -> dict[str, float]:
     """Running the eval graph's update ops over the data set gives estimator.evaluate's metrics."""
     expected = estimator.evaluate(eval_input_fn(labels, batch_size))
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
@@ -391,16 +460,20 @@ def assert_eval_parity(estimator: Any, export_dir: str, labels: np.ndarray = LAB
         updates, values = {}, {}
         for key, info in signature.outputs.items():
             if key.startswith("metrics/") and key.endswith("/update_op"):
-                updates[key[len("metrics/"):-len("/update_op")]] = graph.get_tensor_by_name(info.name)
+                updates[key[len("metrics/") : -len("/update_op")]] = graph.get_tensor_by_name(
+                    info.name
+                )
             elif key.startswith("metrics/") and key.endswith("/value"):
-                values[key[len("metrics/"):-len("/value")]] = graph.get_tensor_by_name(info.name)
+                values[key[len("metrics/") : -len("/value")]] = graph.get_tensor_by_name(info.name)
         assert values, f"no metrics in the eval signature: {sorted(signature.outputs)}"
         for start in range(0, len(labels), batch_size):
             rows = slice(start, start + batch_size)
             inputs = dict(features_np(rows), label=labels[rows])
             session.run(updates, feed_dict=_feed(signature, graph, inputs))
         got = session.run(values)
-    compared = {name: got[name] for name in got if name in expected and name not in ("global_step",)}
+    compared = {
+        name: got[name] for name in got if name in expected and name not in ("global_step",)
+    }
     assert compared, f"no exported metric {sorted(got)} is among evaluate()'s {sorted(expected)}"
     for name, value in compared.items():
         np.testing.assert_allclose(value, expected[name], rtol=1e-4, atol=1e-6, err_msg=name)

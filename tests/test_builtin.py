@@ -38,7 +38,8 @@ TF_METHOD = ESTIMATOR_BASE.__dict__[BUILTIN]
 def trained_dir(tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("builtin_model"))
     tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir).train(
-        support.input_fn(), steps=20)
+        support.input_fn(), steps=20
+    )
     return model_dir
 
 
@@ -97,23 +98,32 @@ def test_patched_builtin_matches_tf_own_export(trained_dir, tmp_path):
     # TF strips default attributes on this path; so do we.
     assert read_saved_model(our_dir).meta_graphs[0].meta_info_def.stripped_default_attrs
     support.assert_eval_parity(estimator, our_dir)
-    got = support.run_signature(our_dir, ["serve"], "predict",
-                                {"examples": support.serialized_examples(slice(0, 8))})
+    got = support.run_signature(
+        our_dir, ["serve"], "predict", {"examples": support.serialized_examples(slice(0, 8))}
+    )
     want = support.estimator_predictions(estimator, slice(0, 8))
-    np.testing.assert_allclose(got["probabilities"],
-                               np.stack([row["probabilities"] for row in want]), rtol=1e-5)
+    np.testing.assert_allclose(
+        got["probabilities"], np.stack([row["probabilities"] for row in want]), rtol=1e-5
+    )
 
 
 def test_every_mode_and_keyword_arguments_and_the_class_call(trained_dir, tmp_path):
     estimator = classifier(trained_dir)
-    receivers = dict(support.receiver_map(modes=[MK.TRAIN, MK.EVAL]),
-                     **{MK.PREDICT: support.parsing_serving_receiver_fn()})
+    receivers = dict(
+        support.receiver_map(modes=[MK.TRAIN, MK.EVAL]),
+        **{MK.PREDICT: support.parsing_serving_receiver_fn()},
+    )
     theirs = estimator.experimental_export_all_saved_models(
-        export_dir_base=str(tmp_path / "tf"), input_receiver_fn_map=receivers)
+        export_dir_base=str(tmp_path / "tf"), input_receiver_fn_map=receivers
+    )
     with estimator_ext.patched(builtin=True):
         ours = tf.estimator.Estimator.experimental_export_all_saved_models(
-            estimator, export_dir_base=str(tmp_path / "ours"), input_receiver_fn_map=receivers,
-            checkpoint_path=estimator.latest_checkpoint(), as_text=False)
+            estimator,
+            export_dir_base=str(tmp_path / "ours"),
+            input_receiver_fn_map=receivers,
+            checkpoint_path=estimator.latest_checkpoint(),
+            as_text=False,
+        )
     assert type(ours) is bytes
     assert describe(ours.decode()) == describe(theirs.decode())
     assert sorted(describe(ours.decode())) == [("eval",), ("serve",), ("train",)]
@@ -126,24 +136,30 @@ def test_a_failing_export_leaves_nothing_where_tf_leaves_temp(trained_dir, tmp_p
     their_base, our_base = str(tmp_path / "tf"), str(tmp_path / "ours")
     with pytest.raises(tf.errors.NotFoundError):
         estimator.experimental_export_all_saved_models(
-            their_base, tfma_like_map(), assets_extra={"notes.txt": missing})
+            their_base, tfma_like_map(), assets_extra={"notes.txt": missing}
+        )
     assert [name for name in leftovers(their_base) if name.startswith("temp-")], (
-        "TF's own method no longer leaves temp-* behind: this test cannot tell them apart")
+        "TF's own method no longer leaves temp-* behind: this test cannot tell them apart"
+    )
 
     does_not_exist = r"assets_extra\['notes.txt'\] = .*does not exist"
     with estimator_ext.patched(builtin=True), pytest.raises(ValueError, match=does_not_exist):
         estimator.experimental_export_all_saved_models(
-            our_base, tfma_like_map(), assets_extra={"notes.txt": missing})
+            our_base, tfma_like_map(), assets_extra={"notes.txt": missing}
+        )
     assert leftovers(our_base) == []
 
 
 def test_a_failure_in_the_middle_leaves_nothing(trained_dir, tmp_path):
     """A receiver that fails after the first mode's variables are written: nothing remains."""
+
     def broken_serving_receiver():
         raise RuntimeError("serving receiver broke")
 
-    receivers = {MK.EVAL: support.receiver_map(modes=[MK.EVAL])[MK.EVAL],
-                 MK.PREDICT: broken_serving_receiver}
+    receivers = {
+        MK.EVAL: support.receiver_map(modes=[MK.EVAL])[MK.EVAL],
+        MK.PREDICT: broken_serving_receiver,
+    }
     estimator = classifier(trained_dir)
     with pytest.raises(RuntimeError, match="serving receiver broke"):
         estimator.experimental_export_all_saved_models(str(tmp_path / "tf"), receivers)
@@ -158,7 +174,8 @@ def test_a_map_of_only_none_is_refused_and_leaves_nothing(trained_dir, tmp_path)
     all_none = r"every receiver fn in input_receiver_fn_map is None \(keys \['eval', 'infer'\]\)"
     with estimator_ext.patched(builtin=True), pytest.raises(ValueError, match=all_none):
         classifier(trained_dir).experimental_export_all_saved_models(
-            base, {MK.EVAL: None, MK.PREDICT: None})
+            base, {MK.EVAL: None, MK.PREDICT: None}
+        )
     assert not os.path.exists(base)
 
 
@@ -168,7 +185,8 @@ def test_a_bad_key_is_our_error(trained_dir, tmp_path):
     not_a_mode = "'predict', which is not a tf.estimator.ModeKeys"
     with estimator_ext.patched(builtin=True), pytest.raises(ValueError, match=not_a_mode):
         classifier(trained_dir).experimental_export_all_saved_models(
-            base, {"predict": support.parsing_serving_receiver_fn(), MK.TRAIN: None})
+            base, {"predict": support.parsing_serving_receiver_fn(), MK.TRAIN: None}
+        )
     assert not os.path.exists(base)
 
 
@@ -243,7 +261,11 @@ def run_cli(tmp_path, *options):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, "-m", "estimator_ext", "run", *options, str(script), str(tmp_path)],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -280,6 +302,13 @@ def test_patch_builtin_before_tensorflow_is_imported(tmp_path):
         print("ok")
     """)
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
-                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]

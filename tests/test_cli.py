@@ -25,7 +25,7 @@ from tests import support
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBPROCESS_TIMEOUT = 240
 
-FACTORY_MODULE = '''
+FACTORY_MODULE = """
 import tensorflow as tf
 
 FEATURE_SPECS = {
@@ -64,7 +64,7 @@ NOT_A_FACTORY = 42
 
 def not_an_estimator(model_dir=None):
     return "an estimator, honest"
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,11 @@ def trained(tmp_path_factory):
     asset = root / "notes.txt"
     asset.write_text("hello")
     export = estimator_ext.export_all_saved_models(
-        estimator, str(root / "exports"), support.receiver_map(), assets_extra={"docs/notes.txt": str(asset)})
+        estimator,
+        str(root / "exports"),
+        support.receiver_map(),
+        assets_extra={"docs/notes.txt": str(asset)},
+    )
     return model_dir, first_checkpoint, str(export)
 
 
@@ -114,7 +118,11 @@ def assert_one_line_error(status, out, err, *fragments):
 def python_m_estimator_ext(*argv, cwd):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run(
-        [sys.executable, "-m", "estimator_ext", *argv], cwd=str(cwd), env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "estimator_ext", *argv],
+        cwd=str(cwd),
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=SUBPROCESS_TIMEOUT,
     )
 
@@ -129,7 +137,11 @@ def test_inspect_json_matches_what_tensorflow_loads(trained, capsys):
     description = json.loads(out)
     by_tags = {tuple(meta["tags"]): meta for meta in description["meta_graphs"]}
     assert set(by_tags) == {("train",), ("eval",), ("serve",)}
-    assert [by_tags[tags]["has_train_op"] for tags in (("train",), ("eval",), ("serve",))] == [True, False, False]
+    assert [by_tags[tags]["has_train_op"] for tags in (("train",), ("eval",), ("serve",))] == [
+        True,
+        False,
+        False,
+    ]
 
     serving = by_tags[("serve",)]["signatures"]["serving_default"]
     assert serving["inputs"] == {
@@ -146,15 +158,24 @@ def test_inspect_json_matches_what_tensorflow_loads(trained, capsys):
     assert set(train_signature["inputs"]) == {"x1", "x2", "color", "label"}
     assert train_signature["outputs"]["loss"]["shape"] == []
 
-    variables_on_disk = sum(os.path.getsize(os.path.join(export, "variables", name)) for name in os.listdir(os.path.join(export, "variables")))
+    variables_on_disk = sum(
+        os.path.getsize(os.path.join(export, "variables", name))
+        for name in os.listdir(os.path.join(export, "variables"))
+    )
     assert description["variables"] == {"files": 2, "bytes": variables_on_disk}
     assert description["assets_extra"] == ["docs/notes.txt"]
     # The train graph also holds the optimizer's slots; every graph holds the model's weights.
-    train_variables, serve_variables = by_tags[("train",)]["variables"], by_tags[("serve",)]["variables"]
+    train_variables, serve_variables = (
+        by_tags[("train",)]["variables"],
+        by_tags[("serve",)]["variables"],
+    )
     assert train_variables["count"] > serve_variables["count"] > 0
     checkpoint = tf.train.load_checkpoint(os.path.join(export, "variables", "variables"))
-    weights_bytes = sum(checkpoint.get_tensor(name).nbytes for name in checkpoint.get_variable_to_shape_map()
-                        if name.startswith("linear/") or name == "global_step")
+    weights_bytes = sum(
+        checkpoint.get_tensor(name).nbytes
+        for name in checkpoint.get_variable_to_shape_map()
+        if name.startswith("linear/") or name == "global_step"
+    )
     assert serve_variables["bytes"] == weights_bytes
 
 
@@ -166,8 +187,16 @@ def test_inspect_table_is_readable(trained, capsys):
     assert "MetaGraph 1: tags train" in out and "tags eval" in out and "tags serve" in out
     assert out.count("train op:   yes") == 1 and out.count("train op:   no") == 2
     assert "assets.extra/  docs/notes.txt" in out
-    for expected in ("signature 'serving_default'", "signature 'train'", "signature 'eval'",
-                     "input   x1", "float32", "(None, 1)", "x1:0", "output  loss"):
+    for expected in (
+        "signature 'serving_default'",
+        "signature 'train'",
+        "signature 'eval'",
+        "input   x1",
+        "float32",
+        "(None, 1)",
+        "x1:0",
+        "output  loss",
+    ):
         assert expected in out, expected
 
 
@@ -177,12 +206,25 @@ def test_inspect_table_is_readable(trained, capsys):
 def test_export_end_to_end_with_predict_parity(trained, factory_module, capsys):
     model_dir, _, _ = trained
     base = factory_module / "exports"
-    status, out, err = run_main(capsys, "export", "--estimator", "user_model:make_estimator",
-                                "--receivers", "user_model:receivers", "--model-dir", model_dir, str(base))
+    status, out, err = run_main(
+        capsys,
+        "export",
+        "--estimator",
+        "user_model:make_estimator",
+        "--receivers",
+        "user_model:receivers",
+        "--model-dir",
+        model_dir,
+        str(base),
+    )
     assert status == 0, err
     export = out.strip()
     assert out == export + "\n" and os.path.dirname(export) == str(base)
-    for mode in ("'train' (ModeKeys.TRAIN)", "'eval' (ModeKeys.EVAL)", "'infer' (ModeKeys.PREDICT)"):
+    for mode in (
+        "'train' (ModeKeys.TRAIN)",
+        "'eval' (ModeKeys.EVAL)",
+        "'infer' (ModeKeys.PREDICT)",
+    ):
         assert f"estimator-ext: Building the {mode} graph" in err
     assert "estimator-ext: wrote train, eval, infer: variables from train" in err
     estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
@@ -192,21 +234,42 @@ def test_export_end_to_end_with_predict_parity(trained, factory_module, capsys):
 
 def test_export_from_an_older_checkpoint_with_a_receiver_dict(trained, factory_module, capsys):
     model_dir, first_checkpoint, _ = trained
-    status, out, err = run_main(capsys, "export", "--estimator", "user_model:make_estimator", "--receivers",
-                                "user_model:PREDICT_ONLY", "--model-dir", model_dir, "--checkpoint", first_checkpoint,
-                                str(factory_module / "old"))
+    status, out, err = run_main(
+        capsys,
+        "export",
+        "--estimator",
+        "user_model:make_estimator",
+        "--receivers",
+        "user_model:PREDICT_ONLY",
+        "--model-dir",
+        model_dir,
+        "--checkpoint",
+        first_checkpoint,
+        str(factory_module / "old"),
+    )
     assert status == 0, err
     exported = tf.train.load_checkpoint(os.path.join(out.strip(), "variables", "variables"))
     assert exported.get_tensor("global_step") == 5
     expected = tf.train.load_checkpoint(first_checkpoint)
-    np.testing.assert_array_equal(exported.get_tensor("linear/linear_model/x1/weights"),
-                                  expected.get_tensor("linear/linear_model/x1/weights"))
+    np.testing.assert_array_equal(
+        exported.get_tensor("linear/linear_model/x1/weights"),
+        expected.get_tensor("linear/linear_model/x1/weights"),
+    )
 
 
 def test_export_through_python_m_in_a_fresh_interpreter(trained, factory_module):
     model_dir, _, _ = trained
-    result = python_m_estimator_ext("export", "--estimator", "user_model:make_estimator", "--receivers",
-                                    "user_model:PREDICT_ONLY", "--model-dir", model_dir, "exports", cwd=factory_module)
+    result = python_m_estimator_ext(
+        "export",
+        "--estimator",
+        "user_model:make_estimator",
+        "--receivers",
+        "user_model:PREDICT_ONLY",
+        "--model-dir",
+        model_dir,
+        "exports",
+        cwd=factory_module,
+    )
     assert result.returncode == 0, result.stderr
     export = result.stdout.strip()
     assert result.stdout.count("\n") == 1 and os.path.isabs(export) is False
@@ -226,24 +289,98 @@ def test_export_through_python_m_in_a_fresh_interpreter(trained, factory_module)
         (["inspect", "{tmp}/a_file.txt"], ["is a file"]),
         (["inspect", "{tmp}/corrupt"], ["not a readable SavedModel"]),
         (["inspect", "{base}"], ["is not a SavedModel", "the newest is"]),
-        (["export", "--estimator", "user_model", "--receivers", "user_model:receivers", "{tmp}/out"],
-         ["--estimator must be MODULE:NAME", "'user_model'"]),
-        (["export", "--estimator", "no_such_module:make", "--receivers", "user_model:receivers", "{tmp}/out"],
-         ["no module named 'no_such_module'"]),
-        (["export", "--estimator", "user_model:make_estimater", "--receivers", "user_model:receivers", "{tmp}/out"],
-         ["has no attribute 'make_estimater'", "Did you mean 'make_estimator'?"]),
-        (["export", "--estimator", "user_model:NOT_A_FACTORY", "--receivers", "user_model:receivers", "{tmp}/out"],
-         ["expected a function returning a tf.estimator.Estimator"]),
-        (["export", "--estimator", "user_model:not_an_estimator", "--receivers", "user_model:receivers", "{tmp}/out"],
-         ["returned a str, expected a tf.estimator.Estimator"]),
-        (["export", "--estimator", "user_model:make_estimator", "--receivers", "user_model:NOT_A_FACTORY", "{tmp}/out"],
-         ["--receivers", "must be a dict of tf.estimator.ModeKeys"]),
-        (["export", "--estimator", "user_model:make_estimator", "--receivers", "user_model:BAD_KEYS",
-          "--model-dir", "{model_dir}", "{tmp}/out"],
-         ["export failed: ValueError", "Did you mean ModeKeys.PREDICT ('infer')?"]),
-        (["export", "--estimator", "user_model:make_estimator", "--receivers", "user_model:receivers",
-          "--model-dir", "{tmp}/untrained", "{tmp}/out"],
-         ["export failed: ValueError: No checkpoint found"]),
+        (
+            [
+                "export",
+                "--estimator",
+                "user_model",
+                "--receivers",
+                "user_model:receivers",
+                "{tmp}/out",
+            ],
+            ["--estimator must be MODULE:NAME", "'user_model'"],
+        ),
+        (
+            [
+                "export",
+                "--estimator",
+                "no_such_module:make",
+                "--receivers",
+                "user_model:receivers",
+                "{tmp}/out",
+            ],
+            ["no module named 'no_such_module'"],
+        ),
+        (
+            [
+                "export",
+                "--estimator",
+                "user_model:make_estimater",
+                "--receivers",
+                "user_model:receivers",
+                "{tmp}/out",
+            ],
+            ["has no attribute 'make_estimater'", "Did you mean 'make_estimator'?"],
+        ),
+        (
+            [
+                "export",
+                "--estimator",
+                "user_model:NOT_A_FACTORY",
+                "--receivers",
+                "user_model:receivers",
+                "{tmp}/out",
+            ],
+            ["expected a function returning a tf.estimator.Estimator"],
+        ),
+        (
+            [
+                "export",
+                "--estimator",
+                "user_model:not_an_estimator",
+                "--receivers",
+                "user_model:receivers",
+                "{tmp}/out",
+            ],
+            ["returned a str, expected a tf.estimator.Estimator"],
+        ),
+        (
+            [
+                "export",
+                "--estimator",
+                "user_model:make_estimator",
+                "--receivers",
+                "user_model:NOT_A_FACTORY",
+                "{tmp}/out",
+            ],
+            ["--receivers", "must be a dict of tf.estimator.ModeKeys"],
+        ),
+        (
+            [
+                "export",
+                "--estimator",
+                "user_model:make_estimator",
+                "--receivers",
+                "user_model:BAD_KEYS",
+                "--model-dir",
+                "{model_dir}",
+                "{tmp}/out",
+            ],
+            ["export failed: ValueError", "Did you mean ModeKeys.PREDICT ('infer')?"],
+        ),
+        (
+            [
+                "export",
+                "--estimator",
+                "user_model:make_estimator",
+                "--receivers",
+                "user_model:receivers",
+                "--model-dir",
+                "{tmp}/untrained",
+                "{tmp}/out",
+            ],
+            ["export failed: ValueError: No checkpoint found"],
+        ),
         (["export", "--receivers", "user_model:receivers", "{tmp}/out"], ["--estimator"]),
         (["run", "{tmp}/no_such_script.py"], ["script", "no_such_script.py", "not found"]),
         (["frobnicate"], ["invalid choice: 'frobnicate'"]),
@@ -257,7 +394,9 @@ def test_bad_input_is_one_line_without_traceback(argv, fragments, trained, facto
     (tmp / "a_file.txt").write_text("not a model")
     (tmp / "corrupt").mkdir()
     (tmp / "corrupt" / "saved_model.pb").write_bytes(b"\x00garbage\xff" * 10)
-    filled = [arg.format(tmp=tmp, base=os.path.dirname(export), model_dir=model_dir) for arg in argv]
+    filled = [
+        arg.format(tmp=tmp, base=os.path.dirname(export), model_dir=model_dir) for arg in argv
+    ]
     status, out, err = run_main(capsys, *filled)
     assert_one_line_error(status, out, err, *fragments)
     assert not (tmp / "out").exists(), "a failed export left its directory behind"
@@ -265,18 +404,23 @@ def test_bad_input_is_one_line_without_traceback(argv, fragments, trained, facto
 
 def test_bad_input_in_a_fresh_interpreter_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
-    for argv, fragment in ((["inspect", "empty"], "is not a SavedModel"), (["run", "missing.py"], "not found"),
-                           (["export", "--estimator", "x", "--receivers", "y:z", "out"], "MODULE:NAME")):
+    for argv, fragment in (
+        (["inspect", "empty"], "is not a SavedModel"),
+        (["run", "missing.py"], "not found"),
+        (["export", "--estimator", "x", "--receivers", "y:z", "out"], "MODULE:NAME"),
+    ):
         result = python_m_estimator_ext(*argv, cwd=tmp_path)
         assert result.returncode == 2
         assert result.stdout == ""
-        assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, (
+            result.stderr
+        )
         assert "Traceback" not in result.stderr
 
 
 # --- run ---
 
-ARGV_SCRIPT = '''
+ARGV_SCRIPT = """
 import json, os, pickle, sys
 import tensorflow as tf
 
@@ -294,7 +438,7 @@ print(json.dumps({
     "contrib": callable(tf.contrib.estimator.export_all_saved_models),
     "method": hasattr(tf.estimator.LinearClassifier, "export_all_saved_models"),
 }))
-'''
+"""
 
 
 def test_run_gives_the_script_its_argv_main_and_path(tmp_path, capsys, monkeypatch):
@@ -342,12 +486,14 @@ def test_run_exit_statuses_are_the_scripts(body, status, stderr_fragment, tmp_pa
 
 def test_run_through_python_m_propagates_the_exit_status(tmp_path):
     script = tmp_path / "exits.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import sys
         import tensorflow as tf
         print(sys.argv[1:], callable(tf.contrib.estimator.export_saved_model_for_mode))
         sys.exit(int(sys.argv[1]))
-    """))
+    """)
+    )
     result = python_m_estimator_ext("run", str(script), "7", "--flag", cwd=tmp_path)
     assert result.returncode == 7, result.stderr
     assert result.stdout.strip() == "['7', '--flag'] True"

@@ -18,9 +18,7 @@ from tests import doc_blocks
 from tests.doc_blocks import REPO_ROOT, Script
 
 PAGES = doc_blocks.doc_pages()
-SCRIPTS: list[Script] = [
-    script for page in PAGES for script in doc_blocks.markdown_scripts(page)
-]
+SCRIPTS: list[Script] = [script for page in PAGES for script in doc_blocks.markdown_scripts(page)]
 README = REPO_ROOT / "README.md"
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
@@ -108,16 +106,40 @@ def test_make_commands_in_shell_blocks_name_real_targets_and_variables() -> None
 
 def test_parser_conventions() -> None:
     """The markers mean what tests/doc_blocks.py says (guards the parser itself)."""
-    text = "\n".join([
-        "```python", "a = 1", "```",                                            # 1-3
-        "<!-- continued -->", "", "```python", "b = a + 1", "```",              # 4-8
-        "<!-- not-tested: needs a GCS bucket -->", "```python", "raise SystemExit(1)", "```",
-        "```bash", "make test", "```",                                          # 13-15
-        "```python", "c = 3", "```",                                            # 16-18
-        "<!-- continued from the quickstart -->", "```python", "d = a", "```",  # 19-22
-        "<!-- tested-in: tfma -->", "```python", "import tensorflow_model_analysis", "```",
-        "<!-- continued -->", "```python", "e = 5", "```",                      # 27-30
-    ])
+    text = "\n".join(
+        [
+            "```python",
+            "a = 1",
+            "```",  # 1-3
+            "<!-- continued -->",
+            "",
+            "```python",
+            "b = a + 1",
+            "```",  # 4-8
+            "<!-- not-tested: needs a GCS bucket -->",
+            "```python",
+            "raise SystemExit(1)",
+            "```",
+            "```bash",
+            "make test",
+            "```",  # 13-15
+            "```python",
+            "c = 3",
+            "```",  # 16-18
+            "<!-- continued from the quickstart -->",
+            "```python",
+            "d = a",
+            "```",  # 19-22
+            "<!-- tested-in: tfma -->",
+            "```python",
+            "import tensorflow_model_analysis",
+            "```",
+            "<!-- continued -->",
+            "```python",
+            "e = 5",
+            "```",  # 27-30
+        ]
+    )
     scripts = doc_blocks.scripts_from_text(text, page="page.md")
     assert [(script.first_line, script.block_count) for script in scripts] == [(2, 3), (17, 1)]
     assert "b = a + 1" in scripts[0].code and "d = a" in scripts[0].code

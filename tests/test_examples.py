@@ -23,8 +23,12 @@ def run_example(script: str, tmp_path: Path, *args: str) -> subprocess.Completed
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     completed = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, (
         f"{script} exited {completed.returncode}\n--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
@@ -44,10 +48,18 @@ def test_demo_exports_three_modes_and_prints_parity(tmp_path):
     assert "Iris: 150 rows" in out
     assert re.search(r"Trained \d+ steps: accuracy 0\.9\d\d", out), out
     assert "Exported train, eval, infer to " in out
-    for tags in ("tags ['train']  (train op in saved_model_train_op)", "tags ['eval']", "tags ['serve']"):
+    for tags in (
+        "tags ['train']  (train op in saved_model_train_op)",
+        "tags ['eval']",
+        "tags ['serve']",
+    ):
         assert tags in out
-    for signature in ("signature 'train'", "signature 'eval'", "signature 'predict'",
-                      "signature 'serving_default'"):
+    for signature in (
+        "signature 'train'",
+        "signature 'eval'",
+        "signature 'predict'",
+        "signature 'serving_default'",
+    ):
         assert signature in out
     assert "inputs : label int64 [-1], petal_length float32 [-1]" in out
     assert "metrics/accuracy/value float32 []" in out
@@ -71,10 +83,14 @@ def test_demo_exports_three_modes_and_prints_parity(tmp_path):
 
 
 def test_demo_prediction_lines_agree(tmp_path):
-    completed = run_example("demo.py", tmp_path, "--export-dir-base", str(tmp_path / "e"),
-                            "--row", "0", "--steps", "50")
-    export_line, estimator_line = [line.split(":", 1)[1] for line in completed.stdout.splitlines()
-                                   if line.startswith(("  export (", "  estimator.predict"))]
+    completed = run_example(
+        "demo.py", tmp_path, "--export-dir-base", str(tmp_path / "e"), "--row", "0", "--steps", "50"
+    )
+    export_line, estimator_line = [
+        line.split(":", 1)[1]
+        for line in completed.stdout.splitlines()
+        if line.startswith(("  export (", "  estimator.predict"))
+    ]
     assert export_line.strip() == estimator_line.strip()
     assert export_line.strip().endswith("-> setosa")  # row 0 is a setosa, and easy
 
@@ -93,7 +109,9 @@ def test_function_form_train_eval_predict_graphs_work(tmp_path):
 
 
 def test_custom_model_fn_exports_assets_and_signatures(tmp_path):
-    completed = run_example("custom_model_fn.py", tmp_path, "--export-dir-base", str(tmp_path / "exports"))
+    completed = run_example(
+        "custom_model_fn.py", tmp_path, "--export-dir-base", str(tmp_path / "exports")
+    )
     out = completed.stdout
 
     assert "Exported train, eval, infer to " in out
@@ -119,6 +137,8 @@ def test_iris_csv_is_the_shipped_scikit_learn_file():
     assert lines[0] == "150,4,setosa,versicolor,virginica"
     labels = [line.rsplit(",", 1)[1] for line in lines[1:]]
     assert len(labels) == 150 and {label: labels.count(label) for label in set(labels)} == {
-        "0": 50, "1": 50, "2": 50}
+        "0": 50,
+        "1": 50,
+        "2": 50,
+    }
     assert IRIS_CSV_SHA256 in (EXAMPLES / "data" / "README.md").read_text(encoding="utf-8")
-

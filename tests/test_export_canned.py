@@ -59,9 +59,13 @@ def _baseline_regressor(model_dir):
 
 
 def _linear_v1_partitioned(model_dir):
-    columns = support.feature_columns() + [tf.feature_column.categorical_column_with_hash_bucket("color", 8)]
+    columns = support.feature_columns() + [
+        tf.feature_column.categorical_column_with_hash_bucket("color", 8)
+    ]
     return tf.compat.v1.estimator.LinearClassifier(
-        columns[:2] + columns[3:], model_dir=model_dir, partitioner=tf.compat.v1.fixed_size_partitioner(2)
+        columns[:2] + columns[3:],
+        model_dir=model_dir,
+        partitioner=tf.compat.v1.fixed_size_partitioner(2),
     )
 
 
@@ -69,14 +73,18 @@ def _dnn_vocabulary_file(model_dir):
     vocabulary = os.path.join(os.path.dirname(model_dir), "colors.txt")
     with open(vocabulary, "w") as handle:
         handle.write("red\ngreen\nblue\n")
-    return tf.estimator.DNNClassifier([4], support.dense_feature_columns(vocabulary), model_dir=model_dir)
+    return tf.estimator.DNNClassifier(
+        [4], support.dense_feature_columns(vocabulary), model_dir=model_dir
+    )
 
 
 def _keras(model_dir):
     inputs = {
         name: tf.keras.Input(shape=(1,), name=name, dtype=tf.float32) for name in ("x1", "x2")
     }
-    hidden = tf.keras.layers.Dense(4, activation="relu")(tf.keras.layers.Concatenate()(list(inputs.values())))
+    hidden = tf.keras.layers.Dense(4, activation="relu")(
+        tf.keras.layers.Concatenate()(list(inputs.values()))
+    )
     output = tf.keras.layers.Dense(1, name="score")(hidden)
     model = tf.keras.Model(inputs=inputs, outputs=output)
     model.compile(optimizer="sgd", loss="mse")
@@ -101,7 +109,12 @@ REGRESSORS = {
 
 class Trained:
     def __init__(self, estimator, export, labels, label_dtype):
-        self.estimator, self.export, self.labels, self.label_dtype = estimator, export, labels, label_dtype
+        self.estimator, self.export, self.labels, self.label_dtype = (
+            estimator,
+            export,
+            labels,
+            label_dtype,
+        )
 
 
 def _train_and_export(factory, tmp_path_factory, labels, label_dtype):
@@ -122,9 +135,13 @@ def trained_by_name(tmp_path_factory):
     def get(name):
         if name not in cache:
             if name in CLASSIFIERS:
-                cache[name] = _train_and_export(CLASSIFIERS[name], tmp_path_factory, support.LABEL, tf.int64)
+                cache[name] = _train_and_export(
+                    CLASSIFIERS[name], tmp_path_factory, support.LABEL, tf.int64
+                )
             else:
-                cache[name] = _train_and_export(REGRESSORS[name], tmp_path_factory, support.TARGET, tf.float32)
+                cache[name] = _train_and_export(
+                    REGRESSORS[name], tmp_path_factory, support.TARGET, tf.float32
+                )
         return cache[name]
 
     return get
@@ -184,7 +201,11 @@ def keras_trained(tmp_path_factory):
     supervised = estimator_ext.build_raw_supervised_input_receiver_fn(
         specs, tf.TensorSpec([None, 1], tf.float32, name="score")
     )
-    receivers = {MK.TRAIN: supervised, MK.EVAL: supervised, MK.PREDICT: support.raw_serving_receiver_fn(specs)}
+    receivers = {
+        MK.TRAIN: supervised,
+        MK.EVAL: supervised,
+        MK.PREDICT: support.raw_serving_receiver_fn(specs),
+    }
     export = estimator_ext.export_all_saved_models(estimator, str(base / "exports"), receivers)
     return estimator, export
 

@@ -33,7 +33,8 @@ def vocabulary_file(tmp_path_factory):
 def train_custom(tmp_path_factory, vocabulary_file="", steps=10, **options):
     base = tmp_path_factory.mktemp("custom")
     estimator = tf.estimator.Estimator(
-        support.make_model_fn(vocabulary_file=vocabulary_file, **options), model_dir=str(base / "model")
+        support.make_model_fn(vocabulary_file=vocabulary_file, **options),
+        model_dir=str(base / "model"),
     )
     estimator.train(support.input_fn(support.TARGET), steps=steps)
     return estimator, base
@@ -51,7 +52,10 @@ def exports(tmp_path_factory, vocabulary_file):
                 options["vocabulary_file"] = vocabulary_file
             estimator, base = train_custom(tmp_path_factory, **options)
             receivers = support.receiver_map(tf.float32)
-            cache[name] = estimator, estimator_ext.export_all_saved_models(estimator, str(base / "exports"), receivers)
+            cache[name] = (
+                estimator,
+                estimator_ext.export_all_saved_models(estimator, str(base / "exports"), receivers),
+            )
         return cache[name]
 
     return get
@@ -85,7 +89,9 @@ def test_loads_with_tf2_loader_in_every_mode(exports, name):
 def test_vocabulary_file_is_an_asset_and_lookups_work_after_loading(exports):
     _, export = exports("vocabulary_file")
     assert os.listdir(os.path.join(export, "assets")) == ["colors.txt"]
-    outputs = support.run_signature(export, ["serve"], "serving_default", support.features_np(slice(0, 3)))
+    outputs = support.run_signature(
+        export, ["serve"], "serving_default", support.features_np(slice(0, 3))
+    )
     np.testing.assert_array_equal(outputs["color_id"].ravel(), [0, 1, 2])
 
 
@@ -94,7 +100,9 @@ def test_partitioned_variables_are_saved_as_checkpoint_tensors(exports):
     exported_reader = tf.train.load_checkpoint(os.path.join(export, "variables", "variables"))
     checkpoint_reader = tf.train.load_checkpoint(estimator.latest_checkpoint())
     assert exported_reader.get_variable_to_shape_map()["weights"] == [2, 1]
-    np.testing.assert_array_equal(exported_reader.get_tensor("weights"), checkpoint_reader.get_tensor("weights"))
+    np.testing.assert_array_equal(
+        exported_reader.get_tensor("weights"), checkpoint_reader.get_tensor("weights")
+    )
 
 
 def test_custom_saver_is_the_one_the_export_restores_with(exports):
@@ -102,7 +110,9 @@ def test_custom_saver_is_the_one_the_export_restores_with(exports):
     from tensorflow.python.saved_model import loader_impl
 
     for meta_graph in loader_impl.parse_saved_model(export).meta_graphs:
-        assert meta_graph.saver_def.filename_tensor_name.startswith("custom_saver"), meta_graph.meta_info_def.tags
+        assert meta_graph.saver_def.filename_tensor_name.startswith("custom_saver"), (
+            meta_graph.meta_info_def.tags
+        )
 
 
 # --- LinearSDCA -----------------------------------------------------------------------------
@@ -115,26 +125,44 @@ SDCA_SPECS = {
 
 
 def _sdca_features(rows=slice(None)):
-    return {"x1": support.X1[rows], "x2": support.X2[rows], "example_id": np.array([str(i) for i in range(support.ROWS)])[rows]}
+    return {
+        "x1": support.X1[rows],
+        "x2": support.X2[rows],
+        "example_id": np.array([str(i) for i in range(support.ROWS)])[rows],
+    }
 
 
 @pytest.fixture(scope="module")
 def sdca(tmp_path_factory):
     base = tmp_path_factory.mktemp("sdca")
-    optimizer = tf.estimator.experimental.LinearSDCA(example_id_column="example_id", symmetric_l2_regularization=0.1)
+    optimizer = tf.estimator.experimental.LinearSDCA(
+        example_id_column="example_id", symmetric_l2_regularization=0.1
+    )
     columns = [tf.feature_column.numeric_column("x1"), tf.feature_column.numeric_column("x2")]
-    estimator = tf.estimator.LinearClassifier(columns, optimizer=optimizer, model_dir=str(base / "model"))
+    estimator = tf.estimator.LinearClassifier(
+        columns, optimizer=optimizer, model_dir=str(base / "model")
+    )
 
     def input_fn():
-        dataset = tf.data.Dataset.from_tensor_slices((_sdca_features(), support.LABEL)).repeat().batch(8)
+        dataset = (
+            tf.data.Dataset.from_tensor_slices((_sdca_features(), support.LABEL)).repeat().batch(8)
+        )
         return tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
 
     estimator.train(input_fn, steps=1)
     supervised = estimator_ext.build_raw_supervised_input_receiver_fn(
         SDCA_SPECS, tf.TensorSpec([None, 1], tf.int64, name="label")
     )
-    receivers = {MK.TRAIN: supervised, MK.EVAL: supervised, MK.PREDICT: support.raw_serving_receiver_fn(SDCA_SPECS)}
-    return estimator, receivers, estimator_ext.export_all_saved_models(estimator, str(base / "exports"), receivers)
+    receivers = {
+        MK.TRAIN: supervised,
+        MK.EVAL: supervised,
+        MK.PREDICT: support.raw_serving_receiver_fn(SDCA_SPECS),
+    }
+    return (
+        estimator,
+        receivers,
+        estimator_ext.export_all_saved_models(estimator, str(base / "exports"), receivers),
+    )
 
 
 def test_sdca_train_graph_loads_and_its_train_op_trains(sdca):
@@ -162,7 +190,11 @@ def test_sdca_predict_and_eval_parity(sdca):
     rows = slice(0, 10)
     features = _sdca_features(rows)
     outputs = support.run_signature(export, ["serve"], "serving_default", features)
-    expected = list(estimator.predict(lambda: tf.data.Dataset.from_tensor_slices(features).batch(10)))
-    np.testing.assert_allclose(outputs["logits"], np.stack([row["logits"] for row in expected]), rtol=1e-5)
+    expected = list(
+        estimator.predict(lambda: tf.data.Dataset.from_tensor_slices(features).batch(10))
+    )
+    np.testing.assert_allclose(
+        outputs["logits"], np.stack([row["logits"] for row in expected]), rtol=1e-5
+    )
     for tags in (["train"], ["eval"], ["serve"]):
         assert tf.saved_model.load(export, tags=tags).signatures

@@ -35,14 +35,18 @@ def linear(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def custom(tmp_path_factory):
-    estimator = tf.estimator.Estimator(support.make_model_fn(), model_dir=str(tmp_path_factory.mktemp("custom") / "model"))
+    estimator = tf.estimator.Estimator(
+        support.make_model_fn(), model_dir=str(tmp_path_factory.mktemp("custom") / "model")
+    )
     estimator.train(support.input_fn(support.TARGET), steps=5)
     return estimator
 
 
 @pytest.fixture(scope="module")
 def full_export(linear, tmp_path_factory):
-    return linear.export_all_saved_models(str(tmp_path_factory.mktemp("full") / "exports"), support.receiver_map())
+    return linear.export_all_saved_models(
+        str(tmp_path_factory.mktemp("full") / "exports"), support.receiver_map()
+    )
 
 
 # --- the result -------------------------------------------------------------------------------
@@ -53,13 +57,19 @@ def test_result_is_the_path_and_the_mode_dict(full_export):
     assert os.path.isdir(full_export)
     base, name = os.path.split(full_export)
     assert name.isdigit() and abs(int(name) - time.time()) < 600
-    assert full_export[MK.TRAIN] == full_export[MK.EVAL] == full_export[MK.PREDICT] == str(full_export)
+    assert (
+        full_export[MK.TRAIN] == full_export[MK.EVAL] == full_export[MK.PREDICT] == str(full_export)
+    )
     assert list(full_export.keys()) == [MK.TRAIN, MK.EVAL, MK.PREDICT]
     assert dict(full_export) == {mode: str(full_export) for mode in (MK.TRAIN, MK.EVAL, MK.PREDICT)}
     assert dict(full_export.items()) == dict(full_export)
     assert full_export[0] == str(full_export)[0] and full_export[-3:] == str(full_export)[-3:]
     assert full_export.saved_variables_mode == MK.TRAIN
-    assert full_export.tags_by_mode == {MK.TRAIN: ("train",), MK.EVAL: ("eval",), MK.PREDICT: ("serve",)}
+    assert full_export.tags_by_mode == {
+        MK.TRAIN: ("train",),
+        MK.EVAL: ("eval",),
+        MK.PREDICT: ("serve",),
+    }
     assert os.listdir(base) == [name]  # no temporaries left next to it
 
 
@@ -82,8 +92,14 @@ def test_result_pickles(full_export):
 
 def test_one_meta_graph_per_mode_with_tf_signature_names(full_export):
     saved_model = loader_impl.parse_saved_model(full_export)
-    signatures = {tuple(mg.meta_info_def.tags): sorted(mg.signature_def) for mg in saved_model.meta_graphs}
-    assert signatures == {("train",): ["train"], ("eval",): ["eval"], ("serve",): ["predict", "serving_default"]}
+    signatures = {
+        tuple(mg.meta_info_def.tags): sorted(mg.signature_def) for mg in saved_model.meta_graphs
+    }
+    assert signatures == {
+        ("train",): ["train"],
+        ("eval",): ["eval"],
+        ("serve",): ["predict", "serving_default"],
+    }
     train, evaluation = saved_model.meta_graphs[0], saved_model.meta_graphs[1]
     assert "saved_model_train_op" in train.collection_def
     assert "saved_model_train_op" not in evaluation.collection_def
@@ -94,21 +110,34 @@ def test_one_meta_graph_per_mode_with_tf_signature_names(full_export):
 
 def test_serving_default_kept_for_raw_receivers_with_a_warning(linear, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="estimator_ext"):
-        export = linear.export_all_saved_models(str(tmp_path), support.receiver_map(modes=[MK.PREDICT]))
-    assert any("'serving_default' now points at the 'predict'" in record.getMessage() for record in caplog.records)
+        export = linear.export_all_saved_models(
+            str(tmp_path), support.receiver_map(modes=[MK.PREDICT])
+        )
+    assert any(
+        "'serving_default' now points at the 'predict'" in record.getMessage()
+        for record in caplog.records
+    )
     support.assert_predict_parity(linear, export, "serving_default")
-    builtin = linear.experimental_export_all_saved_models(str(tmp_path / "builtin"), support.receiver_map(modes=[MK.PREDICT]))
+    builtin = linear.experimental_export_all_saved_models(
+        str(tmp_path / "builtin"), support.receiver_map(modes=[MK.PREDICT])
+    )
     builtin_signatures = loader_impl.parse_saved_model(builtin).meta_graphs[0].signature_def
     assert "serving_default" not in builtin_signatures  # what TF's exporter does, for contrast
 
 
 def test_parsing_receiver_keeps_the_heads_classification_default(linear, tmp_path):
-    export = linear.export_all_saved_models(str(tmp_path), {MK.PREDICT: support.parsing_serving_receiver_fn()})
+    export = linear.export_all_saved_models(
+        str(tmp_path), {MK.PREDICT: support.parsing_serving_receiver_fn()}
+    )
     signatures = loader_impl.parse_saved_model(export).meta_graphs[0].signature_def
     assert signatures["serving_default"].method_name == "tensorflow/serving/classify"
-    outputs = support.run_signature(export, ["serve"], "predict", {"examples": support.serialized_examples(slice(0, 6))})
+    outputs = support.run_signature(
+        export, ["serve"], "predict", {"examples": support.serialized_examples(slice(0, 6))}
+    )
     expected = support.estimator_predictions(linear, slice(0, 6))
-    np.testing.assert_allclose(outputs["logits"], np.stack([row["logits"] for row in expected]), rtol=1e-5)
+    np.testing.assert_allclose(
+        outputs["logits"], np.stack([row["logits"] for row in expected]), rtol=1e-5
+    )
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -118,18 +147,34 @@ def test_assets_extra_copied_with_nested_destinations(linear, tmp_path):
     source = tmp_path / "notes.txt"
     source.write_text("hello")
     assets = {"my_asset_file.txt": str(source), "nested/deeper/copy.txt": str(source)}
-    export = linear.export_all_saved_models(str(tmp_path / "exports"), support.receiver_map(modes=[MK.PREDICT]), assets_extra=assets)
-    assert (tmp_path / "exports" / os.path.basename(export) / "assets.extra" / "nested" / "deeper" / "copy.txt").read_text() == "hello"
+    export = linear.export_all_saved_models(
+        str(tmp_path / "exports"), support.receiver_map(modes=[MK.PREDICT]), assets_extra=assets
+    )
+    assert (
+        tmp_path
+        / "exports"
+        / os.path.basename(export)
+        / "assets.extra"
+        / "nested"
+        / "deeper"
+        / "copy.txt"
+    ).read_text() == "hello"
     assert open(os.path.join(export, "assets.extra", "my_asset_file.txt")).read() == "hello"
 
 
-@pytest.mark.parametrize("destination", ["../escape.txt", "/tmp/absolute.txt", "a/../../escape.txt"])
+@pytest.mark.parametrize(
+    "destination", ["../escape.txt", "/tmp/absolute.txt", "a/../../escape.txt"]
+)
 def test_assets_extra_outside_the_export_is_refused_before_writing(linear, tmp_path, destination):
     source = tmp_path / "notes.txt"
     source.write_text("hello")
     base = tmp_path / "exports"
     with pytest.raises(ValueError, match="points outside assets.extra/"):
-        linear.export_all_saved_models(str(base), support.receiver_map(modes=[MK.PREDICT]), assets_extra={destination: str(source)})
+        linear.export_all_saved_models(
+            str(base),
+            support.receiver_map(modes=[MK.PREDICT]),
+            assets_extra={destination: str(source)},
+        )
     assert not base.exists()
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
@@ -149,7 +194,9 @@ def _matmul_attrs(export):
 def test_strip_default_attrs_is_honoured(custom, tmp_path):
     receivers = support.receiver_map(tf.float32, [MK.PREDICT])
     kept = estimator_ext.export_all_saved_models(custom, str(tmp_path / "kept"), receivers)
-    stripped = estimator_ext.export_all_saved_models(custom, str(tmp_path / "stripped"), receivers, strip_default_attrs=True)
+    stripped = estimator_ext.export_all_saved_models(
+        custom, str(tmp_path / "stripped"), receivers, strip_default_attrs=True
+    )
     assert all("transpose_a" in attrs for attrs in _matmul_attrs(kept)) and _matmul_attrs(kept)
     assert not any("transpose_a" in attrs for attrs in _matmul_attrs(stripped))
     support.assert_predict_parity(custom, stripped)
@@ -173,33 +220,68 @@ def test_explicit_older_checkpoint_is_exported(custom, tmp_path):
     )
     rows = support.features_np(slice(0, 5))
     outputs = support.run_signature(export, ["serve"], "serving_default", rows)
-    expected = list(custom.predict(lambda: tf.data.Dataset.from_tensor_slices(rows).batch(5), checkpoint_path=first))
-    np.testing.assert_allclose(outputs["prediction"], np.stack([row["prediction"] for row in expected]), rtol=1e-6)
+    expected = list(
+        custom.predict(
+            lambda: tf.data.Dataset.from_tensor_slices(rows).batch(5), checkpoint_path=first
+        )
+    )
+    np.testing.assert_allclose(
+        outputs["prediction"], np.stack([row["prediction"] for row in expected]), rtol=1e-6
+    )
 
 
 # --- consumers we did not write ---------------------------------------------------------------
 
 
 def test_saved_model_cli_show_all(full_export):
-    shown = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", full_export, "--all"], capture_output=True, text=True, timeout=300)
+    shown = subprocess.run(
+        [SAVED_MODEL_CLI, "show", "--dir", full_export, "--all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shown.returncode == 0, shown.stderr
-    for expected in ("MetaGraphDef with tag-set: 'train'", "MetaGraphDef with tag-set: 'eval'",
-                     "MetaGraphDef with tag-set: 'serve'", "signature_def['serving_default']"):
+    for expected in (
+        "MetaGraphDef with tag-set: 'train'",
+        "MetaGraphDef with tag-set: 'eval'",
+        "MetaGraphDef with tag-set: 'serve'",
+        "signature_def['serving_default']",
+    ):
         assert expected in shown.stdout
 
 
 def test_saved_model_cli_run_matches_estimator_predict(linear, full_export, tmp_path):
-    features = {"x1": np.array([[0.5]], np.float32), "x2": np.array([[-0.25]], np.float32), "color": np.array([[b"red"]])}
+    features = {
+        "x1": np.array([[0.5]], np.float32),
+        "x2": np.array([[-0.25]], np.float32),
+        "color": np.array([[b"red"]]),
+    }
     inputs = []
     for name, value in features.items():
         np.save(str(tmp_path / f"{name}.npy"), value)
         inputs.append(f"{name}={tmp_path / (name + '.npy')}")
     ran = subprocess.run(
-        [SAVED_MODEL_CLI, "run", "--dir", full_export, "--tag_set", "serve", "--signature_def", "serving_default",
-         "--inputs", ";".join(inputs), "--outdir", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300,
+        [
+            SAVED_MODEL_CLI,
+            "run",
+            "--dir",
+            full_export,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            ";".join(inputs),
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert ran.returncode == 0, ran.stderr
     logits = np.load(str(tmp_path / "out" / "logits.npy"))
-    (expected,) = list(linear.predict(lambda: tf.data.Dataset.from_tensor_slices(features).batch(1)))
+    (expected,) = list(
+        linear.predict(lambda: tf.data.Dataset.from_tensor_slices(features).batch(1))
+    )
     np.testing.assert_allclose(logits.ravel(), expected["logits"], rtol=1e-5)

@@ -40,7 +40,9 @@ def make_estimator(model_dir):
     return tf.estimator.LinearClassifier(
         [tf.feature_column.numeric_column("x", shape=[2])],
         model_dir=str(model_dir),
-        config=tf.estimator.RunConfig(save_checkpoints_steps=4, tf_random_seed=1, log_step_count_steps=1000),
+        config=tf.estimator.RunConfig(
+            save_checkpoints_steps=4, tf_random_seed=1, log_step_count_steps=1000
+        ),
     )
 
 
@@ -52,7 +54,9 @@ class RecordingExporter(AllModesExporter):
         self.calls = []
 
     def export(self, estimator, export_path, checkpoint_path, eval_result, is_the_final_export):
-        result = super().export(estimator, export_path, checkpoint_path, eval_result, is_the_final_export)
+        result = super().export(
+            estimator, export_path, checkpoint_path, eval_result, is_the_final_export
+        )
         self.calls.append(
             {
                 "export_path": export_path,
@@ -67,7 +71,9 @@ class RecordingExporter(AllModesExporter):
 
 
 def exported_global_step(export_dir):
-    return int(tf.train.load_variable(os.path.join(export_dir, "variables", "variables"), "global_step"))
+    return int(
+        tf.train.load_variable(os.path.join(export_dir, "variables", "variables"), "global_step")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +85,9 @@ def run(tmp_path_factory):
     eval_metrics, export_results = tf.estimator.train_and_evaluate(
         estimator,
         tf.estimator.TrainSpec(train_input_fn, max_steps=MAX_STEPS),
-        tf.estimator.EvalSpec(eval_input_fn, steps=1, exporters=[exporter], throttle_secs=0, start_delay_secs=0),
+        tf.estimator.EvalSpec(
+            eval_input_fn, steps=1, exporters=[exporter], throttle_secs=0, start_delay_secs=0
+        ),
     )
     return {
         "model_dir": str(model_dir),
@@ -99,10 +107,16 @@ def run_signature(export_dir, tags, signature_key, feeds, output_keys, before=()
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, tags, export_dir)
         signature = meta_graph.signature_def[signature_key]
-        feed_dict = {graph.get_tensor_by_name(signature.inputs[name].name): value for name, value in feeds.items()}
+        feed_dict = {
+            graph.get_tensor_by_name(signature.inputs[name].name): value
+            for name, value in feeds.items()
+        }
 
         def fetch(keys):
-            return session.run({key: graph.get_tensor_by_name(signature.outputs[key].name) for key in keys}, feed_dict)
+            return session.run(
+                {key: graph.get_tensor_by_name(signature.outputs[key].name) for key in keys},
+                feed_dict,
+            )
 
         if before:
             fetch(before)
@@ -147,15 +161,29 @@ def test_garbage_collection_keeps_the_newest_exports_and_no_temporaries(run):
 
 def test_newest_export_predict_matches_estimator_predict(run):
     export_dir = newest_export(run)
-    assert exported_global_step(export_dir) == MAX_STEPS == run["estimator"].get_variable_value("global_step")
-    expected = list(
-        run["estimator"].predict(lambda: tf.data.Dataset.from_tensor_slices({"x": ROWS}).batch(len(ROWS)))
+    assert (
+        exported_global_step(export_dir)
+        == MAX_STEPS
+        == run["estimator"].get_variable_value("global_step")
     )
-    served = run_signature(export_dir, ["serve"], "predict", {"x": ROWS}, ["probabilities", "logits", "class_ids"])
-    np.testing.assert_allclose(served["probabilities"], np.stack([p["probabilities"] for p in expected]), rtol=1e-6)
-    np.testing.assert_allclose(served["logits"], np.stack([p["logits"] for p in expected]), rtol=1e-6)
+    expected = list(
+        run["estimator"].predict(
+            lambda: tf.data.Dataset.from_tensor_slices({"x": ROWS}).batch(len(ROWS))
+        )
+    )
+    served = run_signature(
+        export_dir, ["serve"], "predict", {"x": ROWS}, ["probabilities", "logits", "class_ids"]
+    )
+    np.testing.assert_allclose(
+        served["probabilities"], np.stack([p["probabilities"] for p in expected]), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        served["logits"], np.stack([p["logits"] for p in expected]), rtol=1e-6
+    )
     np.testing.assert_array_equal(served["class_ids"], np.stack([p["class_ids"] for p in expected]))
-    default = run_signature(export_dir, ["serve"], "serving_default", {"x": ROWS}, ["probabilities"])
+    default = run_signature(
+        export_dir, ["serve"], "serving_default", {"x": ROWS}, ["probabilities"]
+    )
     np.testing.assert_allclose(default["probabilities"], served["probabilities"], rtol=1e-6)
 
 
@@ -226,17 +254,28 @@ def make_entries(export_path, names, files=(), incomplete=()):
 
 def call_export(exporter, run_info, export_path):
     checkpoint = run_info["estimator"].latest_checkpoint()
-    return exporter.export(run_info["estimator"], export_path, checkpoint, {"global_step": MAX_STEPS}, False)
+    return exporter.export(
+        run_info["estimator"], export_path, checkpoint, {"global_step": MAX_STEPS}, False
+    )
 
 
 def test_gc_only_touches_integer_named_directories(run, export_path):
     temp_name = ".estimator_ext-tmp-1000000000-host-1-abc"  # an export in progress elsewhere
-    make_entries(export_path, ["1000000001", "1000000002", "1000000003", temp_name, "notes", "0x12"], files=["1000000004"])
+    make_entries(
+        export_path,
+        ["1000000001", "1000000002", "1000000003", temp_name, "notes", "0x12"],
+        files=["1000000004"],
+    )
     exporter = AllModesExporter("all_modes", {MK.PREDICT: serving_receiver_fn}, exports_to_keep=2)
     result = call_export(exporter, run, export_path)
     new_name = os.path.basename(result)
-    assert sorted(os.listdir(export_path)) == sorted(["1000000003", new_name, temp_name, "notes", "0x12", "1000000004"])
-    assert [version for version, _ in integer_named_exports(export_path)] == [1000000003, int(new_name)]
+    assert sorted(os.listdir(export_path)) == sorted(
+        ["1000000003", new_name, temp_name, "notes", "0x12", "1000000004"]
+    )
+    assert [version for version, _ in integer_named_exports(export_path)] == [
+        1000000003,
+        int(new_name),
+    ]
 
 
 def test_gc_neither_counts_nor_deletes_incomplete_versions(run, export_path):
@@ -246,12 +285,16 @@ def test_gc_neither_counts_nor_deletes_incomplete_versions(run, export_path):
     make_entries(export_path, ["1000000001", "1000000002", "1000000003"], incomplete=["1000000005"])
     exporter = AllModesExporter("all_modes", {MK.PREDICT: serving_receiver_fn}, exports_to_keep=2)
     result = call_export(exporter, run, export_path)
-    assert sorted(os.listdir(export_path)) == sorted(["1000000003", "1000000005", os.path.basename(result)])
+    assert sorted(os.listdir(export_path)) == sorted(
+        ["1000000003", "1000000005", os.path.basename(result)]
+    )
 
 
 def test_exports_to_keep_none_keeps_every_export(run, export_path):
     make_entries(export_path, [str(1000000000 + i) for i in range(6)])
-    exporter = AllModesExporter("all_modes", {MK.PREDICT: serving_receiver_fn}, exports_to_keep=None)
+    exporter = AllModesExporter(
+        "all_modes", {MK.PREDICT: serving_receiver_fn}, exports_to_keep=None
+    )
     first = call_export(exporter, run, export_path)
     second = call_export(exporter, run, export_path)
     assert int(os.path.basename(second)) > int(os.path.basename(first))
@@ -275,7 +318,11 @@ def test_failed_export_raises_and_deletes_nothing(run, export_path):
     def broken_receiver_fn():
         raise RuntimeError("receiver exploded")
 
-    exporter = AllModesExporter("all_modes", {MK.TRAIN: supervised_receiver_fn, MK.PREDICT: broken_receiver_fn}, exports_to_keep=1)
+    exporter = AllModesExporter(
+        "all_modes",
+        {MK.TRAIN: supervised_receiver_fn, MK.PREDICT: broken_receiver_fn},
+        exports_to_keep=1,
+    )
     with pytest.raises(RuntimeError, match="receiver exploded"):
         call_export(exporter, run, export_path)
     assert sorted(os.listdir(export_path)) == before
@@ -317,7 +364,9 @@ def test_is_a_tf_exporter_accepted_by_eval_spec():
     spec = tf.estimator.EvalSpec(eval_input_fn, exporters=exporter)
     assert spec.exporters == (exporter,)
     assert AllModesExporter("keep_all", RECEIVERS, exports_to_keep=None).exports_to_keep is None
-    assert AllModesExporter("numpy_int", RECEIVERS, exports_to_keep=np.int64(2)).exports_to_keep == 2
+    assert (
+        AllModesExporter("numpy_int", RECEIVERS, exports_to_keep=np.int64(2)).exports_to_keep == 2
+    )
 
 
 @pytest.mark.parametrize(
@@ -338,7 +387,9 @@ def test_bad_name_is_refused(name, message):
 
 @pytest.mark.parametrize("exports_to_keep", [0, -1, 1.5, True, "3"])
 def test_bad_exports_to_keep_is_refused(exports_to_keep):
-    with pytest.raises(ValueError, match=r"`exports_to_keep` must be a positive int .* or None") as error:
+    with pytest.raises(
+        ValueError, match=r"`exports_to_keep` must be a positive int .* or None"
+    ) as error:
         AllModesExporter("all_modes", RECEIVERS, exports_to_keep=exports_to_keep)
     assert repr(exports_to_keep) in str(error.value)
 
@@ -347,7 +398,11 @@ def test_bad_exports_to_keep_is_refused(exports_to_keep):
     "receiver_map, error_type, message",
     [
         ({}, ValueError, "input_receiver_fn_map is empty"),
-        ({"predict": serving_receiver_fn}, ValueError, r"Did you mean ModeKeys.PREDICT \('infer'\)"),
+        (
+            {"predict": serving_receiver_fn},
+            ValueError,
+            r"Did you mean ModeKeys.PREDICT \('infer'\)",
+        ),
         ({MK.PREDICT: None}, ValueError, r"input_receiver_fn_map\[.*ModeKeys.PREDICT.* is None"),
         ([serving_receiver_fn], TypeError, "input_receiver_fn_map must be a dict"),
     ],
@@ -363,8 +418,13 @@ def test_bad_assets_extra_and_as_text_are_refused_when_built(tmp_path):
     with pytest.raises(ValueError, match="points outside assets.extra"):
         AllModesExporter("all_modes", RECEIVERS, assets_extra={"../escape.txt": str(source)})
     with pytest.raises(ValueError, match="does not exist"):
-        AllModesExporter("all_modes", RECEIVERS, assets_extra={"a.txt": str(tmp_path / "missing.txt")})
-    with pytest.raises(TypeError, match=r"^AllModesExporter: `as_text` must be True or False; received 'yes' \(str\)"):
+        AllModesExporter(
+            "all_modes", RECEIVERS, assets_extra={"a.txt": str(tmp_path / "missing.txt")}
+        )
+    with pytest.raises(
+        TypeError,
+        match=r"^AllModesExporter: `as_text` must be True or False; received 'yes' \(str\)",
+    ):
         AllModesExporter("all_modes", RECEIVERS, as_text="yes")
     assert sorted(os.listdir(tmp_path)) == ["file.txt"]
 

@@ -41,7 +41,11 @@ from tests.support import xy_train_input_fn as train_input_fn
 
 MK = tf.estimator.ModeKeys
 
-EXPECTED_FILES = ["saved_model.pb", "variables/variables.data-00000-of-00001", "variables/variables.index"]
+EXPECTED_FILES = [
+    "saved_model.pb",
+    "variables/variables.data-00000-of-00001",
+    "variables/variables.index",
+]
 
 
 # --- the model and the checks shared by this process and the S3 child ----------------------
@@ -61,7 +65,7 @@ def files_under(root):
         return []
     found = []
     for directory, _, names in tf.io.gfile.walk(root):
-        relative_dir = directory[len(root.rstrip("/")):].strip("/")
+        relative_dir = directory[len(root.rstrip("/")) :].strip("/")
         found.extend(f"{relative_dir}/{name}" if relative_dir else name for name in names)
     return sorted(found)
 
@@ -77,9 +81,15 @@ def load_all_modes(export_dir):
         with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
             meta_graph = tf.compat.v1.saved_model.loader.load(session, tags, export_dir)
             signature = meta_graph.signature_def[key]
-            feed_dict = {graph.get_tensor_by_name(signature.inputs[name].name): value for name, value in feeds.items()}
+            feed_dict = {
+                graph.get_tensor_by_name(signature.inputs[name].name): value
+                for name, value in feeds.items()
+            }
             value = session.run(graph.get_tensor_by_name(signature.outputs[output].name), feed_dict)
-            results[tags[0]] = {"signatures": sorted(meta_graph.signature_def), output: np.asarray(value).tolist()}
+            results[tags[0]] = {
+                "signatures": sorted(meta_graph.signature_def),
+                output: np.asarray(value).tolist(),
+            }
     return results
 
 
@@ -109,9 +119,11 @@ class PublishWatcher:
     def _copy(self, source, destination, overwrite=False):
         destination_text = str(destination)
         if destination_text.startswith(self.base):
-            export_name, _, relative = destination_text[len(self.base):].partition("/")
+            export_name, _, relative = destination_text[len(self.base) :].partition("/")
             if export_name.isdigit():
-                self.copies.append({"file": relative, "already_there": files_under(self.base + export_name)})
+                self.copies.append(
+                    {"file": relative, "already_there": files_under(self.base + export_name)}
+                )
                 if self.fail_at is not None and len(self.copies) >= self.fail_at:
                     raise tf.errors.UnavailableError(None, None, "injected failure mid-publish")
         return self._real_copy(source, destination, overwrite)
@@ -133,7 +145,9 @@ def trained(tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("fs_model")
     estimator = make_estimator(model_dir)
     estimator.train(train_input_fn, steps=10)
-    predictions = list(estimator.predict(lambda: tf.data.Dataset.from_tensor_slices({"x": ROWS}).batch(len(ROWS))))
+    predictions = list(
+        estimator.predict(lambda: tf.data.Dataset.from_tensor_slices({"x": ROWS}).batch(len(ROWS)))
+    )
     evaluation = estimator.evaluate(
         lambda: tf.data.Dataset.from_tensor_slices(({"x": ROWS}, LABELS)).batch(len(ROWS)), steps=1
     )
@@ -146,10 +160,15 @@ def trained(tmp_path_factory):
 
 
 def check_loads_with_parity(loaded, trained_info):
-    np.testing.assert_allclose(loaded["serve"]["probabilities"], trained_info["probabilities"], rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded["serve"]["probabilities"], trained_info["probabilities"], rtol=1e-6
+    )
     assert loaded["eval"]["loss"] == pytest.approx(trained_info["eval_loss"], rel=1e-6)
     assert loaded["train"]["loss"] == pytest.approx(trained_info["eval_loss"], rel=1e-6)
-    assert "serving_default" in loaded["serve"]["signatures"] and "predict" in loaded["serve"]["signatures"]
+    assert (
+        "serving_default" in loaded["serve"]["signatures"]
+        and "predict" in loaded["serve"]["signatures"]
+    )
     assert loaded["eval"]["signatures"] == ["eval"] and loaded["train"]["signatures"] == ["train"]
 
 
@@ -166,7 +185,9 @@ def test_ram_export_is_complete_and_loads_in_all_three_modes(trained):
         export_dir = estimator_ext.export_all_saved_models(trained["estimator"], base, receivers())
     assert export_dir.startswith(base + "/") and export_dir.rsplit("/", 1)[1].isdigit()
     assert set(export_dir.keys()) == {MK.TRAIN, MK.EVAL, MK.PREDICT}
-    assert files_under(base) == [f"{export_dir.rsplit('/', 1)[1]}/{name}" for name in EXPECTED_FILES]
+    assert files_under(base) == [
+        f"{export_dir.rsplit('/', 1)[1]}/{name}" for name in EXPECTED_FILES
+    ]
     assert tf.io.gfile.listdir(base) == [export_dir.rsplit("/", 1)[1]]  # temporary directory gone
     check_saved_model_copied_last(watcher.copies)
     check_loads_with_parity(load_all_modes(export_dir), trained)
@@ -187,7 +208,10 @@ def test_builtin_export_on_ram_is_unusable_documented_contrast(trained):
 def test_ram_failure_mid_publish_leaves_nothing(trained, fail_at):
     parent = ram_base()
     base = parent + "/exports"
-    with PublishWatcher(base, fail_at=fail_at), pytest.raises(tf.errors.UnavailableError, match="injected failure"):
+    with (
+        PublishWatcher(base, fail_at=fail_at),
+        pytest.raises(tf.errors.UnavailableError, match="injected failure"),
+    ):
         estimator_ext.export_all_saved_models(trained["estimator"], base, receivers())
     # export_dir_base did not exist: the export created it and removed it again.
     assert files_under(parent) == []
@@ -196,7 +220,9 @@ def test_ram_failure_mid_publish_leaves_nothing(trained, fail_at):
 
 def test_ram_failure_mid_publish_keeps_earlier_exports_intact(trained):
     base = ram_base() + "/exports"
-    first = estimator_ext.export_all_saved_models(trained["estimator"], base, {MK.PREDICT: serving_receiver_fn})
+    first = estimator_ext.export_all_saved_models(
+        trained["estimator"], base, {MK.PREDICT: serving_receiver_fn}
+    )
     before = files_under(base)
     with PublishWatcher(base, fail_at=2), pytest.raises(tf.errors.UnavailableError):
         estimator_ext.export_all_saved_models(trained["estimator"], base, receivers())
@@ -208,11 +234,15 @@ def test_all_modes_exporter_on_ram_collects_garbage(trained):
     export_path = ram_base() + "/export/all_modes"
     exporter = AllModesExporter("all_modes", receivers(), exports_to_keep=2)
     checkpoint = trained["estimator"].latest_checkpoint()
-    results = [exporter.export(trained["estimator"], export_path, checkpoint, {}, False) for _ in range(3)]
+    results = [
+        exporter.export(trained["estimator"], export_path, checkpoint, {}, False) for _ in range(3)
+    ]
     names = [result.rsplit("/", 1)[1] for result in results]
     assert len(set(names)) == 3
     assert sorted(tf.io.gfile.listdir(export_path)) == sorted(names[1:])
-    assert files_under(export_path) == sorted(f"{name}/{file}" for name in names[1:] for file in EXPECTED_FILES)
+    assert files_under(export_path) == sorted(
+        f"{name}/{file}" for name in names[1:] for file in EXPECTED_FILES
+    )
     check_loads_with_parity(load_all_modes(results[-1]), trained)
 
 
@@ -223,7 +253,11 @@ def test_all_modes_exporter_with_model_dir_on_ram():
     estimator.train(train_input_fn, steps=2)
     exporter = AllModesExporter("all_modes", receivers())
     result = exporter.export(
-        estimator, estimator.model_dir + "/export/all_modes", estimator.latest_checkpoint(), {}, False
+        estimator,
+        estimator.model_dir + "/export/all_modes",
+        estimator.latest_checkpoint(),
+        {},
+        False,
     )
     assert files_under(result) == EXPECTED_FILES
 
@@ -262,7 +296,10 @@ def s3_child(trained, moto):
 def test_s3_export_is_complete_and_loads_in_all_three_modes(s3_child, trained, moto):
     export = s3_child["export"]
     name = export["export_dir"].rsplit("/", 1)[1]
-    assert export["export_dir"] == f"s3://{BUCKET}/{s3_child['prefix']}/exports/{name}" and name.isdigit()
+    assert (
+        export["export_dir"] == f"s3://{BUCKET}/{s3_child['prefix']}/exports/{name}"
+        and name.isdigit()
+    )
     assert export["modes"] == sorted([MK.TRAIN, MK.EVAL, MK.PREDICT])
     # What the S3 server holds: exactly the export's files, no temporary objects.
     assert bucket_keys(moto["client"], f"{s3_child['prefix']}/exports/") == [
@@ -279,7 +316,9 @@ def test_s3_publish_copies_saved_model_last(s3_child):
 @needs_s3
 def test_s3_failure_mid_publish_leaves_nothing(s3_child, moto):
     for fail_at, outcome in s3_child["failures"].items():
-        assert outcome["error"].startswith("UnavailableError: estimator_ext: the object store failed"), outcome
+        assert outcome["error"].startswith(
+            "UnavailableError: estimator_ext: the object store failed"
+        ), outcome
         assert "UnavailableError: injected failure mid-publish" in outcome["error"], outcome
         assert "retried this operation 2 time(s)" in outcome["error"], outcome
         assert outcome["copies_attempted"] == int(fail_at) + 2  # the failed copy, retried twice
@@ -303,11 +342,18 @@ def test_s3_plugin_aborts_at_interpreter_exit_hence_os_exit(moto):
     teardown ("pure virtual method called", SIGABRT, exit code 134) once used."""
     probe = f"import tensorflow as tf, tensorflow_io; print(tf.io.gfile.exists('s3://{BUCKET}/nothing'))"
     child = subprocess.run(
-        [sys.executable, "-c", probe], env=s3_env(moto["endpoint"]), capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", probe],
+        env=s3_env(moto["endpoint"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert child.stdout.strip() == "False"
     # SIGABRT: -6 from subprocess, 134 (128 + 6) as a shell or CI reports it.
-    assert child.returncode in (-signal.SIGABRT, 128 + signal.SIGABRT), (child.returncode, child.stderr[-1000:])
+    assert child.returncode in (-signal.SIGABRT, 128 + signal.SIGABRT), (
+        child.returncode,
+        child.stderr[-1000:],
+    )
     assert "pure virtual method called" in child.stderr
 
 
@@ -336,7 +382,9 @@ def _s3_child(args):
     for fail_at in (1, 2, 3):
         with PublishWatcher(root + f"/failed-{fail_at}", fail_at=fail_at) as watcher:
             try:
-                estimator_ext.export_all_saved_models(estimator, root + f"/failed-{fail_at}", receivers())
+                estimator_ext.export_all_saved_models(
+                    estimator, root + f"/failed-{fail_at}", receivers()
+                )
                 error = None
             except tf.errors.UnavailableError as failure:
                 error = f"{type(failure).__name__}: {failure.message}"
@@ -345,7 +393,9 @@ def _s3_child(args):
     export_path = root + "/model/export/all_modes"
     exporter = AllModesExporter("all_modes", receivers(), exports_to_keep=2)
     checkpoint = estimator.latest_checkpoint()
-    results = [str(exporter.export(estimator, export_path, checkpoint, {}, False)) for _ in range(3)]
+    results = [
+        str(exporter.export(estimator, export_path, checkpoint, {}, False)) for _ in range(3)
+    ]
     listing = sorted(entry.rstrip("/") for entry in tf.io.gfile.listdir(export_path))
     report["exporter"] = {"results": results, "listing": listing}
 

@@ -44,8 +44,18 @@ def test_claim_names_parse_and_are_not_temporaries():
     assert _fs.parse_claim_name(_fs.temp_dir_name()) is None
 
 
-@pytest.mark.parametrize("name", ["1700000000", "temp-1700000000", ".estimator_ext-tmp-", ".estimator_ext-tmp-1-h-2",
-                                  ".estimator_ext-tmp-1-h-2-XYZ", ".estimator_ext-tmp-a-h-2-ab", "x.estimator_ext-tmp-1-h-2-ab"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1700000000",
+        "temp-1700000000",
+        ".estimator_ext-tmp-",
+        ".estimator_ext-tmp-1-h-2",
+        ".estimator_ext-tmp-1-h-2-XYZ",
+        ".estimator_ext-tmp-a-h-2-ab",
+        "x.estimator_ext-tmp-1-h-2-ab",
+    ],
+)
 def test_other_names_are_not_temporaries(name):
     assert _fs.parse_temp_dir_name(name) is None
 
@@ -78,7 +88,9 @@ def test_publish_takes_the_first_free_integer_from_now(tmp_path):
     assert os.listdir(os.path.join(base, str(now))) == ["saved_model.pb"]
 
 
-def test_publish_moves_on_when_another_export_takes_the_name_during_the_rename(tmp_path, monkeypatch):
+def test_publish_moves_on_when_another_export_takes_the_name_during_the_rename(
+    tmp_path, monkeypatch
+):
     """The race the existence check cannot close: another process publishes under the
     same integer between the check and our rename. The OS refuses to rename onto its
     non-empty directory (ENOTEMPTY/EEXIST), and publish takes the next integer; both
@@ -193,7 +205,9 @@ def test_export_dir_base_rule_refuses_an_existing_file(tmp_path):
     a_file = tmp_path / "exports"
     a_file.write_text("not a directory")
     for function in ("export_all_saved_models", "clean_stale_temporaries"):
-        with pytest.raises(ValueError, match=rf"^{function}: export_dir_base='.*exports' is a file; "):
+        with pytest.raises(
+            ValueError, match=rf"^{function}: export_dir_base='.*exports' is a file; "
+        ):
             _fs.check_export_dir_base(str(a_file), function)
     assert a_file.read_text() == "not a directory" and os.listdir(tmp_path) == ["exports"]
 

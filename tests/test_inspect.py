@@ -26,11 +26,16 @@ SUBPROCESS_TIMEOUT = 240
 def exports(tmp_path_factory):
     """(binary export, text export) of the same trained LinearClassifier, all modes."""
     root = tmp_path_factory.mktemp("inspect")
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=str(root / "model"))
+    estimator = tf.estimator.LinearClassifier(
+        support.feature_columns(), model_dir=str(root / "model")
+    )
     estimator.train(support.input_fn(), steps=5)
-    binary = estimator_ext.export_all_saved_models(estimator, str(root / "pb"), support.receiver_map())
+    binary = estimator_ext.export_all_saved_models(
+        estimator, str(root / "pb"), support.receiver_map()
+    )
     text = estimator_ext.export_all_saved_models(
-        estimator, str(root / "pbtxt"), support.receiver_map(), as_text=True)
+        estimator, str(root / "pbtxt"), support.receiver_map(), as_text=True
+    )
     return str(binary), str(text)
 
 
@@ -49,7 +54,11 @@ def test_describe_matches_what_the_loader_restores(exports):
     for meta in description["meta_graphs"]:
         meta_graph, graph = loaded_meta_graph(export, meta["tags"])
         assert sorted(meta["signatures"]) == sorted(meta_graph.signature_def)
-        assert meta["tensorflow_version"] == meta_graph.meta_info_def.tensorflow_version == tf.__version__
+        assert (
+            meta["tensorflow_version"]
+            == meta_graph.meta_info_def.tensorflow_version
+            == tf.__version__
+        )
         for key, signature in meta["signatures"].items():
             assert signature["method_name"] == meta_graph.signature_def[key].method_name
             for kind in ("inputs", "outputs"):
@@ -71,13 +80,25 @@ def test_describe_agrees_with_saved_model_cli(exports):
     export, _ = exports
     description = inspect.describe(export)
     shown = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "saved_model_cli"), "show", "--dir", export,
-         "--tag_set", "serve"],
-        capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+        [
+            os.path.join(os.path.dirname(sys.executable), "saved_model_cli"),
+            "show",
+            "--dir",
+            export,
+            "--tag_set",
+            "serve",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     assert shown.returncode == 0, shown.stderr
-    keys = sorted(line.split('"')[1] for line in shown.stdout.splitlines() if line.startswith("SignatureDef key"))
+    keys = sorted(
+        line.split('"')[1]
+        for line in shown.stdout.splitlines()
+        if line.startswith("SignatureDef key")
+    )
     (serve,) = [meta for meta in description["meta_graphs"] if meta["tags"] == ["serve"]]
     assert keys == sorted(serve["signatures"]) and "serving_default" in keys
 
@@ -103,7 +124,8 @@ def test_variables_on_disk_and_in_each_graph(exports):
     by_tags = {tuple(meta["tags"]): meta for meta in description["meta_graphs"]}
     # TRAIN saves what the checkpoint holds: the model's weights, the step and the optimizer's.
     assert by_tags[("train",)]["variables"]["bytes"] == sum(
-        checkpoint.get_tensor(name).nbytes for name in checkpoint.get_variable_to_shape_map())
+        checkpoint.get_tensor(name).nbytes for name in checkpoint.get_variable_to_shape_map()
+    )
 
 
 def test_the_cli_prints_describe_and_format_description(exports, capsys):
@@ -123,18 +145,26 @@ def test_sparse_and_unknown_rank_tensors(tmp_path):
         anything = tf.compat.v1.placeholder(tf.float32, shape=None, name="anything")
         total = tf.identity(tf.sparse.reduce_sum(sparse), name="total")
         signature = tf.compat.v1.saved_model.build_signature_def(
-            inputs={"ids": tf.compat.v1.saved_model.build_tensor_info(sparse),
-                    "anything": tf.compat.v1.saved_model.build_tensor_info(anything)},
+            inputs={
+                "ids": tf.compat.v1.saved_model.build_tensor_info(sparse),
+                "anything": tf.compat.v1.saved_model.build_tensor_info(anything),
+            },
             outputs={"total": tf.compat.v1.saved_model.build_tensor_info(total)},
             method_name="tensorflow/serving/predict",
         )
         builder = tf.compat.v1.saved_model.Builder(export)
-        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"sum": signature})
+        builder.add_meta_graph_and_variables(
+            session, ["serve"], signature_def_map={"sum": signature}
+        )
         builder.save()
     (meta,) = inspect.describe(export)["meta_graphs"]
     inputs = meta["signatures"]["sum"]["inputs"]
     assert inputs["ids"] == {
-        "name": {"values": "ids/values:0", "indices": "ids/indices:0", "dense_shape": "ids/shape:0"},
+        "name": {
+            "values": "ids/values:0",
+            "indices": "ids/indices:0",
+            "dense_shape": "ids/shape:0",
+        },
         "dtype": "int64",
         "shape": [None, 3],
     }
@@ -169,13 +199,27 @@ def test_describe_on_an_in_memory_filesystem(exports):
     "target, error, fragments",
     [
         ("missing", inspect.NotASavedModelError, ["export_dir", "missing", "does not exist"]),
-        ("a_file.txt", inspect.NotASavedModelError, ["export_dir", "is a file", "give the SavedModel's directory"]),
+        (
+            "a_file.txt",
+            inspect.NotASavedModelError,
+            ["export_dir", "is a file", "give the SavedModel's directory"],
+        ),
         ("empty", inspect.NotASavedModelError, ["is not a SavedModel (no saved_model.pb in it)."]),
-        ("corrupt", inspect.UnreadableSavedModelError,
-         ["is not a readable SavedModel", "cannot parse saved_model.pb", "DecodeError"]),
-        ("corrupt_text", inspect.UnreadableSavedModelError,
-         ["is not a readable SavedModel", "cannot parse saved_model.pbtxt", "ParseError"]),
-        ("base", inspect.NotASavedModelError, ["is not a SavedModel", "It holds 1 export(s); the newest is"]),
+        (
+            "corrupt",
+            inspect.UnreadableSavedModelError,
+            ["is not a readable SavedModel", "cannot parse saved_model.pb", "DecodeError"],
+        ),
+        (
+            "corrupt_text",
+            inspect.UnreadableSavedModelError,
+            ["is not a readable SavedModel", "cannot parse saved_model.pbtxt", "ParseError"],
+        ),
+        (
+            "base",
+            inspect.NotASavedModelError,
+            ["is not a SavedModel", "It holds 1 export(s); the newest is"],
+        ),
     ],
 )
 def test_not_a_saved_model_is_a_named_error(target, error, fragments, exports, tmp_path):
@@ -209,8 +253,12 @@ def test_the_base_hint_skips_names_that_are_not_exports(tmp_path):
 
 
 def test_argument_name_and_public_access():
-    with pytest.raises(inspect.NotASavedModelError, match=r"^EXPORT_DIR 'nowhere' does not exist\.$"):
+    with pytest.raises(
+        inspect.NotASavedModelError, match=r"^EXPORT_DIR 'nowhere' does not exist\.$"
+    ):
         inspect.describe("nowhere", argument_name="EXPORT_DIR")
     assert estimator_ext.inspect is inspect
     assert "inspect" in dir(estimator_ext) and "inspect" not in estimator_ext.__all__
-    assert "describe" in inspect.__all__ and "inspect --json" in inspect.describe.__doc__.replace("``", "")
+    assert "describe" in inspect.__all__ and "inspect --json" in inspect.describe.__doc__.replace(
+        "``", ""
+    )

@@ -30,8 +30,14 @@ from tests.support import MK
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEGACY_SCRIPT = os.path.join(REPO_ROOT, "examples", "legacy_contrib_script.py")
 METHOD_PARAMETERS = [
-    "self", "export_dir_base", "input_receiver_fn_map", "assets_extra", "as_text", "checkpoint_path",
-    "strip_default_attrs", "warmup_requests",
+    "self",
+    "export_dir_base",
+    "input_receiver_fn_map",
+    "assets_extra",
+    "as_text",
+    "checkpoint_path",
+    "strip_default_attrs",
+    "warmup_requests",
 ]
 SUBPROCESS_TIMEOUT = 240
 
@@ -52,14 +58,19 @@ class MixinLinear(estimator_ext.MultiExportMixin, tf.estimator.LinearClassifier)
 
 
 def tiny_model_fn(features, labels, mode):
-    weight = tf.compat.v1.get_variable("w", shape=[1, 1], initializer=tf.compat.v1.zeros_initializer())
+    weight = tf.compat.v1.get_variable(
+        "w", shape=[1, 1], initializer=tf.compat.v1.zeros_initializer()
+    )
     prediction = tf.matmul(features["x1"], weight)
     loss = None if labels is None else tf.reduce_mean(tf.square(prediction - labels))
     train_op = None
     if mode == tf.estimator.ModeKeys.TRAIN:
         train_op = tf.compat.v1.train.GradientDescentOptimizer(0.1).minimize(
-            loss, global_step=tf.compat.v1.train.get_global_step())
-    return tf.estimator.EstimatorSpec(mode, predictions={"y": prediction}, loss=loss, train_op=train_op)
+            loss, global_step=tf.compat.v1.train.get_global_step()
+        )
+    return tf.estimator.EstimatorSpec(
+        mode, predictions={"y": prediction}, loss=loss, train_op=train_op
+    )
 
 
 @estimator_ext.multi_export
@@ -75,7 +86,9 @@ class DecoratedCustom(tf.estimator.Estimator):
 def trained_dir(tmp_path_factory):
     """A LinearClassifier's model_dir with a checkpoint, shared by the module's tests."""
     model_dir = str(tmp_path_factory.mktemp("linear_model"))
-    support_estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
+    support_estimator = tf.estimator.LinearClassifier(
+        support.feature_columns(), model_dir=model_dir
+    )
     support_estimator.train(support.input_fn(), steps=20)
     return model_dir
 
@@ -83,7 +96,10 @@ def trained_dir(tmp_path_factory):
 def every_estimator_class():
     """Every Estimator class in tf.estimator and tf.compat.v1.estimator, by public name."""
     found = {}
-    for namespace_name, namespace in (("tf.estimator", tf.estimator), ("tf.compat.v1.estimator", tf.compat.v1.estimator)):
+    for namespace_name, namespace in (
+        ("tf.estimator", tf.estimator),
+        ("tf.compat.v1.estimator", tf.compat.v1.estimator),
+    ):
         for name in dir(namespace):
             value = getattr(namespace, name)
             if isinstance(value, type) and issubclass(value, tf.compat.v1.estimator.Estimator):
@@ -94,7 +110,11 @@ def every_estimator_class():
 def run_fresh_python(code: str, cwd: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=SUBPROCESS_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -113,11 +133,20 @@ def test_multi_export_returns_the_same_class_with_the_real_signature():
     assert estimator_ext.multi_export(cls) is cls
     assert list(inspect.signature(cls.export_all_saved_models).parameters) == METHOD_PARAMETERS
     parameters = inspect.signature(cls.export_all_saved_models).parameters
-    assert [parameters[name].default for name in METHOD_PARAMETERS[3:]] == [None, False, None, False, None]
+    assert [parameters[name].default for name in METHOD_PARAMETERS[3:]] == [
+        None,
+        False,
+        None,
+        False,
+        None,
+    ]
     assert cls.export_all_saved_models.__name__ == "export_all_saved_models"
     assert "one SavedModel" in inspect.getdoc(cls.export_all_saved_models).replace("ONE", "one")
     estimator = cls(support.feature_columns())
-    assert list(inspect.signature(estimator.export_all_saved_models).parameters) == METHOD_PARAMETERS[1:]
+    assert (
+        list(inspect.signature(estimator.export_all_saved_models).parameters)
+        == METHOD_PARAMETERS[1:]
+    )
     assert isinstance(estimator, tf.estimator.LinearClassifier) and type(estimator) is cls
 
 
@@ -133,7 +162,10 @@ def test_multi_export_on_a_mixin_class_changes_nothing():
     before = dict(MixinLinear.__dict__)
     assert estimator_ext.multi_export(MixinLinear) is MixinLinear
     assert dict(MixinLinear.__dict__) == before
-    assert MixinLinear.export_all_saved_models is estimator_ext.MultiExportMixin.export_all_saved_models
+    assert (
+        MixinLinear.export_all_saved_models
+        is estimator_ext.MultiExportMixin.export_all_saved_models
+    )
 
 
 def test_multi_export_keeps_a_method_the_class_defines_itself():
@@ -166,14 +198,20 @@ def test_decorated_estimator_exports_all_modes_with_predict_parity(trained_dir, 
     assert sorted(export.keys()) == sorted([MK.TRAIN, MK.EVAL, MK.PREDICT])
     support.assert_predict_parity(estimator, export)
     # Called through the class, as an unbound method, it is the same export.
-    again = DecoratedLinear.export_all_saved_models(estimator, str(tmp_path / "again"), support.receiver_map(modes=[MK.PREDICT]))
+    again = DecoratedLinear.export_all_saved_models(
+        estimator, str(tmp_path / "again"), support.receiver_map(modes=[MK.PREDICT])
+    )
     support.assert_predict_parity(estimator, again)
 
 
 def test_mixin_and_decorator_together_export(trained_dir, tmp_path):
-    combined = estimator_ext.multi_export(type("Both", (estimator_ext.MultiExportMixin, tf.estimator.LinearClassifier), {}))
+    combined = estimator_ext.multi_export(
+        type("Both", (estimator_ext.MultiExportMixin, tf.estimator.LinearClassifier), {})
+    )
     estimator = combined(support.feature_columns(), model_dir=trained_dir)
-    export = estimator.export_all_saved_models(str(tmp_path), support.receiver_map(modes=[MK.EVAL, MK.PREDICT]))
+    export = estimator.export_all_saved_models(
+        str(tmp_path), support.receiver_map(modes=[MK.EVAL, MK.PREDICT])
+    )
     support.assert_predict_parity(estimator, export)
     support.assert_eval_parity(estimator, export)
 
@@ -185,7 +223,10 @@ def test_decorated_classes_and_instances_pickle(tmp_path):
     restored = pickle.loads(pickle.dumps(estimator))
     assert type(restored) is DecoratedCustom
     assert restored.model_dir == estimator.model_dir
-    assert list(inspect.signature(restored.export_all_saved_models).parameters) == METHOD_PARAMETERS[1:]
+    assert (
+        list(inspect.signature(restored.export_all_saved_models).parameters)
+        == METHOD_PARAMETERS[1:]
+    )
     # Canned estimators hold a local model_fn and never pickled; their class and config do.
     canned = DecoratedLinear(support.feature_columns(), model_dir=str(tmp_path))
     assert pickle.loads(pickle.dumps(canned.config)).model_dir == canned.config.model_dir
@@ -197,8 +238,14 @@ def test_decorated_classes_and_instances_pickle(tmp_path):
 def test_patch_decorates_every_estimator_class_of_both_namespaces():
     record = estimator_ext.patch()
     classes = every_estimator_class()
-    assert {"tf.estimator.LinearClassifier", "tf.estimator.DNNLinearCombinedRegressor", "tf.estimator.BaselineEstimator",
-            "tf.compat.v1.estimator.DNNClassifier", "tf.estimator.Estimator", "tf.compat.v1.estimator.Estimator"} <= set(classes)
+    assert {
+        "tf.estimator.LinearClassifier",
+        "tf.estimator.DNNLinearCombinedRegressor",
+        "tf.estimator.BaselineEstimator",
+        "tf.compat.v1.estimator.DNNClassifier",
+        "tf.estimator.Estimator",
+        "tf.compat.v1.estimator.Estimator",
+    } <= set(classes)
     for public_name, cls in classes.items():
         assert cls.__dict__.get("export_all_saved_models") is patching.EXPORT_METHOD, public_name
         assert f"{public_name}.export_all_saved_models" in record
@@ -209,24 +256,40 @@ def test_patch_decorates_every_estimator_class_of_both_namespaces():
 def test_patched_canned_estimators_and_model_to_estimator_export(trained_dir, tmp_path):
     with estimator_ext.patched():
         linear = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=trained_dir)
-        export = linear.export_all_saved_models(str(tmp_path / "linear"), support.receiver_map(modes=[MK.TRAIN, MK.PREDICT]))
+        export = linear.export_all_saved_models(
+            str(tmp_path / "linear"), support.receiver_map(modes=[MK.TRAIN, MK.PREDICT])
+        )
         support.assert_predict_parity(linear, export)
         support.assert_train_trains(export)
 
         inputs = {name: tf.keras.Input(shape=(1,), name=name) for name in ("x1", "x2")}
-        output = tf.keras.layers.Dense(1, name="score")(tf.keras.layers.Concatenate()(list(inputs.values())))
+        output = tf.keras.layers.Dense(1, name="score")(
+            tf.keras.layers.Concatenate()(list(inputs.values()))
+        )
         model = tf.keras.Model(inputs=inputs, outputs=output)
         model.compile(optimizer="sgd", loss="mse")
-        keras_estimator = tf.keras.estimator.model_to_estimator(keras_model=model, model_dir=str(tmp_path / "keras"))
+        keras_estimator = tf.keras.estimator.model_to_estimator(
+            keras_model=model, model_dir=str(tmp_path / "keras")
+        )
         # TF 2.15's model_to_estimator returns a plain tf.estimator.Estimator: patched too.
         assert type(keras_estimator) is tf.estimator.Estimator
         specs = {name: support.FEATURE_SPECS[name] for name in ("x1", "x2")}
         keras_export = keras_estimator.export_all_saved_models(
-            str(tmp_path / "keras_export"), {MK.PREDICT: support.raw_serving_receiver_fn(specs)})
-        got = support.run_signature(keras_export, ["serve"], "serving_default", {"x1": support.X1[:8], "x2": support.X2[:8]})
-        expected = list(keras_estimator.predict(
-            lambda: tf.data.Dataset.from_tensor_slices({"x1": support.X1[:8], "x2": support.X2[:8]}).batch(8)))
-        np.testing.assert_allclose(got["score"], np.stack([row["score"] for row in expected]), rtol=1e-5)
+            str(tmp_path / "keras_export"), {MK.PREDICT: support.raw_serving_receiver_fn(specs)}
+        )
+        got = support.run_signature(
+            keras_export, ["serve"], "serving_default", {"x1": support.X1[:8], "x2": support.X2[:8]}
+        )
+        expected = list(
+            keras_estimator.predict(
+                lambda: tf.data.Dataset.from_tensor_slices(
+                    {"x1": support.X1[:8], "x2": support.X2[:8]}
+                ).batch(8)
+            )
+        )
+        np.testing.assert_allclose(
+            got["score"], np.stack([row["score"] for row in expected]), rtol=1e-5
+        )
 
 
 def test_patch_twice_is_idempotent():
@@ -258,8 +321,13 @@ def test_unpatch_restores_exactly_what_was_there():
     assert {cls: dict(cls.__dict__) for cls in classes.values()} == before
     assert all(patching.METHOD_NAME not in cls.__dict__ for cls in classes.values())
     assert not hasattr(tf, "contrib") and not hasattr(tf.compat.v1, "contrib")
-    assert "tensorflow.contrib" not in sys.modules and "tensorflow.contrib.estimator" not in sys.modules
-    assert tf.compat.v1.placeholder is placeholder and array_ops.placeholder is array_ops_placeholder
+    assert (
+        "tensorflow.contrib" not in sys.modules
+        and "tensorflow.contrib.estimator" not in sys.modules
+    )
+    assert (
+        tf.compat.v1.placeholder is placeholder and array_ops.placeholder is array_ops_placeholder
+    )
     assert tf.estimator.export.build_parsing_serving_input_receiver_fn is parsing_v2
     assert tf.compat.v1.estimator.export.build_parsing_serving_input_receiver_fn is parsing_v1
     with pytest.raises(RuntimeError, match="eager"):
@@ -311,7 +379,9 @@ def test_patched_estimators_with_mixin_or_decorator_still_construct():
         assert isinstance(DecoratedLinear(support.feature_columns()), DecoratedLinear)
         assert isinstance(DecoratedCustom(), DecoratedCustom)
         # Documented limitation: a subclass with its own, different method of that name.
-        own = type("OwnMethod", (tf.estimator.Estimator,), {"export_all_saved_models": lambda self: None})
+        own = type(
+            "OwnMethod", (tf.estimator.Estimator,), {"export_all_saved_models": lambda self: None}
+        )
         with pytest.raises(ValueError, match="cannot override"):
             own(model_fn=tiny_model_fn)
     own(model_fn=tiny_model_fn)  # unpatched, it is fine again
@@ -345,7 +415,10 @@ def test_threads_calling_patch_at_once_get_one_consistent_patch():
     assert not errors
     assert len(records) == 8 and all(record is records[0] for record in records)
     assert len(set(records[0])) == len(records[0]), "a change was applied twice"
-    assert all(cls.__dict__.get("export_all_saved_models") is patching.EXPORT_METHOD for cls in every_estimator_class().values())
+    assert all(
+        cls.__dict__.get("export_all_saved_models") is patching.EXPORT_METHOD
+        for cls in every_estimator_class().values()
+    )
 
     results = []
     barrier = threading.Barrier(8)
@@ -360,7 +433,9 @@ def test_threads_calling_patch_at_once_get_one_consistent_patch():
     for thread in threads:
         thread.join()
     assert sorted(len(result) > 0 for result in results) == [False] * 7 + [True]
-    assert all("export_all_saved_models" not in cls.__dict__ for cls in every_estimator_class().values())
+    assert all(
+        "export_all_saved_models" not in cls.__dict__ for cls in every_estimator_class().values()
+    )
 
 
 # --- legacy tf.contrib.estimator names ---
@@ -369,10 +444,18 @@ def test_threads_calling_patch_at_once_get_one_consistent_patch():
 def test_legacy_contrib_names_are_estimator_ext_functions():
     with estimator_ext.patched():
         assert tf.contrib.estimator.export_all_saved_models is estimator_ext.export_all_saved_models
-        assert tf.contrib.estimator.build_raw_supervised_input_receiver_fn is estimator_ext.build_raw_supervised_input_receiver_fn
-        assert (tf.contrib.estimator.build_supervised_input_receiver_fn_from_input_fn
-                is estimator_ext.build_supervised_input_receiver_fn_from_input_fn)
-        assert tf.contrib.estimator.export_saved_model_for_mode is _tf_exports.export_saved_model_for_mode
+        assert (
+            tf.contrib.estimator.build_raw_supervised_input_receiver_fn
+            is estimator_ext.build_raw_supervised_input_receiver_fn
+        )
+        assert (
+            tf.contrib.estimator.build_supervised_input_receiver_fn_from_input_fn
+            is estimator_ext.build_supervised_input_receiver_fn_from_input_fn
+        )
+        assert (
+            tf.contrib.estimator.export_saved_model_for_mode
+            is _tf_exports.export_saved_model_for_mode
+        )
         assert tf.compat.v1.contrib is tf.contrib
         import tensorflow.contrib.estimator as contrib_estimator
         from tensorflow.contrib.estimator import export_all_saved_models  # noqa: F401  (import syntax works too)
@@ -385,9 +468,14 @@ def test_legacy_contrib_names_are_estimator_ext_functions():
     "access, hint",
     [
         (lambda: tf.contrib.layers, ""),
-        (lambda: tf.contrib.estimator.add_metrics, "TensorFlow 2 has it as tf.estimator.add_metrics."),
-        (lambda: tf.contrib.estimator.stop_if_no_decrease_hook,
-         "TensorFlow 2 has it as tf.estimator.experimental.stop_if_no_decrease_hook."),
+        (
+            lambda: tf.contrib.estimator.add_metrics,
+            "TensorFlow 2 has it as tf.estimator.add_metrics.",
+        ),
+        (
+            lambda: tf.contrib.estimator.stop_if_no_decrease_hook,
+            "TensorFlow 2 has it as tf.estimator.experimental.stop_if_no_decrease_hook.",
+        ),
         (lambda: tf.compat.v1.contrib.slim, ""),
     ],
 )
@@ -405,11 +493,20 @@ def test_export_saved_model_for_mode_exports_one_mode(trained_dir, tmp_path):
     estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=trained_dir)
     with estimator_ext.patched():
         serving = tf.contrib.estimator.export_saved_model_for_mode(
-            estimator, str(tmp_path / "serve"), support.raw_serving_receiver_fn(support.FEATURE_SPECS))
+            estimator,
+            str(tmp_path / "serve"),
+            support.raw_serving_receiver_fn(support.FEATURE_SPECS),
+        )
         training = tf.contrib.estimator.export_saved_model_for_mode(
-            estimator, str(tmp_path / "train"), support.receiver_map(modes=[MK.TRAIN])[MK.TRAIN], mode=MK.TRAIN)
+            estimator,
+            str(tmp_path / "train"),
+            support.receiver_map(modes=[MK.TRAIN])[MK.TRAIN],
+            mode=MK.TRAIN,
+        )
         with pytest.raises(ValueError, match="mode='predict' is not a tf.estimator.ModeKeys value"):
-            tf.contrib.estimator.export_saved_model_for_mode(estimator, str(tmp_path / "bad"), lambda: None, mode="predict")
+            tf.contrib.estimator.export_saved_model_for_mode(
+                estimator, str(tmp_path / "bad"), lambda: None, mode="predict"
+            )
         with pytest.raises(ValueError, match="input_receiver_fn is None"):
             tf.contrib.estimator.export_saved_model_for_mode(estimator, str(tmp_path / "bad"), None)
     assert serving.keys() == {MK.PREDICT} and training.keys() == {MK.TRAIN}
@@ -429,7 +526,11 @@ def test_placeholder_under_eager_returns_a_template_and_stays_a_placeholder_in_g
         with tf.Graph().as_default():
             placeholder = tf.compat.v1.placeholder(tf.string, [None], name="s")
             assert isinstance(placeholder, tf.Tensor) and placeholder.op.type == "Placeholder"
-        assert inspect.signature(tf.compat.v1.placeholder).parameters.keys() == {"dtype", "shape", "name"}
+        assert inspect.signature(tf.compat.v1.placeholder).parameters.keys() == {
+            "dtype",
+            "shape",
+            "name",
+        }
 
 
 def test_parsing_receiver_reads_templates_as_fixed_len_features(trained_dir, tmp_path):
@@ -441,13 +542,20 @@ def test_parsing_receiver_reads_templates_as_fixed_len_features(trained_dir, tmp
             "color": tf.compat.v1.placeholder(tf.string, [None, 1]),
         }
         receiver_fn = tf.estimator.export.build_parsing_serving_input_receiver_fn(feature_spec)
-        export = estimator_ext.export_all_saved_models(estimator, str(tmp_path), {MK.PREDICT: receiver_fn})
+        export = estimator_ext.export_all_saved_models(
+            estimator, str(tmp_path), {MK.PREDICT: receiver_fn}
+        )
         with pytest.raises(ValueError, match=r"feature_spec\['x1'\].*not fully defined"):
             tf.estimator.export.build_parsing_serving_input_receiver_fn(
-                {"x1": tf.compat.v1.placeholder(tf.float32, [None, None])})()
-    got = support.run_signature(export, ["serve"], "predict", {"examples": support.serialized_examples(slice(0, 8))})
+                {"x1": tf.compat.v1.placeholder(tf.float32, [None, None])}
+            )()
+    got = support.run_signature(
+        export, ["serve"], "predict", {"examples": support.serialized_examples(slice(0, 8))}
+    )
     expected = support.estimator_predictions(estimator, slice(0, 8))
-    np.testing.assert_allclose(got["probabilities"], np.stack([row["probabilities"] for row in expected]), rtol=1e-5)
+    np.testing.assert_allclose(
+        got["probabilities"], np.stack([row["probabilities"] for row in expected]), rtol=1e-5
+    )
 
 
 # --- the contract's legacy sample ---
@@ -483,7 +591,11 @@ def test_legacy_sample_runs_unmodified_through_the_run_entry_point(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, "-m", "estimator_ext", "run", LEGACY_SCRIPT, str(tmp_path)],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     _assert_legacy_output(result.stdout, str(tmp_path))
@@ -493,7 +605,11 @@ def test_legacy_sample_fails_without_the_patch(tmp_path):
     """The sample really needs estimator_ext: plain TensorFlow 2 stops at its first placeholder."""
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, LEGACY_SCRIPT, str(tmp_path)], cwd=str(tmp_path), env=env, capture_output=True, text=True,
+        [sys.executable, LEGACY_SCRIPT, str(tmp_path)],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=SUBPROCESS_TIMEOUT,
     )
     assert result.returncode == 1
@@ -537,7 +653,8 @@ def test_patch_before_tensorflow_is_imported(tmp_path):
     TensorFlow-backed name lazily), so patch() really runs before TensorFlow exists and
     applies itself through wrapt's post-import hooks when TensorFlow is imported.
     """
-    result = run_fresh_python(textwrap.dedent(f"""
+    result = run_fresh_python(
+        textwrap.dedent(f"""
         import json, sys
         import estimator_ext
         from estimator_ext import _legacy, _tf_exports, patching
@@ -551,12 +668,16 @@ def test_patch_before_tensorflow_is_imported(tmp_path):
         assert tf.estimator.LinearClassifier.__dict__["export_all_saved_models"] is patching.EXPORT_METHOD
         assert record.pending == ()
         workdir = {str(tmp_path)!r}
-    """) + textwrap.dedent(TRAIN_AND_EXPORT), cwd=str(tmp_path))
+    """)
+        + textwrap.dedent(TRAIN_AND_EXPORT),
+        cwd=str(tmp_path),
+    )
     _check_fresh_run(last_json_line(result.stdout))
 
 
 def test_patch_right_after_import_estimator_ext(tmp_path):
-    result = run_fresh_python(textwrap.dedent(f"""
+    result = run_fresh_python(
+        textwrap.dedent(f"""
         import json
         import estimator_ext
         record = estimator_ext.patch()
@@ -564,12 +685,16 @@ def test_patch_right_after_import_estimator_ext(tmp_path):
         tf.estimator.LinearClassifier  # tf.estimator loads lazily; the hooks patch it as it loads
         assert record.pending == () and "tf.estimator.Estimator.export_all_saved_models" in record
         workdir = {str(tmp_path)!r}
-    """) + textwrap.dedent(TRAIN_AND_EXPORT), cwd=str(tmp_path))
+    """)
+        + textwrap.dedent(TRAIN_AND_EXPORT),
+        cwd=str(tmp_path),
+    )
     _check_fresh_run(last_json_line(result.stdout))
 
 
 def test_patch_after_tensorflow_and_estimators_are_in_use(tmp_path):
-    result = run_fresh_python(textwrap.dedent(f"""
+    result = run_fresh_python(
+        textwrap.dedent(f"""
         import json
         import tensorflow as tf
         existing = tf.estimator.LinearClassifier([tf.feature_column.numeric_column("x")])
@@ -577,5 +702,8 @@ def test_patch_after_tensorflow_and_estimators_are_in_use(tmp_path):
         estimator_ext.patch()
         assert callable(existing.export_all_saved_models)  # instances made before patch() have it too
         workdir = {str(tmp_path)!r}
-    """) + textwrap.dedent(TRAIN_AND_EXPORT), cwd=str(tmp_path))
+    """)
+        + textwrap.dedent(TRAIN_AND_EXPORT),
+        cwd=str(tmp_path),
+    )
     _check_fresh_run(last_json_line(result.stdout))

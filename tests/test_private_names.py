@@ -54,14 +54,18 @@ def _own_attribute_names(trees: list[ast.AST]) -> set[str]:
                         names.add(statement.name)
                     elif isinstance(statement, ast.Assign):
                         names.update(t.id for t in statement.targets if isinstance(t, ast.Name))
-                    elif (isinstance(statement, ast.AnnAssign)
-                          and isinstance(statement.target, ast.Name)):
+                    elif isinstance(statement, ast.AnnAssign) and isinstance(
+                        statement.target, ast.Name
+                    ):
                         names.add(statement.target.id)
             elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
-                            and target.value.id in ("self", "cls")):
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id in ("self", "cls")
+                    ):
                         names.add(target.attr)
     return {name for name in names if _is_private(name)}
 
@@ -83,8 +87,11 @@ def _package_module_aliases(tree: ast.AST) -> set[str]:
 def _is_allowed_owner(owner: ast.AST, module_aliases: set[str]) -> bool:
     if isinstance(owner, ast.Name):
         return owner.id in ("self", "cls") or owner.id in module_aliases
-    return (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name)
-            and owner.func.id == "super")
+    return (
+        isinstance(owner, ast.Call)
+        and isinstance(owner.func, ast.Name)
+        and owner.func.id == "super"
+    )
 
 
 def _private_accesses(tree: ast.AST) -> Iterator[tuple[ast.AST, ast.AST, str]]:
@@ -92,14 +99,24 @@ def _private_accesses(tree: ast.AST) -> Iterator[tuple[ast.AST, ast.AST, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _is_private(node.attr):
             yield node, node.value, node.attr
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id in ATTRIBUTE_FUNCTIONS and len(node.args) >= 2
-              and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-              and _is_private(node.args[1].value)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ATTRIBUTE_FUNCTIONS
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and _is_private(node.args[1].value)
+        ):
             yield node, node.args[0], node.args[1].value
-        elif (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
-              and node.value.attr == "__dict__" and isinstance(node.slice, ast.Constant)
-              and isinstance(node.slice.value, str) and _is_private(node.slice.value)):
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "__dict__"
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+            and _is_private(node.slice.value)
+        ):
             yield node, node.value.value, node.slice.value
 
 
@@ -114,14 +131,20 @@ def find_private_names(source: str, own_attributes: set[str]) -> list[str]:
             if match:
                 found.append(f"line {node.lineno}: string mentions {match.group(0)}")
         elif isinstance(node, ast.Import):
-            found.extend(f"line {node.lineno}: import {a.name}" for a in node.names
-                         if PRIVATE_MODULE.match(a.name))
+            found.extend(
+                f"line {node.lineno}: import {a.name}"
+                for a in node.names
+                if PRIVATE_MODULE.match(a.name)
+            )
         elif isinstance(node, ast.ImportFrom) and node.module:
             if PRIVATE_MODULE.match(node.module):
                 found.append(f"line {node.lineno}: from {node.module} import ...")
             elif node.module in ("tensorflow", "tensorflow_estimator"):
-                found.extend(f"line {node.lineno}: from {node.module} import python"
-                             for a in node.names if a.name == "python")
+                found.extend(
+                    f"line {node.lineno}: from {node.module} import python"
+                    for a in node.names
+                    if a.name == "python"
+                )
         elif isinstance(node, ast.Attribute) and node.attr == "python":
             found.append(f"line {node.lineno}: attribute .python ({ast.unparse(node)})")
     for node, owner, name in _private_accesses(tree):
@@ -166,10 +189,14 @@ FLAGGED = [
     ("import tensorflow_estimator.python.estimator", "import tensorflow_estimator.python"),
     ("from tensorflow import python", "import python"),
     ("x = tf.python.ops", "attribute .python"),
-    ("sys.modules.get('tensorflow_estimator.python.estimator.api._v2.estimator')",
-     "string mentions tensorflow_estimator.python"),
-    ("def f():\n    '''Wraps tensorflow.python.ops.array_ops.placeholder.'''",
-     "string mentions tensorflow.python"),
+    (
+        "sys.modules.get('tensorflow_estimator.python.estimator.api._v2.estimator')",
+        "string mentions tensorflow_estimator.python",
+    ),
+    (
+        "def f():\n    '''Wraps tensorflow.python.ops.array_ops.placeholder.'''",
+        "string mentions tensorflow.python",
+    ),
     ("label = f'{x}' + 'tensorflow.python.ops'", "string mentions"),
     ("estimator._call_model_fn(features, labels, mode, config)", "estimator._call_model_fn"),
     ("variable._save_slice_info.full_name", "variable._save_slice_info"),

@@ -18,7 +18,9 @@ def test_supervised_input_receiver_is_public_and_is_tfs():
 def test_raw_builder_accepts_tensor_specs_and_graph_tensors():
     with tf.Graph().as_default():
         from_specs = estimator_ext.build_raw_supervised_input_receiver_fn(
-            support.FEATURE_SPECS, tf.TensorSpec([None, 1], tf.int64, name="label"), default_batch_size=4
+            support.FEATURE_SPECS,
+            tf.TensorSpec([None, 1], tf.int64, name="label"),
+            default_batch_size=4,
         )()
     assert sorted(from_specs.receiver_tensors) == ["color", "label", "x1", "x2"]
     assert from_specs.features["x1"].shape.as_list() == [4, 1]
@@ -30,10 +32,14 @@ def test_raw_builder_accepts_tensor_specs_and_graph_tensors():
     assert callable(receiver)
 
 
-def test_receiver_from_input_fn_exports_train_and_eval_with_parity(trained_linear_classifier, tmp_path):
+def test_receiver_from_input_fn_exports_train_and_eval_with_parity(
+    trained_linear_classifier, tmp_path
+):
     estimator = trained_linear_classifier
     receiver_fn = estimator_ext.build_supervised_input_receiver_fn_from_input_fn(support.input_fn())
-    export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), {MK.TRAIN: receiver_fn, MK.EVAL: receiver_fn})
+    export = estimator_ext.export_all_saved_models(
+        estimator, str(tmp_path / "exports"), {MK.TRAIN: receiver_fn, MK.EVAL: receiver_fn}
+    )
     assert list(export.keys()) == [MK.TRAIN, MK.EVAL]
     support.assert_eval_parity(estimator, export)
     support.assert_train_trains(export)
@@ -44,7 +50,9 @@ def test_receiver_from_input_fn_passes_arguments_and_rejects_non_callables():
         return {"x": tf.constant([[1.0]]) * scale}, tf.constant([[1]])
 
     with tf.Graph().as_default():
-        receiver = estimator_ext.build_supervised_input_receiver_fn_from_input_fn(input_fn, scale=2.0)()
+        receiver = estimator_ext.build_supervised_input_receiver_fn_from_input_fn(
+            input_fn, scale=2.0
+        )()
     assert receiver.features["x"].dtype == tf.float32
     with pytest.raises(TypeError, match="`input_fn` must be a callable"):
         estimator_ext.build_supervised_input_receiver_fn_from_input_fn(np.zeros(3))

@@ -30,7 +30,14 @@ from tests.support import MK
 
 ALL_MODES = (MK.TRAIN, MK.EVAL, MK.PREDICT)
 #: What the PREDICT graph of adagrad_model_fn saves: the checkpoint less the Adagrad slots.
-PREDICT_VARIABLES = {"color_embedding", "global_step", "hidden/bias", "hidden/kernel", "output/bias", "output/kernel"}
+PREDICT_VARIABLES = {
+    "color_embedding",
+    "global_step",
+    "hidden/bias",
+    "hidden/kernel",
+    "output/bias",
+    "output/kernel",
+}
 
 
 def adagrad_model_fn(features, labels, mode, params):
@@ -46,7 +53,9 @@ def adagrad_model_fn(features, labels, mode, params):
         initializer=tf.compat.v1.random_normal_initializer(seed=1),
         partitioner=tf.compat.v1.fixed_size_partitioner(3),
     )
-    inputs = tf.concat([features["x1"], features["x2"], tf.nn.embedding_lookup(embedding, color_ids)], axis=1)
+    inputs = tf.concat(
+        [features["x1"], features["x2"], tf.nn.embedding_lookup(embedding, color_ids)], axis=1
+    )
     units = params.get("predict_hidden_units", 4) if mode == MK.PREDICT else 4
     hidden = tf.compat.v1.layers.dense(inputs, units, activation=tf.nn.relu, name="hidden")
     prediction = tf.compat.v1.layers.dense(hidden, 1, name="output")
@@ -57,13 +66,19 @@ def adagrad_model_fn(features, labels, mode, params):
     metrics = {"rmse": tf.compat.v1.metrics.root_mean_squared_error(labels, prediction)}
     train_op = None
     if mode == MK.TRAIN:
-        train_op = tf.compat.v1.train.AdagradOptimizer(0.1).minimize(loss, global_step=tf.compat.v1.train.get_global_step())
-    return tf.estimator.EstimatorSpec(mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics)
+        train_op = tf.compat.v1.train.AdagradOptimizer(0.1).minimize(
+            loss, global_step=tf.compat.v1.train.get_global_step()
+        )
+    return tf.estimator.EstimatorSpec(
+        mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics
+    )
 
 
 def _adagrad_estimator(model_dir, **params):
     config = tf.estimator.RunConfig(save_checkpoints_steps=10, keep_checkpoint_max=5)
-    return tf.estimator.Estimator(adagrad_model_fn, model_dir=model_dir, params=params, config=config)
+    return tf.estimator.Estimator(
+        adagrad_model_fn, model_dir=model_dir, params=params, config=config
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +90,9 @@ def adagrad(tmp_path_factory):
 
 
 def _export(estimator, export_base, modes=ALL_MODES, **kwargs):
-    return estimator_ext.export_all_saved_models(estimator, str(export_base), support.receiver_map(tf.float32, modes), **kwargs)
+    return estimator_ext.export_all_saved_models(
+        estimator, str(export_base), support.receiver_map(tf.float32, modes), **kwargs
+    )
 
 
 def _forced(strategy):
@@ -112,7 +129,10 @@ def test_train_export_of_a_plain_model_copies_the_checkpoint(adagrad, tmp_path):
     assert export.variables_strategy == _variables.COPY
     checkpoint = adagrad.latest_checkpoint()
     assert _variables_dir(export) == ["variables.data-00000-of-00001", "variables.index"]
-    with open(checkpoint + ".index", "rb") as want, open(os.path.join(export, "variables", "variables.index"), "rb") as got:
+    with (
+        open(checkpoint + ".index", "rb") as want,
+        open(os.path.join(export, "variables", "variables.index"), "rb") as got,
+    ):
         assert got.read() == want.read()
     _assert_same_tensors(_exported_tensors(export), _checkpoint_tensors(checkpoint))
     support.assert_predict_parity(adagrad, export)
@@ -150,9 +170,13 @@ def test_predict_only_export_streams_only_what_predict_needs(adagrad, tmp_path):
     assert export.variables_strategy == _variables.STREAM
     exported = _exported_tensors(export)
     assert set(exported) == PREDICT_VARIABLES  # no Adagrad accumulators
-    _assert_same_tensors(exported, _checkpoint_tensors(adagrad.latest_checkpoint(), PREDICT_VARIABLES))
+    _assert_same_tensors(
+        exported, _checkpoint_tensors(adagrad.latest_checkpoint(), PREDICT_VARIABLES)
+    )
     # Streamed shards are merged into the usual layout and their directory removed.
-    assert [name for name in _variables_dir(export) if not name.startswith("variables.data-")] == ["variables.index"]
+    assert [name for name in _variables_dir(export) if not name.startswith("variables.data-")] == [
+        "variables.index"
+    ]
     support.assert_predict_parity(adagrad, export)
 
 
@@ -160,10 +184,17 @@ def test_streamed_partitions_restore_through_the_modes_sharded_saver(adagrad, tm
     export = _export(adagrad, tmp_path, modes=(MK.PREDICT,))
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         tf.compat.v1.saved_model.loader.load(session, ["serve"], export)
-        partitions = [v for v in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES) if v.name.startswith("color_embedding/")]
+        partitions = [
+            v
+            for v in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
+            if v.name.startswith("color_embedding/")
+        ]
         assert len(partitions) == 3
         restored = np.concatenate(session.run(sorted(partitions, key=lambda v: v.name)))
-    np.testing.assert_array_equal(restored, tf.train.load_checkpoint(adagrad.latest_checkpoint()).get_tensor("color_embedding"))
+    np.testing.assert_array_equal(
+        restored,
+        tf.train.load_checkpoint(adagrad.latest_checkpoint()).get_tensor("color_embedding"),
+    )
 
 
 def test_eval_first_export_streams_and_predict_is_checked_against_it(adagrad, tmp_path):
@@ -189,7 +220,10 @@ def _write_v1_checkpoint(prefix, directory):
     reader = tf.train.load_checkpoint(prefix)
     os.makedirs(directory)
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-        variables = [tf.compat.v1.Variable(reader.get_tensor(name), name=name) for name in reader.get_variable_to_shape_map()]
+        variables = [
+            tf.compat.v1.Variable(reader.get_tensor(name), name=name)
+            for name in reader.get_variable_to_shape_map()
+        ]
         session.run(tf.compat.v1.global_variables_initializer())
         saver = tf.compat.v1.train.Saver(variables, write_version=tf.compat.v1.train.SaverDef.V1)
         return saver.save(session, os.path.join(directory, "model.ckpt"), write_meta_graph=False)
@@ -200,12 +234,20 @@ def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagr
     v1_checkpoint = _write_v1_checkpoint(adagrad.latest_checkpoint(), str(tmp_path / "v1"))
     assert not os.path.exists(v1_checkpoint + ".index")
     tiny_shards = _variables.WriteOptions(stream_group_bytes=16)  # every tensor and partition alone
-    export = _export(adagrad, tmp_path / "exports", modes=(MK.PREDICT,), checkpoint_path=v1_checkpoint,
-                     _write_options=tiny_shards)
+    export = _export(
+        adagrad,
+        tmp_path / "exports",
+        modes=(MK.PREDICT,),
+        checkpoint_path=v1_checkpoint,
+        _write_options=tiny_shards,
+    )
     assert export.variables_strategy == _variables.STREAM
     data_files = [name for name in _variables_dir(export) if name.startswith("variables.data-")]
     assert len(data_files) == 8  # 3 embedding partitions + 4 dense tensors + global_step
-    _assert_same_tensors(_exported_tensors(export), _checkpoint_tensors(adagrad.latest_checkpoint(), PREDICT_VARIABLES))
+    _assert_same_tensors(
+        _exported_tensors(export),
+        _checkpoint_tensors(adagrad.latest_checkpoint(), PREDICT_VARIABLES),
+    )
     support.assert_predict_parity(adagrad, export)
 
 
@@ -245,7 +287,9 @@ def test_forcing_a_strategy_that_cannot_apply_is_refused_and_leaves_nothing(adag
 
 def table_model_fn(features, labels, mode):
     """A linear model plus a MutableHashTable of per-colour offsets filled while training."""
-    table = tf.lookup.experimental.MutableHashTable(tf.string, tf.float32, default_value=0.0, name="color_offsets")
+    table = tf.lookup.experimental.MutableHashTable(
+        tf.string, tf.float32, default_value=0.0, name="color_offsets"
+    )
     inputs = tf.concat([features["x1"], features["x2"]], axis=1)
     prediction = tf.compat.v1.layers.dense(inputs, 1, name="linear")
     prediction += tf.reshape(table.lookup(tf.reshape(features["color"], [-1])), [-1, 1])
@@ -256,9 +300,13 @@ def table_model_fn(features, labels, mode):
     step = tf.compat.v1.train.get_global_step()
     offsets = tf.cast(step, tf.float32) * tf.constant([0.01, 0.02, 0.03])
     insert = table.insert(tf.constant(["red", "green", "blue"]), offsets)
-    train_op = tf.group(tf.compat.v1.train.AdagradOptimizer(0.1).minimize(loss, global_step=step), insert)
+    train_op = tf.group(
+        tf.compat.v1.train.AdagradOptimizer(0.1).minimize(loss, global_step=step), insert
+    )
     metrics = {"rmse": tf.compat.v1.metrics.root_mean_squared_error(labels, prediction)}
-    return tf.estimator.EstimatorSpec(mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics)
+    return tf.estimator.EstimatorSpec(
+        mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics
+    )
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +314,12 @@ def restore_save_estimators(tmp_path_factory):
     base = tmp_path_factory.mktemp("restore_save")
     found = {
         "mutable_hash_table": tf.estimator.Estimator(table_model_fn, model_dir=str(base / "table")),
-        "custom_saver": tf.estimator.Estimator(support.make_model_fn(saver="custom"), model_dir=str(base / "custom")),
-        "checkpoint_saver": tf.estimator.Estimator(support.make_model_fn(saver="checkpoint"), model_dir=str(base / "ckpt")),
+        "custom_saver": tf.estimator.Estimator(
+            support.make_model_fn(saver="custom"), model_dir=str(base / "custom")
+        ),
+        "checkpoint_saver": tf.estimator.Estimator(
+            support.make_model_fn(saver="checkpoint"), model_dir=str(base / "ckpt")
+        ),
     }
     for estimator in found.values():
         estimator.train(support.input_fn(support.TARGET), steps=5)
@@ -293,8 +345,12 @@ def test_table_contents_are_exported(restore_save_estimators, tmp_path):
     export = _export(estimator, tmp_path, modes=(MK.PREDICT,))
     exported = _exported_tensors(export)
     order = np.argsort(exported["color_offsets-keys"])
-    np.testing.assert_array_equal(exported["color_offsets-keys"][order], [b"blue", b"green", b"red"])
-    np.testing.assert_allclose(exported["color_offsets-values"][order], np.array([0.03, 0.02, 0.01]) * 4)  # inserted at step 4
+    np.testing.assert_array_equal(
+        exported["color_offsets-keys"][order], [b"blue", b"green", b"red"]
+    )
+    np.testing.assert_allclose(
+        exported["color_offsets-values"][order], np.array([0.03, 0.02, 0.01]) * 4
+    )  # inserted at step 4
 
 
 # --- metadata checks ----------------------------------------------------------------------------
@@ -319,15 +375,21 @@ def test_the_checkpoints_metadata_is_read_once_per_export(adagrad, tmp_path, mon
     [((MK.PREDICT,), "checkpoint"), ((MK.TRAIN, MK.PREDICT), "the exported variables")],
     ids=["saving-mode", "checked-mode"],
 )
-def test_shape_mismatch_names_the_mode_lists_the_variables_and_leaves_nothing(adagrad, tmp_path, modes, source):
+def test_shape_mismatch_names_the_mode_lists_the_variables_and_leaves_nothing(
+    adagrad, tmp_path, modes, source
+):
     checkpoint = adagrad.latest_checkpoint()
     mismatched = _adagrad_estimator(adagrad.model_dir, predict_hidden_units=5)
     base = tmp_path / "exports"
     with pytest.raises(ValueError) as raised:
         _export(mismatched, base, modes=modes)
     message = str(raised.value)
-    assert message.startswith("The 'infer' (ModeKeys.PREDICT) graph needs variables the checkpoint cannot supply")
-    assert re.search(rf"hidden/bias: graph float32\[5\], {re.escape(source)}.* float32\[4\]", message), message
+    assert message.startswith(
+        "The 'infer' (ModeKeys.PREDICT) graph needs variables the checkpoint cannot supply"
+    )
+    assert re.search(
+        rf"hidden/bias: graph float32\[5\], {re.escape(source)}.* float32\[4\]", message
+    ), message
     assert re.search(r"hidden/kernel: graph float32\[5, 5\], .*float32\[5, 4\]", message), message
     assert re.search(r"output/kernel: graph float32\[5, 1\], .*float32\[4, 1\]", message), message
     assert not base.exists()
@@ -335,7 +397,12 @@ def test_shape_mismatch_names_the_mode_lists_the_variables_and_leaves_nothing(ad
 
 
 def test_check_against_lists_missing_and_mismatched_together():
-    needed = {"a": ((2,), tf.float32), "b": ((3,), tf.float32), "c": (None, tf.int64), "d": ((1,), tf.float32)}
+    needed = {
+        "a": ((2,), tf.float32),
+        "b": ((3,), tf.float32),
+        "c": (None, tf.int64),
+        "d": ((1,), tf.float32),
+    }
     available = {"b": ((3,), tf.float64), "c": ((7,), tf.int64), "d": ((1,), tf.float32)}
     with pytest.raises(ValueError) as raised:
         _checkpoint.check_against(MK.EVAL, needed, available, "checkpoint 'x'")
@@ -350,9 +417,22 @@ def test_groups_respect_the_budget_and_keep_big_or_unsized_tensors_alone():
     def piece(name, nbytes):
         return _variables._Slice(name, "", tf.float32, nbytes)
 
-    slices = [piece("a", 10), piece("b", 10), piece("big", 100), piece("c", 5), piece("s", None), piece("d", 20), piece("e", 1)]
+    slices = [
+        piece("a", 10),
+        piece("b", 10),
+        piece("big", 100),
+        piece("c", 5),
+        piece("s", None),
+        piece("d", 20),
+        piece("e", 1),
+    ]
     groups = _variables._groups(slices, budget=25)
-    assert [[item.key for item in group] for group in groups] == [["big"], ["s"], ["a", "b", "c"], ["d", "e"]]
+    assert [[item.key for item in group] for group in groups] == [
+        ["big"],
+        ["s"],
+        ["a", "b", "c"],
+        ["d", "e"],
+    ]
     assert _variables._groups([], budget=25) == []
 
 
@@ -370,26 +450,45 @@ def test_resolve_checkpoint_from_a_directory_a_prefix_and_a_saved_model(adagrad,
     assert _checkpoint.resolve_checkpoint(adagrad, adagrad.model_dir) == latest
     assert _checkpoint.resolve_checkpoint(adagrad, older) == older
     export = _export(adagrad, tmp_path, modes=(MK.PREDICT,))
-    assert _checkpoint.resolve_checkpoint(adagrad, str(export)) == os.path.join(export, "variables", "variables")
+    assert _checkpoint.resolve_checkpoint(adagrad, str(export)) == os.path.join(
+        export, "variables", "variables"
+    )
 
 
 def test_an_older_checkpoint_path_is_the_one_exported(adagrad, tmp_path):
     older = _all_checkpoints(adagrad)[0]
     export = _export(adagrad, tmp_path, modes=(MK.PREDICT,), checkpoint_path=older)
     _assert_same_tensors(_exported_tensors(export), _checkpoint_tensors(older, PREDICT_VARIABLES))
-    assert not np.array_equal(_exported_tensors(export)["hidden/kernel"], _checkpoint_tensors(adagrad.latest_checkpoint())["hidden/kernel"])
+    assert not np.array_equal(
+        _exported_tensors(export)["hidden/kernel"],
+        _checkpoint_tensors(adagrad.latest_checkpoint())["hidden/kernel"],
+    )
 
 
 @pytest.mark.parametrize(
     "make_path, error, pattern",
     [
-        (lambda tmp: str(tmp / "model.ckpt-999"), ValueError, r"checkpoint_path='.*model\.ckpt-999' does not exist: there is no checkpoint index"),
-        (lambda tmp: str(tmp), ValueError, r"checkpoint_path='.*' is a directory with no checkpoint in it"),
-        (lambda tmp: 7, TypeError, r"checkpoint_path must be a checkpoint prefix or directory as a string, received 7"),
+        (
+            lambda tmp: str(tmp / "model.ckpt-999"),
+            ValueError,
+            r"checkpoint_path='.*model\.ckpt-999' does not exist: there is no checkpoint index",
+        ),
+        (
+            lambda tmp: str(tmp),
+            ValueError,
+            r"checkpoint_path='.*' is a directory with no checkpoint in it",
+        ),
+        (
+            lambda tmp: 7,
+            TypeError,
+            r"checkpoint_path must be a checkpoint prefix or directory as a string, received 7",
+        ),
     ],
     ids=["missing-prefix", "empty-directory", "not-a-string"],
 )
-def test_bad_checkpoint_path_is_a_clear_error_and_leaves_nothing(adagrad, tmp_path, make_path, error, pattern):
+def test_bad_checkpoint_path_is_a_clear_error_and_leaves_nothing(
+    adagrad, tmp_path, make_path, error, pattern
+):
     empty = tmp_path / "empty"
     empty.mkdir()
     base = tmp_path / "exports"
@@ -400,7 +499,12 @@ def test_bad_checkpoint_path_is_a_clear_error_and_leaves_nothing(adagrad, tmp_pa
 
 
 def test_warm_start_checkpoint_is_the_fallback(adagrad, tmp_path):
-    fresh = tf.estimator.Estimator(adagrad_model_fn, model_dir=str(tmp_path / "fresh"), params={}, warm_start_from=adagrad.model_dir)
+    fresh = tf.estimator.Estimator(
+        adagrad_model_fn,
+        model_dir=str(tmp_path / "fresh"),
+        params={},
+        warm_start_from=adagrad.model_dir,
+    )
     assert fresh.latest_checkpoint() is None
     assert _checkpoint.resolve_checkpoint(fresh, None) == adagrad.latest_checkpoint()
     export = _export(fresh, tmp_path / "exports", modes=(MK.PREDICT,))
@@ -409,7 +513,9 @@ def test_warm_start_checkpoint_is_the_fallback(adagrad, tmp_path):
 
 def test_no_checkpoint_anywhere_says_where_it_looked(tmp_path):
     fresh = tf.estimator.Estimator(adagrad_model_fn, model_dir=str(tmp_path / "fresh"), params={})
-    with pytest.raises(ValueError, match=r"No checkpoint found to export: model_dir '.*fresh' has none"):
+    with pytest.raises(
+        ValueError, match=r"No checkpoint found to export: model_dir '.*fresh' has none"
+    ):
         _export(fresh, tmp_path / "exports")
     assert not (tmp_path / "exports").exists()
 
@@ -428,4 +534,6 @@ def test_an_overridden_latest_checkpoint_is_honoured(adagrad, tmp_path):
     pinned.pinned = _all_checkpoints(adagrad)[0]
     assert _checkpoint.resolve_checkpoint(pinned, None) == pinned.pinned
     export = _export(pinned, tmp_path, modes=(MK.PREDICT,))
-    _assert_same_tensors(_exported_tensors(export), _checkpoint_tensors(pinned.pinned, PREDICT_VARIABLES))
+    _assert_same_tensors(
+        _exported_tensors(export), _checkpoint_tensors(pinned.pinned, PREDICT_VARIABLES)
+    )

@@ -41,7 +41,6 @@ WAIT_FOR_WORKER_TIMEOUT_SECS = 120
 EXPORTS_TO_KEEP = 2
 
 
-
 def make_estimator(model_dir):
     """The same estimator in every task; RunConfig reads the cluster from TF_CONFIG."""
     config = tf.estimator.RunConfig(
@@ -51,7 +50,9 @@ def make_estimator(model_dir):
         log_step_count_steps=1000,
         experimental_max_worker_delay_secs=0,  # TF would otherwise hold worker 0 back 5 s
     )
-    return tf.estimator.LinearClassifier([tf.feature_column.numeric_column("x", shape=[2])], config=config)
+    return tf.estimator.LinearClassifier(
+        [tf.feature_column.numeric_column("x", shape=[2])], config=config
+    )
 
 
 class PacedStepsHook(tf.estimator.SessionRunHook):
@@ -79,7 +80,9 @@ class PacedStepsHook(tf.estimator.SessionRunHook):
             deadline = time.monotonic() + WAIT_FOR_WORKER_TIMEOUT_SECS
             while not os.path.exists(self.marker_path):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the worker ran no step within {WAIT_FOR_WORKER_TIMEOUT_SECS}s")
+                    raise RuntimeError(
+                        f"the worker ran no step within {WAIT_FOR_WORKER_TIMEOUT_SECS}s"
+                    )
                 time.sleep(0.1)
         time.sleep(SECONDS_PER_STEP)
 
@@ -92,7 +95,9 @@ class RecordingExporter(estimator_ext.AllModesExporter):
         self.exports = []
 
     def export(self, estimator, export_path, checkpoint_path, eval_result, is_the_final_export):
-        result = super().export(estimator, export_path, checkpoint_path, eval_result, is_the_final_export)
+        result = super().export(
+            estimator, export_path, checkpoint_path, eval_result, is_the_final_export
+        )
         self.exports.append(
             {
                 "export_dir": str(result),

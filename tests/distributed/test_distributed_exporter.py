@@ -59,7 +59,9 @@ class Cluster:
     def start(self, role):
         env = dict(os.environ)
         env.update(
-            TF_CONFIG=json.dumps({"cluster": self.cluster_spec, "task": {"type": role, "index": 0}}),
+            TF_CONFIG=json.dumps(
+                {"cluster": self.cluster_spec, "task": {"type": role, "index": 0}}
+            ),
             TF_CPP_MIN_LOG_LEVEL="2",
             PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")])),
             CUDA_VISIBLE_DEVICES="",
@@ -68,7 +70,10 @@ class Cluster:
         )
         with open(self.log(role, "out"), "wb") as out, open(self.log(role, "err"), "wb") as err:
             self.processes[role] = subprocess.Popen(
-                [sys.executable, TASK_SCRIPT, self.model_dir, self.marker_dir], stdout=out, stderr=err, env=env
+                [sys.executable, TASK_SCRIPT, self.model_dir, self.marker_dir],
+                stdout=out,
+                stderr=err,
+                env=env,
             )
 
     def log(self, role, stream):
@@ -84,7 +89,9 @@ class Cluster:
             process.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             pytest.fail(f"{role} did not stop within the time limit; its log:\n{self.tail(role)}")
-        assert process.returncode == 0, f"{role} exited with {process.returncode}:\n{self.tail(role)}"
+        assert process.returncode == 0, (
+            f"{role} exited with {process.returncode}:\n{self.tail(role)}"
+        )
         with open(self.log(role, "out")) as handle:
             return json.loads(handle.read().strip().splitlines()[-1])
 
@@ -92,7 +99,9 @@ class Cluster:
         while tf.train.latest_checkpoint(self.model_dir) is None:
             for role, process in self.processes.items():
                 if process.poll() is not None:
-                    pytest.fail(f"{role} exited early with {process.returncode}:\n{self.tail(role)}")
+                    pytest.fail(
+                        f"{role} exited early with {process.returncode}:\n{self.tail(role)}"
+                    )
             if time.monotonic() > deadline:
                 pytest.fail(f"the chief wrote no checkpoint in time:\n{self.tail('chief')}")
             time.sleep(0.2)
@@ -122,13 +131,19 @@ def cluster_run(tmp_path_factory):
         cluster.start("worker")
         reports = {role: cluster.wait(role, deadline) for role in ("chief", "worker")}
         ps = cluster.processes["ps"]
-        assert ps.poll() is None, f"the ps stopped on its own ({ps.returncode}):\n{cluster.tail('ps')}"
+        assert ps.poll() is None, (
+            f"the ps stopped on its own ({ps.returncode}):\n{cluster.tail('ps')}"
+        )
         ps.terminate()
         ps.wait(timeout=10)
         reports["evaluator"] = cluster.wait("evaluator", deadline)
     finally:
         cluster.stop_all()
-    return {"model_dir": cluster.model_dir, "reports": reports, "seconds": time.monotonic() - started}
+    return {
+        "model_dir": cluster.model_dir,
+        "reports": reports,
+        "seconds": time.monotonic() - started,
+    }
 
 
 def test_chief_and_worker_both_trained_to_max_steps(cluster_run):
@@ -136,7 +151,9 @@ def test_chief_and_worker_both_trained_to_max_steps(cluster_run):
     assert chief["steps_run"] > 0 and worker["steps_run"] > 0
     # Each step of either task adds one to the global step on the ps; the last checkpoint
     # (the chief's, at the end) holds at least MAX_STEPS and at most every step run.
-    final_step = tf.train.load_variable(tf.train.latest_checkpoint(cluster_run["model_dir"]), "global_step")
+    final_step = tf.train.load_variable(
+        tf.train.latest_checkpoint(cluster_run["model_dir"]), "global_step"
+    )
     assert cluster_task.MAX_STEPS <= final_step <= chief["steps_run"] + worker["steps_run"]
     assert chief["exports"] == [] and worker["exports"] == []  # TF exports in the evaluator only
 
@@ -150,12 +167,16 @@ def test_evaluator_exports_each_evaluated_checkpoint_and_keeps_the_newest(cluste
         assert export["checkpoint_path"].endswith(f"model.ckpt-{export['global_step']}")
     final = exports[-1]
     assert final["is_the_final_export"] and final["global_step"] >= cluster_task.MAX_STEPS
-    kept = [os.path.basename(export["export_dir"]) for export in exports][-cluster_task.EXPORTS_TO_KEEP:]
+    kept = [os.path.basename(export["export_dir"]) for export in exports][
+        -cluster_task.EXPORTS_TO_KEEP :
+    ]
     assert sorted(os.listdir(export_path)) == sorted(kept)  # older ones collected, no temporaries
     for name in kept:
         export_dir = os.path.join(export_path, name)
         assert sorted(os.listdir(export_dir)) == ["saved_model.pb", "variables"]
-        step = tf.train.load_variable(os.path.join(export_dir, "variables", "variables"), "global_step")
+        step = tf.train.load_variable(
+            os.path.join(export_dir, "variables", "variables"), "global_step"
+        )
         assert step == next(e["global_step"] for e in exports if e["export_dir"] == export_dir)
 
 
@@ -184,8 +205,13 @@ def test_final_export_loads_in_all_three_modes_with_predict_parity(cluster_run):
         with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
             meta_graph = tf.compat.v1.saved_model.loader.load(session, tags, final["export_dir"])
             signature = meta_graph.signature_def[key]
-            feed_dict = {graph.get_tensor_by_name(signature.inputs[name].name): value for name, value in feeds.items()}
-            outputs[tags[0]] = session.run(graph.get_tensor_by_name(signature.outputs[output].name), feed_dict)
+            feed_dict = {
+                graph.get_tensor_by_name(signature.inputs[name].name): value
+                for name, value in feeds.items()
+            }
+            outputs[tags[0]] = session.run(
+                graph.get_tensor_by_name(signature.outputs[output].name), feed_dict
+            )
             if tags == ["train"]:
                 assert len(tf.compat.v1.get_collection("saved_model_train_op")) == 1
     np.testing.assert_allclose(outputs["serve"], expected, rtol=1e-6)

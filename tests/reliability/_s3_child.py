@@ -43,10 +43,14 @@ from tests import support as _model  # noqa: E402
 tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
 
 
-def export(estimator: tf.estimator.Estimator, base: str, modes: Any = _model.ALL_MODES) -> dict[str, Any]:
+def export(
+    estimator: tf.estimator.Estimator, base: str, modes: Any = _model.ALL_MODES
+) -> dict[str, Any]:
     started = time.monotonic()
     try:
-        export_dir = estimator_ext.export_all_saved_models(estimator, base, _model.adam_receiver_map(tuple(modes)))
+        export_dir = estimator_ext.export_all_saved_models(
+            estimator, base, _model.adam_receiver_map(tuple(modes))
+        )
         return {"ok": True, "export_dir": str(export_dir), "seconds": time.monotonic() - started}
     except Exception as error:  # every failure is reported to the test, which checks it
         return {
@@ -91,7 +95,9 @@ def main() -> None:
         elif request["op"] == "clean":
             removed = []
             for base in request["bases"]:
-                removed += estimator_ext.clean_stale_temporaries(base, older_than=request["older_than"])
+                removed += estimator_ext.clean_stale_temporaries(
+                    base, older_than=request["older_than"]
+                )
             answer = {"removed": removed}
         else:
             answer = {"error": f"unknown op {request['op']!r}"}

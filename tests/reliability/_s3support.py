@@ -64,7 +64,9 @@ class S3Child:
         if self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGUSR1)
             time.sleep(2)
-        raise AssertionError(f"the S3 child gave no answer within {timeout} s; its log:\n{self.log_tail()}")
+        raise AssertionError(
+            f"the S3 child gave no answer within {timeout} s; its log:\n{self.log_tail()}"
+        )
 
     def log_tail(self) -> str:
         self._log.flush()
@@ -86,7 +88,7 @@ def entries(client: Any, prefix: str) -> dict[str, list[str]]:
     """Top-level entry name under ``prefix`` -> the keys below it (relative)."""
     found: dict[str, list[str]] = {}
     for key in bucket_keys(client, prefix.rstrip("/") + "/"):
-        relative = key[len(prefix.rstrip("/")) + 1:]
+        relative = key[len(prefix.rstrip("/")) + 1 :]
         name, _, rest = relative.partition("/")
         found.setdefault(name, []).append(rest)
     return found
@@ -103,18 +105,20 @@ def partial_versions(client: Any, prefix: str) -> list[str]:
 
 def leftovers(client: Any, prefix: str) -> list[str]:
     """Hidden temporaries and claim files under ``prefix``."""
-    return sorted(name for name in entries(client, prefix) if name.startswith((TEMP_PREFIX, CLAIM_PREFIX)))
+    return sorted(
+        name for name in entries(client, prefix) if name.startswith((TEMP_PREFIX, CLAIM_PREFIX))
+    )
 
 
 def check_complete_export(client: Any, export_dir: str, checkpoint_prefix: str) -> None:
     """Downloads ``export_dir`` and checks every meta graph loads and every variable
     equals the checkpoint's."""
-    prefix = export_dir[len(f"s3://{BUCKET}/"):]
+    prefix = export_dir[len(f"s3://{BUCKET}/") :]
     keys = bucket_keys(client, prefix + "/")
     assert keys, f"{export_dir} is empty"
     with tempfile.TemporaryDirectory() as local:
         for key in keys:
-            destination = os.path.join(local, key[len(prefix) + 1:])
+            destination = os.path.join(local, key[len(prefix) + 1 :])
             os.makedirs(os.path.dirname(destination), exist_ok=True)
             client.download_file(BUCKET, key, destination)
         exported = tf.train.load_checkpoint(os.path.join(local, "variables", "variables"))
@@ -122,14 +126,18 @@ def check_complete_export(client: Any, export_dir: str, checkpoint_prefix: str) 
         names = exported.get_variable_to_shape_map()
         assert {"weights", "bias", "big"} <= set(names), sorted(names)
         for name in names:
-            np.testing.assert_array_equal(exported.get_tensor(name), original.get_tensor(name), err_msg=name)
+            np.testing.assert_array_equal(
+                exported.get_tensor(name), original.get_tensor(name), err_msg=name
+            )
         for tags in _model.TAGS_BY_MODE.values():
             with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
                 meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), local)
                 assert meta_graph.signature_def, tags
                 variables = {v.op.name: v for v in tf.compat.v1.global_variables()}
                 restored = session.run(variables["weights"])
-                np.testing.assert_array_equal(restored, original.get_tensor("weights"), err_msg=str(tags))
+                np.testing.assert_array_equal(
+                    restored, original.get_tensor("weights"), err_msg=str(tags)
+                )
 
 
 def fault_env(endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:

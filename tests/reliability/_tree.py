@@ -41,13 +41,21 @@ def snapshot(root: str, exclude: Iterable[str] = (), dir_mtimes: bool = True) ->
         if stat.S_ISLNK(info.st_mode):
             entries[relative] = ("link", os.readlink(path))
         elif stat.S_ISDIR(info.st_mode):
-            entries[relative] = ("dir", stat.S_IMODE(info.st_mode)) + ((info.st_mtime_ns,) if dir_mtimes else ())
+            entries[relative] = ("dir", stat.S_IMODE(info.st_mode)) + (
+                (info.st_mtime_ns,) if dir_mtimes else ()
+            )
             for name in sorted(os.listdir(path)):
                 visit(os.path.join(path, name))
         elif stat.S_ISREG(info.st_mode):
             with open(path, "rb") as handle:
                 digest = hashlib.sha256(handle.read()).hexdigest()
-            entries[relative] = ("file", stat.S_IMODE(info.st_mode), info.st_size, digest, info.st_mtime_ns)
+            entries[relative] = (
+                "file",
+                stat.S_IMODE(info.st_mode),
+                info.st_size,
+                digest,
+                info.st_mtime_ns,
+            )
         else:
             entries[relative] = ("special", stat.S_IFMT(info.st_mode))
 
@@ -137,6 +145,8 @@ def load_every_mode(export_dir: str, checkpoint_prefix: str | None = None) -> li
                 values = session.run({variable.op.name: variable for variable in variables})
                 for name, value in values.items():
                     if reader.has_tensor(name):
-                        np.testing.assert_array_equal(value, reader.get_tensor(name), err_msg=f"{tags} {name}")
+                        np.testing.assert_array_equal(
+                            value, reader.get_tensor(name), err_msg=f"{tags} {name}"
+                        )
         loaded.append(tags)
     return loaded

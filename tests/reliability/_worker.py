@@ -124,9 +124,9 @@ def _wait_child(pid: int, read_end: int, timeout: float = CHILD_TIMEOUT) -> dict
 def _outcome(lines: list[str]) -> dict[str, Any]:
     for line in lines:
         if line.startswith("result "):
-            return {"result": json.loads(line[len("result "):]), "lines": lines}
+            return {"result": json.loads(line[len("result ") :]), "lines": lines}
         if line.startswith("error "):
-            return {"error": json.loads(line[len("error "):]), "lines": lines}
+            return {"error": json.loads(line[len("error ") :]), "lines": lines}
     return {"lines": lines}
 
 
@@ -186,7 +186,8 @@ def _phase(base: str, pid: int, exports_before: list[str]) -> str:
     if set(_tree.integer_dirs(base)) - set(exports_before):
         return "published"
     temps = [
-        name for name in os.listdir(base)
+        name
+        for name in os.listdir(base)
         if (_fs.parse_temp_dir_name(name) or _fs.TempDirName(0, "", -1)).pid == pid
     ]
     if not temps:
@@ -216,14 +217,18 @@ def _integer_dir_problems(base: str) -> dict[str, list[str]]:
 # --- requests -----------------------------------------------------------------------------
 
 
-def kill_trials(model_dir: str, base: str, seed: int, trials: int, max_attempts: int) -> dict[str, Any]:
+def kill_trials(
+    model_dir: str, base: str, seed: int, trials: int, max_attempts: int
+) -> dict[str, Any]:
     """SIGKILLs forked exports at random moments until ``trials`` kills landed during an
     export (between its "start" and "done"); after each kill every integer-named
     directory must be a complete SavedModel."""
     rng = random.Random(seed)
     durations = []
     for _ in range(3):
-        pid, read_end = _fork(_export_body(model_dir, os.path.join(base, "..", "timing-" + os.path.basename(base))))
+        pid, read_end = _fork(
+            _export_body(model_dir, os.path.join(base, "..", "timing-" + os.path.basename(base)))
+        )
         buffer = bytearray()
         assert _read_line(read_end, buffer, CHILD_TIMEOUT) == "start"
         started = time.monotonic()
@@ -242,7 +247,9 @@ def kill_trials(model_dir: str, base: str, seed: int, trials: int, max_attempts:
         # milliseconds after saved_model.pb appears, where the short fsync and rename
         # steps are (a few ms of a ~0.2 s export, rarely hit by uniform delays).
         aimed_at_publish = rng.random() < 1 / 3
-        delay = rng.uniform(0.0, 0.02) if aimed_at_publish else rng.uniform(0.0, export_seconds * 1.15)
+        delay = (
+            rng.uniform(0.0, 0.02) if aimed_at_publish else rng.uniform(0.0, export_seconds * 1.15)
+        )
         exports_before = _tree.integer_dirs(base)
         pid, read_end = _fork(_export_body(model_dir, base))
         buffer = bytearray()
@@ -255,17 +262,26 @@ def kill_trials(model_dir: str, base: str, seed: int, trials: int, max_attempts:
         _, status = os.waitpid(pid, 0)
         rest = bytes(buffer).decode().splitlines() + _read_all(read_end)
         finished = "done" in rest
-        during_export = not finished and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        during_export = (
+            not finished and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        )
         counted += during_export
-        records.append({
-            "attempt": attempt,
-            "delay": round(delay, 4),
-            "during_export": during_export,
-            "phase": _phase(base, pid, exports_before) if during_export else "after-done",
-            "problems": _integer_dir_problems(base),
-        })
+        records.append(
+            {
+                "attempt": attempt,
+                "delay": round(delay, 4),
+                "during_export": during_export,
+                "phase": _phase(base, pid, exports_before) if during_export else "after-done",
+                "problems": _integer_dir_problems(base),
+            }
+        )
     seen = _stop_watcher(watcher)
-    return {"export_seconds": export_seconds, "counted": counted, "records": records, "watcher": seen}
+    return {
+        "export_seconds": export_seconds,
+        "counted": counted,
+        "records": records,
+        "watcher": seen,
+    }
 
 
 def _wait_for_saved_model_pb(base: str, pid: int, timeout: float = CHILD_TIMEOUT) -> None:
@@ -278,7 +294,9 @@ def _wait_for_saved_model_pb(base: str, pid: int, timeout: float = CHILD_TIMEOUT
                 parsed = _fs.parse_temp_dir_name(name)
                 if parsed and parsed.pid == pid:
                     temp = os.path.join(base, name)
-        if temp is not None and (os.path.exists(os.path.join(temp, "saved_model.pb")) or not os.path.exists(temp)):
+        if temp is not None and (
+            os.path.exists(os.path.join(temp, "saved_model.pb")) or not os.path.exists(temp)
+        ):
             return
         time.sleep(0.0002)
 
@@ -383,14 +401,16 @@ def kill_points(model_dir: str, base: str, asset_sources: dict[str, str]) -> lis
         lines = _read_all(read_end)
         _, status = os.waitpid(pid, 0)
         killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-        records.append({
-            "point": point,
-            "killed": killed,
-            "lines": lines,
-            "phase": _phase(base, pid, exports_before),
-            "new_exports": sorted(set(_tree.integer_dirs(base)) - set(exports_before), key=int),
-            "problems": _integer_dir_problems(base),
-        })
+        records.append(
+            {
+                "point": point,
+                "killed": killed,
+                "lines": lines,
+                "phase": _phase(base, pid, exports_before),
+                "new_exports": sorted(set(_tree.integer_dirs(base)) - set(exports_before), key=int),
+                "problems": _integer_dir_problems(base),
+            }
+        )
     return records
 
 
@@ -413,7 +433,9 @@ def start_live_export(model_dir: str, base: str) -> dict[str, Any]:
             return serving()
 
         receivers[support.MK.PREDICT] = paused_serving_receiver
-        result = estimator_ext.export_all_saved_models(support.make_adam_estimator(model_dir), base, receivers)
+        result = estimator_ext.export_all_saved_models(
+            support.make_adam_estimator(model_dir), base, receivers
+        )
         return str(result)
 
     pid, read_end = _fork(body)
@@ -421,7 +443,11 @@ def start_live_export(model_dir: str, base: str) -> dict[str, Any]:
     buffer = bytearray()
     if _read_line(read_end, buffer, CHILD_TIMEOUT) != "paused":
         raise RuntimeError("live export did not reach its pause")
-    temps = [name for name in os.listdir(base) if (_fs.parse_temp_dir_name(name) or _fs.TempDirName(0, "", -1)).pid == pid]
+    temps = [
+        name
+        for name in os.listdir(base)
+        if (_fs.parse_temp_dir_name(name) or _fs.TempDirName(0, "", -1)).pid == pid
+    ]
     _LIVE.update(pid=pid, read_end=read_end, go_write=go_write)
     return {"pid": pid, "temp_dirs": [os.path.join(base, name) for name in temps]}
 
@@ -458,7 +484,9 @@ def _sleep_until(start_at: float) -> None:
         time.sleep(min(0.01, max(0.0, start_at - time.time())))
 
 
-def concurrent_exports(model_dir: str, base: str, processes: int, exports_each: int, start_in: float) -> dict[str, Any]:
+def concurrent_exports(
+    model_dir: str, base: str, processes: int, exports_each: int, start_in: float
+) -> dict[str, Any]:
     """``processes`` forked processes, each exporting ``exports_each`` times in a row into
     one base, all starting at the same wall-clock moment, watched by a polling loader."""
     start_at = time.time() + start_in
@@ -468,7 +496,10 @@ def concurrent_exports(model_dir: str, base: str, processes: int, exports_each: 
         estimator = support.make_adam_estimator(model_dir)
         receivers = support.adam_receiver_map()
         _sleep_until(start_at)
-        paths = [str(estimator_ext.export_all_saved_models(estimator, base, receivers)) for _ in range(exports_each)]
+        paths = [
+            str(estimator_ext.export_all_saved_models(estimator, base, receivers))
+            for _ in range(exports_each)
+        ]
         return {"paths": paths, "rename_collisions": collisions[0], "started": start_at}
 
     watcher = _start_watcher(base)
@@ -477,7 +508,9 @@ def concurrent_exports(model_dir: str, base: str, processes: int, exports_each: 
     return {"outcomes": outcomes, "watcher": _stop_watcher(watcher)}
 
 
-def publish_stress(base: str, processes: int, publishes_each: int, start_in: float) -> dict[str, Any]:
+def publish_stress(
+    base: str, processes: int, publishes_each: int, start_in: float
+) -> dict[str, Any]:
     """Many processes publishing tiny prepared temporaries through ``_fs.publish`` at the
     same moment: each temporary holds one file naming it, so a lost or merged publish
     shows up as a missing or extra name."""
@@ -532,7 +565,11 @@ def export_with_fsize_limit(
             _export.write_variables = write_then_limit
         else:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-        return str(estimator_ext.export_all_saved_models(estimator, base, receivers, assets_extra=assets_extra))
+        return str(
+            estimator_ext.export_all_saved_models(
+                estimator, base, receivers, assets_extra=assets_extra
+            )
+        )
 
     pid, read_end = _fork(body)
     return _wait_child(pid, read_end)
@@ -553,7 +590,11 @@ def export_freezing_base_mid_export(model_dir: str, base: str) -> dict[str, Any]
             return serving()
 
         receivers[support.MK.PREDICT] = freezing_serving_receiver
-        return str(estimator_ext.export_all_saved_models(support.make_adam_estimator(model_dir), base, receivers))
+        return str(
+            estimator_ext.export_all_saved_models(
+                support.make_adam_estimator(model_dir), base, receivers
+            )
+        )
 
     pid, read_end = _fork(body)
     return _wait_child(pid, read_end)
@@ -579,7 +620,9 @@ def _warm_up(model_dir: str) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
-        estimator_ext.export_all_saved_models(support.make_adam_estimator(model_dir), scratch, support.adam_receiver_map())
+        estimator_ext.export_all_saved_models(
+            support.make_adam_estimator(model_dir), scratch, support.adam_receiver_map()
+        )
 
 
 def main() -> None:
@@ -590,7 +633,10 @@ def main() -> None:
         try:
             answer = {"result": REQUESTS[request["name"]](**request.get("args", {}))}
         except Exception as error:
-            answer = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+            answer = {
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(),
+            }
         _ANSWERS.write(json.dumps(answer) + "\n")
 
 

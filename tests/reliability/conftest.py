@@ -106,7 +106,9 @@ def read_only_directory(path: str) -> Iterator[str]:
             os.chmod(path, mode)
         return
     if shutil.which("chattr") is None:
-        pytest.skip("running as root, where chmod does not stop writes, and chattr is not installed")
+        pytest.skip(
+            "running as root, where chmod does not stop writes, and chattr is not installed"
+        )
     made = subprocess.run(["chattr", "+i", path], capture_output=True, text=True)
     if made.returncode != 0:
         pytest.skip(f"running as root and `chattr +i` is not supported here: {made.stderr.strip()}")
@@ -150,7 +152,9 @@ class WorkerClient:
         self._process.stdin.flush()
         answer = self._answer(timeout)
         if "error" in answer:
-            raise AssertionError(f"worker request {name} failed: {answer['error']}\n{answer['traceback']}")
+            raise AssertionError(
+                f"worker request {name} failed: {answer['error']}\n{answer['traceback']}"
+            )
         return answer["result"]
 
     def _answer(self, timeout: float) -> dict[str, Any]:

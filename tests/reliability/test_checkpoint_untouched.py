@@ -50,25 +50,60 @@ def _export_into_read_only_base(estimator, base, tmp_path):
 
 
 SCENARIOS: dict[str, Callable] = {
-    "all-modes": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, support.adam_receiver_map()),
-    "predict-only": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(est, base, support.adam_receiver_map([MK.PREDICT])),
-    "eval-only-as-text-stripped": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, support.adam_receiver_map([MK.EVAL]), as_text=True, strip_default_attrs=True),
-    "checkpoint-path-given": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, support.adam_receiver_map(), checkpoint_path=tf.train.latest_checkpoint(model_dir)),
+    "all-modes": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, support.adam_receiver_map()
+    ),
+    "predict-only": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
+        est, base, support.adam_receiver_map([MK.PREDICT])
+    ),
+    "eval-only-as-text-stripped": lambda est, base, tmp, model_dir: (
+        estimator_ext.export_all_saved_models(
+            est, base, support.adam_receiver_map([MK.EVAL]), as_text=True, strip_default_attrs=True
+        )
+    ),
+    "checkpoint-path-given": lambda est, base, tmp, model_dir: (
+        estimator_ext.export_all_saved_models(
+            est,
+            base,
+            support.adam_receiver_map(),
+            checkpoint_path=tf.train.latest_checkpoint(model_dir),
+        )
+    ),
     "checkpoint-dir-given": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, support.adam_receiver_map(), checkpoint_path=model_dir),
-    "assets-extra-from-the-checkpoint-dir": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, support.adam_receiver_map([MK.TRAIN]), assets_extra={"ckpt/checkpoint": os.path.join(model_dir, "checkpoint")}),
-    "fails-model-fn-in-eval": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        support.make_adam_estimator(model_dir, raise_in=MK.EVAL), base, support.adam_receiver_map()),
-    "fails-receiver-in-train": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, _receivers_failing_in(MK.TRAIN)),
-    "fails-receiver-in-predict-after-variables": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, _receivers_failing_in(MK.PREDICT)),
-    "fails-bad-assets-extra": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, support.adam_receiver_map(), assets_extra={"../escape": os.path.join(model_dir, "checkpoint")}),
-    "fails-read-only-base": lambda est, base, tmp, model_dir: _export_into_read_only_base(est, base, tmp),
+        est, base, support.adam_receiver_map(), checkpoint_path=model_dir
+    ),
+    "assets-extra-from-the-checkpoint-dir": lambda est, base, tmp, model_dir: (
+        estimator_ext.export_all_saved_models(
+            est,
+            base,
+            support.adam_receiver_map([MK.TRAIN]),
+            assets_extra={"ckpt/checkpoint": os.path.join(model_dir, "checkpoint")},
+        )
+    ),
+    "fails-model-fn-in-eval": lambda est, base, tmp, model_dir: (
+        estimator_ext.export_all_saved_models(
+            support.make_adam_estimator(model_dir, raise_in=MK.EVAL),
+            base,
+            support.adam_receiver_map(),
+        )
+    ),
+    "fails-receiver-in-train": lambda est, base, tmp, model_dir: (
+        estimator_ext.export_all_saved_models(est, base, _receivers_failing_in(MK.TRAIN))
+    ),
+    "fails-receiver-in-predict-after-variables": lambda est, base, tmp, model_dir: (
+        estimator_ext.export_all_saved_models(est, base, _receivers_failing_in(MK.PREDICT))
+    ),
+    "fails-bad-assets-extra": lambda est, base, tmp, model_dir: (
+        estimator_ext.export_all_saved_models(
+            est,
+            base,
+            support.adam_receiver_map(),
+            assets_extra={"../escape": os.path.join(model_dir, "checkpoint")},
+        )
+    ),
+    "fails-read-only-base": lambda est, base, tmp, model_dir: _export_into_read_only_base(
+        est, base, tmp
+    ),
 }
 
 
@@ -108,8 +143,12 @@ def test_exporting_inside_the_model_dir_changes_only_the_export_base(fails, mode
         export = estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
         after = _tree.snapshot(private, exclude=[os.path.join(private, "export")])
         changed = _tree.diff(before, after)
-        assert changed == [f"changed .: {before['.']} -> {after['.']}"]  # only the model dir's mtime: export/ was added
-        assert tf.train.latest_checkpoint(private) == os.path.join(private, f"model.ckpt-{support.TRAIN_STEPS}")
+        assert changed == [
+            f"changed .: {before['.']} -> {after['.']}"
+        ]  # only the model dir's mtime: export/ was added
+        assert tf.train.latest_checkpoint(private) == os.path.join(
+            private, f"model.ckpt-{support.TRAIN_STEPS}"
+        )
         assert _tree.export_problems(export) == []
 
 
@@ -117,7 +156,9 @@ def test_copied_variables_share_no_inode_with_the_checkpoint(model_dir, estimato
     """The "copy" strategy copies the checkpoint's files: the export's
     ``variables.data-*`` is a file of its own, so changing or deleting the export (``chmod``,
     ``touch``, ``rm``) never touches the checkpoint."""
-    export = estimator_ext.export_all_saved_models(estimator, str(tmp_path / "exports"), support.adam_receiver_map())
+    export = estimator_ext.export_all_saved_models(
+        estimator, str(tmp_path / "exports"), support.adam_receiver_map()
+    )
     assert export.variables_strategy == "copy"
     exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")
     checkpoint_data = tf.train.latest_checkpoint(model_dir) + ".data-00000-of-00001"

@@ -26,7 +26,9 @@ HOST = _fs.host_label()
 HOUR = 3600
 
 
-def make_temporary(base: str, pid: int, host: str = HOST, started: float = 0, mtime: float = 0, token: str = "ab12") -> str:
+def make_temporary(
+    base: str, pid: int, host: str = HOST, started: float = 0, mtime: float = 0, token: str = "ab12"
+) -> str:
     """A temporary as an export would leave it (variables and saved_model.pb inside),
     named with ``started``, ``host`` and ``pid``, every mtime set to ``mtime``."""
     path = os.path.join(base, f"{_fs.TEMP_PREFIX}{int(started)}-{host}-{pid}-{token}")
@@ -59,10 +61,16 @@ def base(tmp_path) -> str:
 def test_removes_temporaries_of_dead_processes_older_than_the_limit(base, dead_pid):
     """A dead writer's temporary older than ``older_than`` is removed and reported;
     both seconds and a timedelta are accepted."""
-    old = make_temporary(base, dead_pid, started=time.time() - 2 * HOUR, mtime=time.time() - 2 * HOUR)
-    assert estimator_ext.clean_stale_temporaries(base, older_than=datetime.timedelta(hours=1)) == [old]
+    old = make_temporary(
+        base, dead_pid, started=time.time() - 2 * HOUR, mtime=time.time() - 2 * HOUR
+    )
+    assert estimator_ext.clean_stale_temporaries(base, older_than=datetime.timedelta(hours=1)) == [
+        old
+    ]
     assert os.listdir(base) == []
-    older = make_temporary(base, dead_pid, started=time.time() - 2 * HOUR, mtime=time.time() - 2 * HOUR)
+    older = make_temporary(
+        base, dead_pid, started=time.time() - 2 * HOUR, mtime=time.time() - 2 * HOUR
+    )
     assert estimator_ext.clean_stale_temporaries(base, older_than=HOUR) == [older]
 
 
@@ -103,7 +111,9 @@ def test_a_zombie_counts_as_gone(base):
 def test_other_hosts_are_judged_by_age_alone(base):
     """On a shared filesystem another host's process cannot be seen, so even a pid that
     is alive here (ours) does not protect it: age alone decides."""
-    young = make_temporary(base, os.getpid(), host="other_host", started=time.time(), mtime=time.time(), token="01")
+    young = make_temporary(
+        base, os.getpid(), host="other_host", started=time.time(), mtime=time.time(), token="01"
+    )
     old = make_temporary(base, os.getpid(), host="other_host", started=0, mtime=0, token="02")
     assert estimator_ext.clean_stale_temporaries(base, older_than=HOUR) == [old]
     assert os.path.isdir(young)
@@ -116,8 +126,14 @@ def test_touches_nothing_but_its_own_temporaries(base, dead_pid, tmp_path):
     outside = tmp_path / "precious"
     (outside / "variables").mkdir(parents=True)
     (outside / "saved_model.pb").write_text("keep me")
-    for name in ("1700000000", "temp-1700000000", f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}-ab12.bak",
-                 f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}", f"{_fs.TEMP_PREFIX}x-{HOST}-{dead_pid}-ab12", "other"):
+    for name in (
+        "1700000000",
+        "temp-1700000000",
+        f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}-ab12.bak",
+        f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}",
+        f"{_fs.TEMP_PREFIX}x-{HOST}-{dead_pid}-ab12",
+        "other",
+    ):
         os.makedirs(os.path.join(base, name))
         os.utime(os.path.join(base, name), (0, 0))
     with open(os.path.join(base, f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}-cd34"), "w") as handle:
@@ -218,4 +234,6 @@ def test_stale_publish_claims_are_removed_live_ones_kept(base, dead_pid):
         os.utime(path, (0, 0))
     os.makedirs(not_a_claim)
     assert estimator_ext.clean_stale_temporaries(base, older_than=HOUR) == [stale]
-    assert sorted(os.listdir(base)) == sorted([os.path.basename(live), os.path.basename(not_a_claim)])
+    assert sorted(os.listdir(base)) == sorted(
+        [os.path.basename(live), os.path.basename(not_a_claim)]
+    )

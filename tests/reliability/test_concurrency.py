@@ -25,15 +25,22 @@ PROCESSES = 4
 EXPORTS_EACH = 3
 
 
-def test_four_processes_three_exports_each_give_twelve_distinct_complete_exports(worker, model_dir, tmp_path, checkpoint_prefix):
+def test_four_processes_three_exports_each_give_twelve_distinct_complete_exports(
+    worker, model_dir, tmp_path, checkpoint_prefix
+):
     """4 processes x 3 exports at the same moment: 12 distinct integer-named exports, each
     returned to exactly one caller, complete whenever the watcher looked, loading in
     every mode with the checkpoint's values; no temporary left."""
     base = str(tmp_path / "exports")
     os.makedirs(base)
     report = worker.call(
-        "concurrent_exports", timeout=180, model_dir=model_dir, base=base,
-        processes=PROCESSES, exports_each=EXPORTS_EACH, start_in=1.0,
+        "concurrent_exports",
+        timeout=180,
+        model_dir=model_dir,
+        base=base,
+        processes=PROCESSES,
+        exports_each=EXPORTS_EACH,
+        start_in=1.0,
     )
     paths = []
     for outcome in report["outcomes"]:
@@ -41,15 +48,23 @@ def test_four_processes_three_exports_each_give_twelve_distinct_complete_exports
         paths += outcome["result"]["paths"]
     assert len(paths) == PROCESSES * EXPORTS_EACH
     assert len(set(paths)) == len(paths), collections.Counter(paths)
-    assert sorted(os.listdir(base), key=int) == sorted((os.path.basename(path) for path in paths), key=int)
+    assert sorted(os.listdir(base), key=int) == sorted(
+        (os.path.basename(path) for path in paths), key=int
+    )
     for name, problems in report["watcher"]["seen"].items():
         assert problems == [], f"the loader saw {name} incomplete: {problems}"
     assert len(report["watcher"]["seen"]) == len(paths)
     for path in paths:
-        assert sorted(_tree.load_every_mode(path, checkpoint_prefix)) == [("eval",), ("serve",), ("train",)]
+        assert sorted(_tree.load_every_mode(path, checkpoint_prefix)) == [
+            ("eval",),
+            ("serve",),
+            ("train",),
+        ]
     collisions = sum(outcome["result"]["rename_collisions"] for outcome in report["outcomes"])
     seconds = {int(os.path.basename(path)) for path in paths}
-    print(f"12 exports over integer names {min(seconds)}..{max(seconds)}, rename collisions: {collisions}")
+    print(
+        f"12 exports over integer names {min(seconds)}..{max(seconds)}, rename collisions: {collisions}"
+    )
 
 
 def test_publish_race_never_merges_or_loses_an_export(worker, tmp_path):
@@ -60,7 +75,9 @@ def test_publish_race_never_merges_or_loses_an_export(worker, tmp_path):
     counted: that ENOTEMPTY/EEXIST path is the one under test."""
     base = str(tmp_path / "exports")
     os.makedirs(base)
-    report = worker.call("publish_stress", timeout=120, base=base, processes=8, publishes_each=40, start_in=0.5)
+    report = worker.call(
+        "publish_stress", timeout=120, base=base, processes=8, publishes_each=40, start_in=0.5
+    )
     published = {}
     collisions = 0
     for outcome in report["outcomes"]:
@@ -75,7 +92,9 @@ def test_publish_race_never_merges_or_loses_an_export(worker, tmp_path):
     print(f"publish race: {len(published)} publishes, {collisions} rename collisions resolved")
 
 
-def test_threads_exporting_at_once_get_distinct_complete_exports(estimator, tmp_path, checkpoint_prefix):
+def test_threads_exporting_at_once_get_distinct_complete_exports(
+    estimator, tmp_path, checkpoint_prefix
+):
     """Three threads of one process exporting twice each at the same moment (same pid:
     the temporaries differ by their random token): six distinct complete exports."""
     base = str(tmp_path / "exports")
@@ -86,7 +105,13 @@ def test_threads_exporting_at_once_get_distinct_complete_exports(estimator, tmp_
         try:
             barrier.wait()
             for _ in range(2):
-                results.append(str(estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())))
+                results.append(
+                    str(
+                        estimator_ext.export_all_saved_models(
+                            estimator, base, support.adam_receiver_map()
+                        )
+                    )
+                )
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -99,7 +124,11 @@ def test_threads_exporting_at_once_get_distinct_complete_exports(estimator, tmp_
     assert len(set(results)) == 6
     assert sorted(os.listdir(base)) == sorted(os.path.basename(path) for path in results)
     for path in results:
-        assert sorted(_tree.load_every_mode(path, checkpoint_prefix)) == [("eval",), ("serve",), ("train",)]
+        assert sorted(_tree.load_every_mode(path, checkpoint_prefix)) == [
+            ("eval",),
+            ("serve",),
+            ("train",),
+        ]
 
 
 def test_os_rename_refuses_an_existing_non_empty_directory(tmp_path):
@@ -130,7 +159,11 @@ def test_copy_publishing_on_ram_filesystem_never_merges_or_loses_an_export():
     own files (the claim protocol), and no claim or temporary is left. Before claims,
     exports collided on one name and the losers' cleanup deleted the winner's files."""
     base = f"ram://publish-race-{os.getpid()}-{time.time_ns()}"
-    names = ("variables/variables.index", "variables/variables.data-00000-of-00001", "saved_model.pb")
+    names = (
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+        "saved_model.pb",
+    )
     temps = []
     for index in range(16):
         temp = _fs.join(base, _fs.temp_dir_name())
@@ -162,6 +195,7 @@ def test_copy_publishing_on_ram_filesystem_never_merges_or_loses_an_export():
                 with tf.io.gfile.GFile(_fs.join(export_dir, name)) as handle:
                     assert handle.read() == f"{index}:{name}"
         assert sorted(name.rstrip("/") for name in tf.io.gfile.listdir(base)) == sorted(
-            export_dir.rsplit("/", 1)[-1] for export_dir in published.values())
+            export_dir.rsplit("/", 1)[-1] for export_dir in published.values()
+        )
     finally:
         tf.io.gfile.rmtree(base)

@@ -39,18 +39,24 @@ def base_with_an_export(sandbox, estimator):
 
 
 @pytest.mark.parametrize("mode", support.ALL_MODES)
-def test_model_fn_exception_propagates_and_nothing_is_left(mode, model_dir, base_with_an_export, sandbox):
+def test_model_fn_exception_propagates_and_nothing_is_left(
+    mode, model_dir, base_with_an_export, sandbox
+):
     """The model_fn raises in ``mode`` (TRAIN fails before the variables are written,
     EVAL and PREDICT after): the same exception type and message, the sandbox unchanged."""
     before = _tree.snapshot(sandbox, dir_mtimes=False)
     failing = support.make_adam_estimator(model_dir, raise_in=mode)
     with pytest.raises(support.ModelFnFailure, match=f"^model_fn refuses mode {mode}$"):
-        estimator_ext.export_all_saved_models(failing, base_with_an_export, support.adam_receiver_map())
+        estimator_ext.export_all_saved_models(
+            failing, base_with_an_export, support.adam_receiver_map()
+        )
     assert _tree.diff(before, _tree.snapshot(sandbox, dir_mtimes=False)) == []
 
 
 @pytest.mark.parametrize("mode", support.ALL_MODES)
-def test_receiver_exception_propagates_and_nothing_is_left(mode, estimator, base_with_an_export, sandbox):
+def test_receiver_exception_propagates_and_nothing_is_left(
+    mode, estimator, base_with_an_export, sandbox
+):
     """The receiver fn of ``mode`` raises: the very exception object propagates, the
     sandbox is unchanged."""
     before = _tree.snapshot(sandbox, dir_mtimes=False)
@@ -86,7 +92,9 @@ def test_any_exception_type_propagates_unchanged(error, estimator, sandbox):
     assert os.listdir(sandbox) == []
 
 
-def test_failing_export_keeps_a_base_another_export_published_into(estimator, sandbox, checkpoint_prefix):
+def test_failing_export_keeps_a_base_another_export_published_into(
+    estimator, sandbox, checkpoint_prefix
+):
     """Export A finds the base missing and creates it; while A runs, export B publishes
     into that base; then A fails. A removes only what is its own: B's export stays
     (A used to remove the whole base it had created, B's export with it)."""
@@ -94,7 +102,11 @@ def test_failing_export_keeps_a_base_another_export_published_into(estimator, sa
     published_by_b = []
 
     def receiver_publishing_b_then_failing():
-        published_by_b.append(estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map([MK.TRAIN])))
+        published_by_b.append(
+            estimator_ext.export_all_saved_models(
+                estimator, base, support.adam_receiver_map([MK.TRAIN])
+            )
+        )
         raise ReceiverFailure("A fails after B published")
 
     receivers = support.adam_receiver_map()

@@ -91,8 +91,10 @@ def sources(sandbox_root):
     os.symlink(outside, os.path.join(root, "link_outside_dir"))
     os.symlink(os.path.join(root, "gone"), os.path.join(root, "dangling"))
     os.mkfifo(os.path.join(root, "fifo"))
-    paths = {kind: os.path.join(root, kind) for kind in
-             ("file", "file2", "link_outside", "link_outside_dir", "dangling", "fifo", "dir")}
+    paths = {
+        kind: os.path.join(root, kind)
+        for kind in ("file", "file2", "link_outside", "link_outside_dir", "dangling", "fifo", "dir")
+    }
     paths.update(missing=os.path.join(root, "missing"), number=42, none=None)
     return paths
 
@@ -117,10 +119,16 @@ def _new_export(base: str, entries_before):
 
 # --- receiver maps ------------------------------------------------------------------------
 
+
 def _fitting_receivers(modes):
-    return st.fixed_dictionaries({
-        mode: st.sampled_from(["supervised", "serving"] if mode == MK.PREDICT else ["supervised"]) for mode in modes
-    })
+    return st.fixed_dictionaries(
+        {
+            mode: st.sampled_from(
+                ["supervised", "serving"] if mode == MK.PREDICT else ["supervised"]
+            )
+            for mode in modes
+        }
+    )
 
 
 # Half the draws are valid maps (a subset of modes, receivers that fit), half anything.
@@ -148,7 +156,9 @@ def _must_succeed(kinds_by_key) -> bool:
 
 @settings(max_examples=30, **SETTINGS)
 @given(kinds_by_key=receiver_maps)
-def test_receiver_maps_give_a_complete_export_or_a_clear_error(kinds_by_key, sandbox_root, shared_estimator, checkpoint_prefix):
+def test_receiver_maps_give_a_complete_export_or_a_clear_error(
+    kinds_by_key, sandbox_root, shared_estimator, checkpoint_prefix
+):
     """Any receiver map: a complete export of exactly its modes (each loading, with the
     checkpoint's values) when every key is a ModeKeys value with a receiver fit for it;
     otherwise a ValueError/TypeError naming input_receiver_fn_map (or the receiver's own
@@ -193,13 +203,19 @@ segment_paths = st.builds(
     lambda leading_slash, segments: ("/" if leading_slash else "") + "/".join(segments),
     st.sampled_from([False, False, False, True]),
     st.lists(
-        st.sampled_from([True, True, False]).flatmap(lambda good: st.sampled_from(GOOD_SEGMENTS if good else HOSTILE_SEGMENTS)),
+        st.sampled_from([True, True, False]).flatmap(
+            lambda good: st.sampled_from(GOOD_SEGMENTS if good else HOSTILE_SEGMENTS)
+        ),
         min_size=1,
         max_size=3,
     ),
 )
 destinations = st.sampled_from(["path"] * 6 + ["text", "not-a-string"]).flatmap(
-    lambda kind: {"path": segment_paths, "text": st.text(max_size=8), "not-a-string": st.sampled_from([1, None, b"bytes", ("a",)])}[kind]
+    lambda kind: {
+        "path": segment_paths,
+        "text": st.text(max_size=8),
+        "not-a-string": st.sampled_from([1, None, b"bytes", ("a",)]),
+    }[kind]
 )
 sources_kinds = st.sampled_from([True] * 3 + [False]).flatmap(
     lambda good: st.sampled_from(sorted(GOOD_SOURCES) if good else BAD_SOURCES)
@@ -214,9 +230,17 @@ def _must_fail(kinds_by_destination) -> bool:
         if kind not in GOOD_SOURCES or not isinstance(destination, str):
             return True
         normalized = posixpath.normpath(destination.replace("\\", "/"))
-        if not destination.strip() or "\x00" in destination or destination.replace("\\", "/").endswith("/"):
+        if (
+            not destination.strip()
+            or "\x00" in destination
+            or destination.replace("\\", "/").endswith("/")
+        ):
             return True
-        if normalized.startswith("/") or normalized.split("/")[0] in ("..", ".") or "://" in destination:
+        if (
+            normalized.startswith("/")
+            or normalized.split("/")[0] in ("..", ".")
+            or "://" in destination
+        ):
             return True
         try:
             if any(len(part.encode("utf-8")) > 255 for part in normalized.split("/")):
@@ -228,16 +252,22 @@ def _must_fail(kinds_by_destination) -> bool:
 
 @settings(max_examples=200, **SETTINGS)
 @given(kinds_by_destination=assets_mappings)
-def test_assets_extra_mappings_never_write_outside_the_export(kinds_by_destination, sandbox_root, sources, shared_estimator):
+def test_assets_extra_mappings_never_write_outside_the_export(
+    kinds_by_destination, sandbox_root, sources, shared_estimator
+):
     """Any assets_extra mapping: a complete export whose assets.extra/ holds exactly one
     regular file per entry, at its normalized destination, with its source's content;
     or a ValueError/TypeError naming assets_extra, nothing left in the base. Never a
     write outside the base, never a symlink inside the export."""
     base = os.path.join(sandbox_root, "assets-extra")
-    assets_extra = {destination: sources[kind] for destination, kind in kinds_by_destination.items()}
+    assets_extra = {
+        destination: sources[kind] for destination, kind in kinds_by_destination.items()
+    }
     outside_before, entries_before = _audit(sandbox_root, base)
     try:
-        estimator_ext.export_all_saved_models(shared_estimator, base, support.adam_receiver_map([MK.TRAIN]), assets_extra=assets_extra)
+        estimator_ext.export_all_saved_models(
+            shared_estimator, base, support.adam_receiver_map([MK.TRAIN]), assets_extra=assets_extra
+        )
     except (ValueError, TypeError) as error:
         event(f"refused: {type(error).__name__}")
         assert "assets_extra" in str(error), error

@@ -18,11 +18,15 @@ WRITERS = 4
 EXPORTS_EACH = 3
 
 
-def test_four_writers_three_exports_each_all_complete_under_distinct_names(model_dir, checkpoint_prefix, tmp_path):
+def test_four_writers_three_exports_each_all_complete_under_distinct_names(
+    model_dir, checkpoint_prefix, tmp_path
+):
     base = f"s3://{BUCKET}/concurrent/exports"
     with moto_server(str(tmp_path / "moto.log")) as moto:
         env = _s3support.fault_env(moto["endpoint"])
-        writers = [_s3support.S3Child(model_dir, env, str(tmp_path / f"w{i}.log")) for i in range(WRITERS)]
+        writers = [
+            _s3support.S3Child(model_dir, env, str(tmp_path / f"w{i}.log")) for i in range(WRITERS)
+        ]
         results = []
         try:
             for _ in range(EXPORTS_EACH):
@@ -39,4 +43,6 @@ def test_four_writers_three_exports_each_all_complete_under_distinct_names(model
         assert sorted(listed) == sorted(names)  # no temporary, no claim left
         assert _s3support.partial_versions(moto["client"], "concurrent/exports") == []
         for result in results:
-            _s3support.check_complete_export(moto["client"], result["export_dir"], checkpoint_prefix)
+            _s3support.check_complete_export(
+                moto["client"], result["export_dir"], checkpoint_prefix
+            )

@@ -32,7 +32,9 @@ pytestmark = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
 #: runs the full schedule.
 EXPORTS = int(os.environ.get("ESTIMATOR_EXT_S3_FAULT_EXPORTS", "12"))
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-OUTAGE_AT = tuple(range(4, 1000, 12))[: max(1, EXPORTS // 12)] + tuple(range(9, 1000, 12))[: EXPORTS // 12]
+OUTAGE_AT = (
+    tuple(range(4, 1000, 12))[: max(1, EXPORTS // 12)] + tuple(range(9, 1000, 12))[: EXPORTS // 12]
+)
 OUTAGE_SECONDS = 20.0
 #: A whole export makes dozens of store calls, each bounded (connect 2 s, request 3 s,
 #: 3 attempts, estimator_ext's retries), plus up to 45 s waiting to remove a partial
@@ -54,10 +56,15 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
 ):
     rng = random.Random(reliability_seed)
     outcomes = []
-    with moto_server(str(tmp_path / "moto.log")) as moto, FaultProxy(
-        moto["port"], seed=reliability_seed, stall_seconds=5.0, lifetime=max(560, 60 * EXPORTS)
-    ) as proxy:
-        child = _s3support.S3Child(model_dir, _s3support.fault_env(proxy.endpoint), str(tmp_path / "child.log"))
+    with (
+        moto_server(str(tmp_path / "moto.log")) as moto,
+        FaultProxy(
+            moto["port"], seed=reliability_seed, stall_seconds=5.0, lifetime=max(560, 60 * EXPORTS)
+        ) as proxy,
+    ):
+        child = _s3support.S3Child(
+            model_dir, _s3support.fault_env(proxy.endpoint), str(tmp_path / "child.log")
+        )
         try:
             for index in range(EXPORTS):
                 proxy.set_fault_rate(RATES[index % len(RATES)])
@@ -67,22 +74,32 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
                     timer.start()
                 before = proxy.total_injected
                 base = f"s3://{BUCKET}/faults/{index}/exports"
-                outcome = child.call({"op": "export", "base": base}, timeout=MAX_SECONDS_PER_EXPORT + 60)
+                outcome = child.call(
+                    {"op": "export", "base": base}, timeout=MAX_SECONDS_PER_EXPORT + 60
+                )
                 if timer is not None:
                     timer.join()
                     while proxy.in_outage():  # the next export starts on a healthy store
                         time.sleep(0.2)
-                outcome.update(index=index, rate=RATES[index % len(RATES)], injected=proxy.total_injected - before)
+                outcome.update(
+                    index=index,
+                    rate=RATES[index % len(RATES)],
+                    injected=proxy.total_injected - before,
+                )
                 outcomes.append(outcome)
                 prefix = f"faults/{index}/exports"
                 assert _s3support.partial_versions(moto["client"], prefix) == [], outcome
                 assert outcome["seconds"] < MAX_SECONDS_PER_EXPORT, outcome
                 if outcome["ok"]:
-                    _s3support.check_complete_export(moto["client"], outcome["export_dir"], checkpoint_prefix)
+                    _s3support.check_complete_export(
+                        moto["client"], outcome["export_dir"], checkpoint_prefix
+                    )
                 else:
                     assert "the object store failed" in outcome["error"], outcome
                     assert "retried this operation" in outcome["error"], outcome
-                    assert "S3_REQUEST_TIMEOUT_MSEC=3000" in outcome["error"], outcome  # user's value kept
+                    assert "S3_REQUEST_TIMEOUT_MSEC=3000" in outcome["error"], (
+                        outcome
+                    )  # user's value kept
                     assert f"s3://{BUCKET}" in outcome["error"], outcome
         finally:
             child.close()
@@ -91,10 +108,14 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
             len(_s3support.leftovers(moto["client"], f"faults/{i}/exports")) for i in range(EXPORTS)
         )
         # A fresh process cleans up: the exporting child is gone, so its temporaries are stale.
-        cleaner = _s3support.S3Child(model_dir, _s3support.fault_env(moto["endpoint"]), str(tmp_path / "clean.log"))
+        cleaner = _s3support.S3Child(
+            model_dir, _s3support.fault_env(moto["endpoint"]), str(tmp_path / "clean.log")
+        )
         try:
             bases = [f"s3://{BUCKET}/faults/{i}/exports" for i in range(EXPORTS)]
-            removed = cleaner.call({"op": "clean", "bases": bases, "older_than": 0}, timeout=180)["removed"]
+            removed = cleaner.call({"op": "clean", "bases": bases, "older_than": 0}, timeout=180)[
+                "removed"
+            ]
         finally:
             cleaner.close()
         left_after_cleanup = sum(
@@ -113,7 +134,9 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
         "faults_injected": {k: v for k, v in counts.items() if k != "connections"},
         "connections": counts["connections"],
         "longest_seconds_to_fail": round(max((o["seconds"] for o in failed), default=0.0), 1),
-        "longest_seconds_to_complete": round(max((o["seconds"] for o in completed), default=0.0), 1),
+        "longest_seconds_to_complete": round(
+            max((o["seconds"] for o in completed), default=0.0), 1
+        ),
         "failed_at_rate": {str(r): sum(1 for o in failed if o["rate"] == r) for r in RATES},
         "partial_versions_left": 0,
         "leftovers_before_cleanup": left_before_cleanup,
@@ -128,5 +151,7 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
     assert sum(v for k, v in counts.items() if k not in ("connections", "refused")) >= 20, figures
     assert counts.get("refused", 0) > 0, figures  # the outages reached the exports
     assert failed, figures  # some exports failed, cleanly (checked above)
-    assert len(completed) >= EXPORTS // 2, figures  # the SDK's and estimator_ext's retries absorb most
+    assert len(completed) >= EXPORTS // 2, (
+        figures
+    )  # the SDK's and estimator_ext's retries absorb most
     assert left_after_cleanup == 0, figures

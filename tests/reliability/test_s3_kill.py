@@ -49,11 +49,15 @@ def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
             # how long one export takes here, to pick kill moments inside it
             # (forked too: a process whose S3 client is set up must not fork exporters)
             started = time.monotonic()
-            warmup = worker.call({"op": "fork_export", "base": f"s3://{BUCKET}/kills/warmup"})["pid"]
+            warmup = worker.call({"op": "fork_export", "base": f"s3://{BUCKET}/kills/warmup"})[
+                "pid"
+            ]
             while _alive(warmup) and time.monotonic() - started < 120:
                 time.sleep(0.05)
             duration = time.monotonic() - started
-            assert [n for n in _s3support.entries(moto["client"], "kills/warmup") if n.isdigit()], "warm-up failed"
+            assert [n for n in _s3support.entries(moto["client"], "kills/warmup") if n.isdigit()], (
+                "warm-up failed"
+            )
             kills = attempts = 0
             left_after_kills = set()
             while kills < KILLS and attempts < MAX_ATTEMPTS:
@@ -70,22 +74,27 @@ def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
             partial_by_dead = _s3support.partial_versions(moto["client"], prefix)
             left_after_kills.update(left_by_dead + partial_by_dead)
             complete_before = sorted(
-                name for name in _s3support.entries(moto["client"], prefix) if name.isdigit()
-                and name not in partial_by_dead
+                name
+                for name in _s3support.entries(moto["client"], prefix)
+                if name.isdigit() and name not in partial_by_dead
             )
             # one live writer, frozen once its temporary exists
             live = worker.call({"op": "fork_export", "base": base})["pid"]
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(_s3support.leftovers(moto["client"], prefix)) <= len(
-                left_by_dead
-            ):
+            while time.monotonic() < deadline and len(
+                _s3support.leftovers(moto["client"], prefix)
+            ) <= len(left_by_dead):
                 time.sleep(0.05)
             os.kill(live, signal.SIGSTOP)
-            live_items = sorted(set(_s3support.leftovers(moto["client"], prefix)) - set(left_by_dead))
+            live_items = sorted(
+                set(_s3support.leftovers(moto["client"], prefix)) - set(left_by_dead)
+            )
             assert any(f"-{live}-" in item for item in live_items), live_items
             cleaner = _s3support.S3Child(model_dir, env, str(tmp_path / "cleaner.log"))
             try:
-                removed = cleaner.call({"op": "clean", "bases": [base], "older_than": 0}, timeout=180)["removed"]
+                removed = cleaner.call(
+                    {"op": "clean", "bases": [base], "older_than": 0}, timeout=180
+                )["removed"]
             finally:
                 cleaner.close()
             after = _s3support.entries(moto["client"], prefix)
@@ -110,6 +119,12 @@ def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
     assert kills >= KILLS, (kills, attempts)
     print(
         "S3 KILL FIGURES",
-        {"kills": kills, "attempts": attempts, "dead_leftovers": len(left_after_kills),
-         "removed_by_cleanup": len(removed), "complete_kept": len(complete_before), "leftovers_after_cleanup": 0},
+        {
+            "kills": kills,
+            "attempts": attempts,
+            "dead_leftovers": len(left_after_kills),
+            "removed_by_cleanup": len(removed),
+            "complete_kept": len(complete_before),
+            "leftovers_after_cleanup": 0,
+        },
     )

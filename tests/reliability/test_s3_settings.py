@@ -29,7 +29,9 @@ def test_store_error_keeps_the_class_and_names_store_message_and_retries():
     original = tf.errors.UnavailableError(None, None, "SlowDown: Please reduce your request rate.")
     error = _s3.store_error(original, "s3://bucket/exports/1/x", "copy-publish", 2, 1.5)
     assert type(error) is tf.errors.UnavailableError
-    assert error.message.startswith("estimator_ext: the object store failed (s3://bucket) during copy-publish")
+    assert error.message.startswith(
+        "estimator_ext: the object store failed (s3://bucket) during copy-publish"
+    )
     assert "SlowDown: Please reduce your request rate." in error.message
     assert "retried this operation 2 time(s) over 1.5 s" in error.message
     assert _s3.store_error(error, "s3://bucket/x", "again", 0, 0.0) is error  # never wrapped twice
@@ -45,7 +47,9 @@ def test_call_store_retries_transient_errors_then_raises_a_store_error():
     try:
         _s3.call_store("listing", "s3://bucket/base", flaky, retries=2, backoff=0.01)
     except tf.errors.UnavailableError as error:
-        assert "retried this operation 2 time(s)" in error.message and "reset by peer" in error.message
+        assert (
+            "retried this operation 2 time(s)" in error.message and "reset by peer" in error.message
+        )
     else:
         raise AssertionError("no error")
     assert len(calls) == 3

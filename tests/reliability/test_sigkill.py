@@ -32,13 +32,20 @@ def killed_base(worker, model_dir, reliability_seed, tmp_path_factory):
     base = str(tmp_path_factory.mktemp("sigkill") / "exports")
     os.makedirs(base)
     report = worker.call(
-        "kill_trials", timeout=200, model_dir=model_dir, base=base, seed=reliability_seed,
-        trials=RANDOM_KILL_TRIALS, max_attempts=4 * RANDOM_KILL_TRIALS,
+        "kill_trials",
+        timeout=200,
+        model_dir=model_dir,
+        base=base,
+        seed=reliability_seed,
+        trials=RANDOM_KILL_TRIALS,
+        max_attempts=4 * RANDOM_KILL_TRIALS,
     )
     return base, report
 
 
-def test_random_kills_leave_only_complete_integer_named_exports(killed_base, checkpoint_prefix, reliability_seed):
+def test_random_kills_leave_only_complete_integer_named_exports(
+    killed_base, checkpoint_prefix, reliability_seed
+):
     """>= 60 SIGKILLs that landed mid-export: after each kill, and at every moment a
     polling loader looked, every integer-named directory is a complete SavedModel; at
     the end each one loads in every mode it claims with the checkpoint's values."""
@@ -49,7 +56,9 @@ def test_random_kills_leave_only_complete_integer_named_exports(killed_base, che
         assert record["problems"] == {}, f"{context}: partial export after kill {record}"
     assert report["watcher"]["polls"] > 100, context
     for name, problems in report["watcher"]["seen"].items():
-        assert problems == [], f"{context}: the loader saw integer-named {name} incomplete: {problems}"
+        assert problems == [], (
+            f"{context}: the loader saw integer-named {name} incomplete: {problems}"
+        )
     for name in _tree.integer_dirs(base):
         loaded = _tree.load_every_mode(os.path.join(base, name), checkpoint_prefix)
         assert sorted(loaded) == [("eval",), ("serve",), ("train",)], (name, context)
@@ -59,8 +68,12 @@ def test_kills_landed_in_several_phases(killed_base, reliability_seed):
     """The random delays spread kills over the export: at least three distinct phases
     (graph building, variables, saved_model.pb written, published) were hit."""
     _, report = killed_base
-    phases = collections.Counter(record["phase"] for record in report["records"] if record["during_export"])
-    print(f"seed={reliability_seed} export={report['export_seconds']:.3f}s kills by phase: {dict(phases)}")
+    phases = collections.Counter(
+        record["phase"] for record in report["records"] if record["during_export"]
+    )
+    print(
+        f"seed={reliability_seed} export={report['export_seconds']:.3f}s kills by phase: {dict(phases)}"
+    )
     assert len(phases) >= 3, f"seed={reliability_seed}: kills landed only in {dict(phases)}"
 
 
@@ -68,7 +81,9 @@ def test_killed_temporaries_never_look_like_exports(killed_base):
     """What killed exports leave behind is hidden, never integer-like, and never holds
     a loadable SavedModel under a name a loader would take."""
     base, report = killed_base
-    killed_before_publish = [r for r in report["records"] if r["during_export"] and r["phase"] != "published"]
+    killed_before_publish = [
+        r for r in report["records"] if r["during_export"] and r["phase"] != "published"
+    ]
     temporaries = _temporaries(base)
     assert killed_before_publish and temporaries
     for name in os.listdir(base):
@@ -89,8 +104,14 @@ def test_kill_points_each_phase(worker, model_dir, tmp_path, checkpoint_prefix):
         (tmp_path / name).write_text(name * 100)
     records = worker.call("kill_points", model_dir=model_dir, base=base, asset_sources=sources)
     assert [record["point"] for record in records] == [
-        "after-temp-dir", "mid-variables", "after-variables", "after-saved-model-pb",
-        "mid-assets-extra", "mid-fsync", "before-rename", "after-rename",
+        "after-temp-dir",
+        "mid-variables",
+        "after-variables",
+        "after-saved-model-pb",
+        "mid-assets-extra",
+        "mid-fsync",
+        "before-rename",
+        "after-rename",
     ]
     for record in records:
         assert record["killed"], record
@@ -98,12 +119,21 @@ def test_kill_points_each_phase(worker, model_dir, tmp_path, checkpoint_prefix):
         expected_new = 1 if record["point"] == "after-rename" else 0
         assert len(record["new_exports"]) == expected_new, record
     published = os.path.join(base, records[-1]["new_exports"][0])
-    assert sorted(_tree.load_every_mode(published, checkpoint_prefix)) == [("eval",), ("serve",), ("train",)]
-    assert sorted(os.listdir(os.path.join(published, "assets.extra", "extra"))) == ["a.txt", "b.txt"]
+    assert sorted(_tree.load_every_mode(published, checkpoint_prefix)) == [
+        ("eval",),
+        ("serve",),
+        ("train",),
+    ]
+    assert sorted(os.listdir(os.path.join(published, "assets.extra", "extra"))) == [
+        "a.txt",
+        "b.txt",
+    ]
     assert len(_temporaries(base)) == len(records) - 1
 
 
-def test_clean_stale_temporaries_after_kills_spares_a_live_export(killed_base, worker, model_dir, checkpoint_prefix):
+def test_clean_stale_temporaries_after_kills_spares_a_live_export(
+    killed_base, worker, model_dir, checkpoint_prefix
+):
     """After the kills: a live export (paused in another process, its temporary made to
     look ancient) survives ``clean_stale_temporaries(older_than=0)``, which removes every
     temporary of the killed processes and nothing else; the live export then completes,
@@ -131,9 +161,13 @@ def test_clean_stale_temporaries_after_kills_spares_a_live_export(killed_base, w
     later = worker.call("export_once", model_dir=model_dir, base=base)
     assert "result" in later, later
     for export_dir in (finished["result"], later["result"]):
-        assert sorted(_tree.load_every_mode(export_dir, checkpoint_prefix)) == [("eval",), ("serve",), ("train",)]
+        assert sorted(_tree.load_every_mode(export_dir, checkpoint_prefix)) == [
+            ("eval",),
+            ("serve",),
+            ("train",),
+        ]
     assert _temporaries(base) == []
     assert set(_tree.integer_dirs(base)) == set(exports_before) | {
-        os.path.basename(finished["result"]), os.path.basename(later["result"])
+        os.path.basename(finished["result"]),
+        os.path.basename(later["result"]),
     }
-

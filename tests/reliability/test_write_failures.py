@@ -38,7 +38,10 @@ FSIZE_CASES = {
     # PREDICT-only from a V2 checkpoint: the subset of byte ranges goes straight to variables.data.
     "variables-stream": (dict(limit=8000, modes=[MK.PREDICT]), "variables/variables.data"),
     "variables-copy": (dict(limit=8000, modes=list(support.ALL_MODES)), "variables/variables.data"),
-    "saved-model-pb": (dict(limit=20000, modes=list(support.ALL_MODES), limit_after_variables=True), "saved_model.pb"),
+    "saved-model-pb": (
+        dict(limit=20000, modes=list(support.ALL_MODES), limit_after_variables=True),
+        "saved_model.pb",
+    ),
     "assets-extra": (dict(limit=200_000, modes=[MK.TRAIN], big_asset=True), "assets.extra/big.bin"),
 }
 
@@ -55,7 +58,9 @@ def test_file_size_limit_fails_cleanly(case, base_exists, worker, model_dir, tmp
     base = str(tmp_path / "sandbox" / "exports")
     os.makedirs(os.path.dirname(base))
     if base_exists:
-        estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map([MK.PREDICT]))
+        estimator_ext.export_all_saved_models(
+            estimator, base, support.adam_receiver_map([MK.PREDICT])
+        )
     assets_extra = None
     if arguments.pop("big_asset", False):
         big = tmp_path / "big.bin"
@@ -63,7 +68,13 @@ def test_file_size_limit_fails_cleanly(case, base_exists, worker, model_dir, tmp
         assets_extra = {"big.bin": str(big)}
     before = _tree.snapshot(str(tmp_path), dir_mtimes=False)
 
-    outcome = worker.call("export_with_fsize_limit", model_dir=model_dir, base=base, assets_extra=assets_extra, **arguments)
+    outcome = worker.call(
+        "export_with_fsize_limit",
+        model_dir=model_dir,
+        base=base,
+        assets_extra=assets_extra,
+        **arguments,
+    )
 
     assert "error" in outcome, outcome
     assert outcome["error"]["type"] == "OutOfRangeError", outcome["error"]
@@ -76,7 +87,9 @@ def test_read_only_base_fails_cleanly(estimator, sandbox):
     """An existing base that refuses new entries: a PermissionDeniedError naming the
     temporary it could not create; the base and its earlier export are unchanged."""
     base = os.path.join(sandbox, "exports")
-    earlier = estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map([MK.PREDICT]))
+    earlier = estimator_ext.export_all_saved_models(
+        estimator, base, support.adam_receiver_map([MK.PREDICT])
+    )
     before = _tree.snapshot(sandbox)
     with read_only_directory(base):
         with pytest.raises(tf.errors.PermissionDeniedError, match=r"\.estimator_ext-tmp-"):
@@ -93,12 +106,18 @@ def test_missing_base_under_a_read_only_parent_fails_cleanly(estimator, sandbox)
     before = _tree.snapshot(sandbox)
     with read_only_directory(parent):
         with pytest.raises(tf.errors.PermissionDeniedError, match="shared/exports"):
-            estimator_ext.export_all_saved_models(estimator, os.path.join(parent, "exports", "v1"), support.adam_receiver_map())
+            estimator_ext.export_all_saved_models(
+                estimator, os.path.join(parent, "exports", "v1"), support.adam_receiver_map()
+            )
     assert _tree.diff(before, _tree.snapshot(sandbox)) == []
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for chattr +i inside the exporting process")
-def test_base_turning_read_only_mid_export_leaves_only_a_stale_temporary(worker, model_dir, tmp_path):
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root for chattr +i inside the exporting process"
+)
+def test_base_turning_read_only_mid_export_leaves_only_a_stale_temporary(
+    worker, model_dir, tmp_path
+):
     """The base turns immutable after the variables were written (the PREDICT receiver
     runs ``chattr +i``): publishing fails with PermissionError naming the rename. The
     temporary's contents are removed, but its now empty directory cannot be unlinked from
@@ -115,7 +134,9 @@ def test_base_turning_read_only_mid_export_leaves_only_a_stale_temporary(worker,
     left = os.listdir(base)
     assert len(left) == 1 and left[0].startswith(".estimator_ext-tmp-"), left
     assert os.listdir(os.path.join(base, left[0])) == []
-    assert estimator_ext.clean_stale_temporaries(base, older_than=0) == [os.path.join(base, left[0])]
+    assert estimator_ext.clean_stale_temporaries(base, older_than=0) == [
+        os.path.join(base, left[0])
+    ]
     assert os.listdir(base) == []
 
 
@@ -150,7 +171,9 @@ def test_checkpoint_vanishing_before_the_variables_are_written(modes, deleted, m
     receivers[first] = _deleting_receiver(receivers[first], private, [deleted])
     base = str(tmp_path / "exports")
     before = _tree.snapshot(private)
-    with pytest.raises(tf.errors.NotFoundError, match="disappeared while it was being exported") as raised:
+    with pytest.raises(
+        tf.errors.NotFoundError, match="disappeared while it was being exported"
+    ) as raised:
         estimator_ext.export_all_saved_models(estimator, base, receivers)
     assert checkpoint in str(raised.value) and "now missing" in str(raised.value)
     assert not os.path.exists(base)
@@ -180,7 +203,9 @@ def test_checkpoint_vanishing_after_the_variables_were_written_still_exports(mod
     private = copy_model_dir(model_dir, str(tmp_path / "model"))
     receivers = support.adam_receiver_map()
     receivers[MK.EVAL] = _deleting_receiver(receivers[MK.EVAL], private, ["model.ckpt-*"])
-    export = estimator_ext.export_all_saved_models(support.make_adam_estimator(private), str(tmp_path / "exports"), receivers)
+    export = estimator_ext.export_all_saved_models(
+        support.make_adam_estimator(private), str(tmp_path / "exports"), receivers
+    )
     assert glob.glob(os.path.join(private, "model.ckpt-*")) == []
     loaded = _tree.load_every_mode(export, tf.train.latest_checkpoint(model_dir))
     assert sorted(loaded) == [("eval",), ("serve",), ("train",)]
