@@ -137,7 +137,7 @@ def parse_table(data: bytes) -> list[tuple[bytes, bytes]]:
         raise CorruptIndexError(f"Bad table magic {magic:#x}; this is not a checkpoint index.")
     _, position = _decode_handle(footer, 0)  # the metaindex: TF's tables keep nothing in it
     index_handle, _ = _decode_handle(footer, position)
-    entries = []
+    entries: list[tuple[bytes, bytes]] = []
     for _, handle_bytes in _parse_block(_read_block(data, index_handle)):
         handle, _ = _decode_handle(handle_bytes, 0)
         entries.extend(_parse_block(_read_block(data, handle)))

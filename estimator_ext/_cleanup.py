@@ -8,6 +8,8 @@ import os
 import shutil
 import stat
 import time
+from types import TracebackType
+from typing import Any, Callable
 
 import tensorflow as tf
 
@@ -228,7 +230,11 @@ def _remove_tree(path: str) -> bool:
     """Removes ``path`` (a tree, or a claim file); True once it is gone (also when a
     concurrent cleaner helped)."""
 
-    def ignore_vanished(function, failed_path, exc_info):
+    def ignore_vanished(
+        function: Callable[..., Any],
+        failed_path: str,
+        exc_info: tuple[type[BaseException], BaseException, TracebackType],
+    ) -> None:
         if not issubclass(exc_info[0], FileNotFoundError):
             raise exc_info[1]
 

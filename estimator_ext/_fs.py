@@ -406,7 +406,7 @@ def _copy_into_claimed(source: str, destination: str) -> None:
 
     The first attempt refuses to overwrite (a guard against a name taken meanwhile); a
     retry after a failed attempt may find that attempt's own object, so it overwrites."""
-    attempts = []
+    attempts: list[None] = []
 
     def copy() -> None:
         attempts.append(None)

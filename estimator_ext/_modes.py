@@ -184,7 +184,7 @@ def _no_outputs_error(spec: Any, detail: str) -> ValueError:
 
 def _default_serving_fallback(
     signature_def_map: dict[str, Any], receiver_tensors: dict[str, Any], spec: Any
-):
+) -> tuple[str, Any] | None:
     predict_method = tf.saved_model.PREDICT_METHOD_NAME
     for name, signature in signature_def_map.items():
         if signature.method_name == predict_method:
@@ -198,7 +198,7 @@ def _default_serving_fallback(
         return None
 
 
-def _saver_for(scaffold: Any):
+def _saver_for(scaffold: Any) -> tuple[Any, bool]:
     """The saver that restores this mode's variables at load time, and whether it is ours.
 
     A custom ``Scaffold.saver`` is kept so loading the SavedModel restores exactly what it

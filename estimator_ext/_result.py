@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, KeysView, Mapping, ValuesView
-from typing import (
-    Any,
-)
+from typing import Any
 
 
 class ExportResult(str):
@@ -60,7 +58,7 @@ class ExportResult(str):
     def __str__(self) -> str:
         return str.__str__(self)
 
-    def __getitem__(self, key: Any) -> str:  # type: ignore[override]  # str keys add the mode mapping
+    def __getitem__(self, key: Any) -> str:  # str keys add the mode mapping
         if isinstance(key, str):
             if key in self.tags_by_mode:
                 return self.export_dir
@@ -95,7 +93,7 @@ class ExportResult(str):
             f"saved_variables_mode={self.saved_variables_mode!r})"
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[ExportResult], tuple[Any, ...]]:
         return (
             ExportResult,
             (

@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any, Callable, overload
 
 import wrapt
 
@@ -116,7 +116,13 @@ class PatchRecord(Sequence[str]):
             return None
         return self.wrappers.setdefault(id(original), wrapt.FunctionWrapper(original, wrapper))
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def,override]
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
         return self.names[index]
 
     def __len__(self) -> int:
