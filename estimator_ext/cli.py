@@ -99,7 +99,8 @@ def load_object(spec: str, option: str) -> Any:
     module_name, separator, attribute = spec.partition(":")
     if not separator or not module_name.strip() or not attribute.strip():
         raise CliError(
-            f"{option} must be MODULE:NAME, e.g. 'my_project.model:make_estimator'; received {spec!r}."
+            f"{option} must be MODULE:NAME, e.g. 'my_project.model:make_estimator'; "
+            f"received {spec!r}."
         )
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -108,14 +109,16 @@ def load_object(spec: str, option: str) -> Any:
     except ModuleNotFoundError as error:
         if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
             raise CliError(
-                f"{option} {spec!r}: no module named {error.name!r} (looked in the current directory and sys.path)."
+                f"{option} {spec!r}: no module named {error.name!r} "
+                "(looked in the current directory and sys.path)."
             ) from error
         raise CliError(
             f"{option} {spec!r}: importing {module_name!r} failed: {_one_line(error)}"
         ) from error
     except Exception as error:  # the user's module raised while importing
         raise CliError(
-            f"{option} {spec!r}: importing {module_name!r} raised {type(error).__name__}: {_one_line(error)}"
+            f"{option} {spec!r}: importing {module_name!r} raised "
+            f"{type(error).__name__}: {_one_line(error)}"
         ) from error
     value: Any = module
     for part in attribute.split("."):
@@ -137,15 +140,18 @@ def _build_estimator(spec: str, model_dir: str | None) -> Any:
     if isinstance(factory, tf.compat.v1.estimator.Estimator):
         if model_dir is not None:
             raise CliError(
-                f"--estimator {spec!r} is an Estimator object, not a factory; --model-dir needs a factory to pass model_dir= to."
+                f"--estimator {spec!r} is an Estimator object, not a factory; "
+                "--model-dir needs a factory to pass model_dir= to."
             )
         return factory
     if not callable(factory):
         raise CliError(
-            f"--estimator {spec!r} is a {type(factory).__name__}; expected a function returning a tf.estimator.Estimator."
+            f"--estimator {spec!r} is a {type(factory).__name__}; "
+            "expected a function returning a tf.estimator.Estimator."
         )
     kwargs = {"model_dir": model_dir} if model_dir is not None else {}
-    call_text = f"{spec.partition(':')[2]}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
+    arguments = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+    call_text = f"{spec.partition(':')[2]}({arguments})"
     try:
         estimator = factory(**kwargs)
     except Exception as error:  # the user's factory failed
@@ -155,7 +161,8 @@ def _build_estimator(spec: str, model_dir: str | None) -> Any:
         ) from error
     if not isinstance(estimator, tf.compat.v1.estimator.Estimator):
         raise CliError(
-            f"--estimator: {call_text} returned a {type(estimator).__name__}, expected a tf.estimator.Estimator."
+            f"--estimator: {call_text} returned a {type(estimator).__name__}, "
+            "expected a tf.estimator.Estimator."
         )
     return estimator
 
@@ -172,8 +179,8 @@ def _receiver_map(spec: str) -> Mapping[str, Any]:
             ) from error
     if not isinstance(receivers, Mapping):
         raise CliError(
-            f"--receivers {spec!r} must be a dict of tf.estimator.ModeKeys to receiver fns (or a function "
-            f"returning one); got {type(receivers).__name__}."
+            f"--receivers {spec!r} must be a dict of tf.estimator.ModeKeys to receiver fns "
+            f"(or a function returning one); got {type(receivers).__name__}."
         )
     return receivers
 
@@ -259,7 +266,9 @@ def _export(args: argparse.Namespace) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Export all modes of a tf.estimator as one SavedModel; run legacy tf.contrib scripts.",
+        description=(
+            "Export all modes of a tf.estimator as one SavedModel; run legacy tf.contrib scripts."
+        ),
     )
     from estimator_ext import __version__  # plain Python, no TensorFlow
 
@@ -270,8 +279,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run a script with estimator_ext.patch() applied",
-        description="Runs SCRIPT as __main__ with estimator_ext.patch() applied, as `python SCRIPT ARGS` would "
-        "(every argument after SCRIPT is the script's).",
+        description="Runs SCRIPT as __main__ with estimator_ext.patch() applied, as "
+        "`python SCRIPT ARGS` would (every argument after SCRIPT is the script's).",
     )
     run.add_argument(
         "--builtin",
@@ -298,7 +307,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--estimator",
         required=True,
         metavar="MODULE:FACTORY",
-        help="a function returning the tf.estimator.Estimator (called with model_dir= if --model-dir is given)",
+        help="a function returning the tf.estimator.Estimator "
+        "(called with model_dir= if --model-dir is given)",
     )
     export.add_argument(
         "--receivers",

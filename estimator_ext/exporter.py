@@ -50,8 +50,9 @@ class AllModesExporter(tf.estimator.Exporter):
     largest complete integer-named directories remain, as ``LatestExporter`` does; any
     other entry (temporary directories of exports in progress, integer-named directories
     without ``saved_model.pb`` -- a copy-publish in progress on ``s3://``/``gs://`` --
-    files, other names) is neither counted nor touched, and the export just written is never deleted, even if a clock that went
-    backwards gave it a smaller name than older ones.
+    files, other names) is neither counted nor touched, and the export just written is
+    never deleted, even if a clock that went backwards gave it a smaller name than older
+    ones.
 
     Arguments are checked when the exporter is built, so a mistake surfaces before
     training starts rather than after the first evaluation.
