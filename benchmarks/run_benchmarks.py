@@ -1,7 +1,7 @@
 """Benchmark: estimator_ext against TF's built-in exporters and a plain copy, run by hand.
 
-    .venv/bin/python benchmarks/run_benchmarks.py            # full run, ~30 min, up to ~9 GB disk at once
-    .venv/bin/python benchmarks/run_benchmarks.py --quick    # small sizes, few repeats (smoke test)
+    .venv/bin/python benchmarks/run_benchmarks.py          # full run, ~30 min, up to ~9 GB disk
+    .venv/bin/python benchmarks/run_benchmarks.py --quick  # small sizes, few repeats (smoke test)
 
 Every measurement runs in its own fresh process, methods alternate (the order rotates
 every repeat), each case is repeated (3 times by default; the small linear case, whose
@@ -89,7 +89,7 @@ def cases(quick: bool) -> list[Case]:
     return found
 
 
-# --- child: one measurement ------------------------------------------------------------------------
+# --- child: one measurement -----------------------------------------------------------------
 
 
 def _rss() -> int:
@@ -131,7 +131,8 @@ class _Sampler(threading.Thread):
 
 
 def _tree_bytes(path: str, shared_inodes: frozenset = frozenset()) -> int:
-    """Bytes of the files under ``path``, leaving out those sharing an inode in ``shared_inodes``."""
+    """Bytes of the files under ``path``, leaving out those sharing an inode in
+    ``shared_inodes``."""
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
@@ -246,7 +247,10 @@ def _prepare(case: Case, workdir: str) -> str:
         code = f"import models; models.train_linear({model_dir!r})"
     else:
         model_dir = os.path.join(workdir, f"embedding-{case.checkpoint_gib:g}")
-        code = f"import models; models.write_embedding_checkpoint({model_dir!r}, models.rows_for_checkpoint_gib({case.checkpoint_gib!r}))"
+        code = (
+            f"import models; models.write_embedding_checkpoint({model_dir!r}, "
+            f"models.rows_for_checkpoint_gib({case.checkpoint_gib!r}))"
+        )
     if not os.path.exists(os.path.join(model_dir, "checkpoint")):
         print(f"  preparing {model_dir}", flush=True)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=HERE, CUDA_VISIBLE_DEVICES="-1")
@@ -376,7 +380,8 @@ def machine() -> dict[str, str]:
         [
             _python(),
             "-c",
-            "import importlib.metadata as m, numpy, tensorflow as tf; print(tf.__version__, m.version('tensorflow-estimator'), numpy.__version__)",
+            "import importlib.metadata as m, numpy, tensorflow as tf; "
+            "print(tf.__version__, m.version('tensorflow-estimator'), numpy.__version__)",
         ],
         capture_output=True,
         text=True,
@@ -406,37 +411,43 @@ def _targets(rows: list[dict[str, Any]], all_cases: list[Case]) -> list[str]:
     lines = []
     if max(c.checkpoint_gib for c in all_cases) < 2:
         lines.append(
-            "- (a --quick run: the targets are set for 2 GiB, where the ~15 MiB constant of graph and session is negligible)"
+            "- (a --quick run: the targets are set for 2 GiB, where the ~15 MiB constant of graph "
+            "and session is negligible)"
         )
     big = row(biggest_three, "estimator_ext")
     if big:
         met = big["time_ratio"] <= 0.5
         lines.append(
-            f"- {biggest_three}: time {big['time_ratio']:.2f}x built-in (target <= 0.5x): **{'met' if met else 'missed'}**"
+            f"- {biggest_three}: time {big['time_ratio']:.2f}x built-in (target <= 0.5x): "
+            f"**{'met' if met else 'missed'}**"
         )
         met = big["peak_of_checkpoint"] <= 0.10
         lines.append(
-            f"- {biggest_three}: peak RSS above baseline {100 * big['peak_of_checkpoint']:.1f}% of the checkpoint "
+            f"- {biggest_three}: peak RSS above baseline "
+            f"{100 * big['peak_of_checkpoint']:.1f}% of the checkpoint "
             f"(target <= 10%): **{'met' if met else 'missed'}**"
         )
     predict = row(predict_only, "estimator_ext")
     if predict:
         met = predict["peak_of_checkpoint"] <= 0.60
         lines.append(
-            f"- {predict_only}: peak RSS above baseline {100 * predict['peak_of_checkpoint']:.1f}% of the checkpoint "
+            f"- {predict_only}: peak RSS above baseline "
+            f"{100 * predict['peak_of_checkpoint']:.1f}% of the checkpoint "
             f"(target <= 60%; the largest tensor is 50%): **{'met' if met else 'missed'}**"
         )
         exported = predict["exported_variables"][0] if predict["exported_variables"] else []
         slots = [name for name in exported if "Adagrad" in name]
         lines.append(
-            f"- {predict_only}: the export holds {len(exported)} variables ({', '.join(exported)}), "
-            f"{len(slots)} optimizer slots: **{'met' if exported and not slots else 'missed'}**"
+            f"- {predict_only}: the export holds {len(exported)} variables "
+            f"({', '.join(exported)}), {len(slots)} optimizer slots: "
+            f"**{'met' if exported and not slots else 'missed'}**"
         )
     small = row("linear, 3 modes", "estimator_ext")
     if small:
         met = small["time_ratio"] <= 1.1
         lines.append(
-            f"- linear, 3 modes: time {small['time_ratio']:.2f}x built-in (target <= 1.1x): **{'met' if met else 'missed'}**"
+            f"- linear, 3 modes: time {small['time_ratio']:.2f}x built-in (target <= 1.1x): "
+            f"**{'met' if met else 'missed'}**"
         )
     return lines
 
@@ -455,49 +466,56 @@ def write_markdown(
     lines = [
         "# Benchmark results",
         "",
-        "Generated by `benchmarks/run_benchmarks.py` (see benchmarks/README.md). Each figure is the median of "
-        f"{repeats}, each run in its own process, methods alternating. Ratios are against the built-in "
-        "`Estimator.experimental_export_all_saved_models` measured in the same run. Peak RSS is above the "
-        "process's RSS just before the export call. The machine is shared with other jobs, so absolute "
-        "times are noisy; the ratios are what count.",
+        "Generated by `benchmarks/run_benchmarks.py` (see benchmarks/README.md). "
+        f"Each figure is the median of {repeats}, each run in its own process, methods "
+        "alternating. Ratios are against the built-in "
+        "`Estimator.experimental_export_all_saved_models` measured in the same run. "
+        "Peak RSS is above the process's RSS just before the export call. The machine is "
+        "shared with other jobs, so absolute times are noisy; the ratios are what count.",
         "",
         "Machine: " + ", ".join(f"{key} {value}" for key, value in machine_info.items()) + ".",
         "",
         "## Targets (issue 4)",
         "",
-        'Checked on the `estimator_ext` method: the library\'s default behaviour (the "copy" strategy really '
-        "copies).",
+        "Checked on the `estimator_ext` method: the library's default behaviour "
+        '(the "copy" strategy really copies).',
         "",
         *_targets(rows, all_cases),
         "",
         "## All cases",
         "",
-        "| case | method | time (s) | time vs built-in | peak RSS above baseline (MiB) | peak RSS / checkpoint | export size | bytes written | variables strategy |",
+        "| case | method | time (s) | time vs built-in | peak RSS above baseline (MiB) "
+        "| peak RSS / checkpoint | export size | bytes written | variables strategy |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         share = "n/a" if row["model"] == "linear" else f"{100 * row['peak_of_checkpoint']:.1f}%"
         lines.append(
-            f"| {row['case']} (checkpoint {_size_text(row['checkpoint_bytes'])}) | {METHOD_LABELS[row['method']]} | "
-            f"{row['seconds']:.2f} | {row['time_ratio']:.2f}x | {row['peak_bytes'] / MIB:.1f} | {share} | "
-            f"{_size_text(row['export_bytes'])} | {_size_text(row['bytes_written'])} | {row['strategy'] or ''} |"
+            f"| {row['case']} (checkpoint {_size_text(row['checkpoint_bytes'])}) "
+            f"| {METHOD_LABELS[row['method']]} | "
+            f"{row['seconds']:.2f} | {row['time_ratio']:.2f}x | {row['peak_bytes'] / MIB:.1f} "
+            f"| {share} | {_size_text(row['export_bytes'])} | {_size_text(row['bytes_written'])} "
+            f"| {row['strategy'] or ''} |"
         )
     lines += [
         "",
         "Notes:",
         "",
-        '- `estimator_ext` rows are the library\'s default behaviour: its "copy" strategy really copies the '
-        "checkpoint's data and index files through `tf.io.gfile`, so the export shares nothing with the "
-        'checkpoint and "bytes written" equals the export size. The issue 4 targets above are checked on '
-        "these rows.",
-        '- "bytes written" leaves out files that are hard links to the checkpoint\'s; no method makes any.',
-        "- estimator_ext flushes every file of the export to disk (fsync) before publishing it under its final "
-        "name, so that a crash never leaves a published export with missing data; the built-in and the plain "
-        "copy do not. With the default real copies, and with streamed variables, that flush is part of the "
-        "time above.",
-        '- PREDICT only: both the built-in and estimator_ext\'s "stream" hold the largest tensor (the embedding, '
-        "half the checkpoint) in memory once; the built-in restores every PREDICT variable at once, the stream "
-        "one tensor (or 32 MiB group of small ones) at a time.",
+        "- `estimator_ext` rows are the library's default behaviour: its "
+        '"copy" strategy really copies the '
+        "checkpoint's data and index files through `tf.io.gfile`, so the export shares "
+        'nothing with the checkpoint and "bytes written" equals the export size. The issue 4 '
+        "targets above are checked on these rows.",
+        '- "bytes written" leaves out files that are hard links to the checkpoint\'s; '
+        "no method makes any.",
+        "- estimator_ext flushes every file of the export to disk (fsync) before publishing "
+        "it under its final name, so that a crash never leaves a published export with "
+        "missing data; the built-in and the plain copy do not. With the default real copies, "
+        "and with streamed variables, that flush is part of the time above.",
+        "- PREDICT only: both the built-in and estimator_ext's "
+        '"stream" hold the largest tensor (the embedding, '
+        "half the checkpoint) in memory once; the built-in restores every PREDICT variable "
+        "at once, the stream one tensor (or 32 MiB group of small ones) at a time.",
         "",
         "## Every run (s)",
         "",
@@ -505,9 +523,8 @@ def write_markdown(
         "| --- | --- | --- |",
     ]
     for row in rows:
-        lines.append(
-            f"| {row['case']} | {row['method']} | {', '.join(f'{s:.2f}' for s in row['seconds_all'])} |"
-        )
+        runs = ", ".join(f"{s:.2f}" for s in row["seconds_all"])
+        lines.append(f"| {row['case']} | {row['method']} | {runs} |")
     lines += ["", "![time and memory against checkpoint size](results.png)", ""]
     with open(path, "w") as out:
         out.write("\n".join(lines))
