@@ -1,4 +1,5 @@
-"""A custom ``model_fn`` Estimator exported with all three modes, a vocabulary asset and extra assets.
+"""A custom ``model_fn`` Estimator exported with all three modes, a vocabulary asset and extra
+assets.
 
 The model: a logistic regression on one number ``x`` plus a per-colour bias, the colour
 looked up in a vocabulary file (a ``tf.lookup`` table, so the file becomes a SavedModel
@@ -81,7 +82,8 @@ def model_fn(features, labels, mode, params):
 
 
 def make_data(rows: int = 300, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Label 1 when x plus the colour's offset (red -1, green 0, blue +1) is positive, with noise."""
+    """Label 1 when x plus the colour's offset (red -1, green 0, blue +1) is positive, with
+    noise."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, rows).astype(np.float32)
     colour_index = rng.integers(0, len(COLOURS), rows)

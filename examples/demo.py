@@ -1,4 +1,5 @@
-"""The estimator_ext demo: one SavedModel holding the TRAIN, EVAL and PREDICT graphs of an Iris classifier.
+"""The estimator_ext demo: one SavedModel holding the TRAIN, EVAL and PREDICT graphs of an Iris
+classifier.
 
 Run it with ``make demo`` (which creates the venv first) or ``python examples/demo.py``.
 
@@ -192,12 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{name}={value:g}" for name, value in row.items())
         + f" (true class: {iris.class_names[iris.labels[args.row]]})"
     )
-    print(
-        f"  export (tf.saved_model.load, serving_default): {_format_probabilities(from_export, iris)}"
-    )
-    print(
-        f"  estimator.predict                            : {_format_probabilities(from_estimator, iris)}"
-    )
+    export_text = _format_probabilities(from_export, iris)
+    estimator_text = _format_probabilities(from_estimator, iris)
+    print(f"  export (tf.saved_model.load, serving_default): {export_text}")
+    print(f"  estimator.predict                            : {estimator_text}")
     max_difference = float(np.max(np.abs(from_export - from_estimator)))
     if max_difference > 1e-5:
         print(f"parity: FAILED (max abs difference {max_difference:.2e})")

@@ -1,4 +1,5 @@
-"""Loads examples/data/iris.csv (Fisher's Iris, as shipped by scikit-learn; see examples/data/README.md).
+"""Loads examples/data/iris.csv (Fisher's Iris, as shipped by scikit-learn; see
+examples/data/README.md).
 
 The file keeps scikit-learn's layout: a header line ``150,4,setosa,versicolor,virginica``
 (rows, feature count, class names), then one row per flower: four measurements in cm and

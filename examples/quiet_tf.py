@@ -10,7 +10,8 @@ import warnings
 
 
 def quiet_tensorflow() -> None:
-    """Only errors from TensorFlow's C++ core, its Python logger and absl; no deprecation warnings."""
+    """Only errors from TensorFlow's C++ core, its Python logger and absl; no deprecation
+    warnings."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # 2: hide INFO and WARNING from C++
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)

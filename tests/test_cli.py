@@ -39,13 +39,18 @@ def make_estimator(model_dir=None):
     columns = [
         tf.feature_column.numeric_column("x1"),
         tf.feature_column.numeric_column("x2"),
-        tf.feature_column.categorical_column_with_vocabulary_list("color", ["red", "green", "blue"]),
+        tf.feature_column.categorical_column_with_vocabulary_list(
+            "color", ["red", "green", "blue"]
+        ),
     ]
     return tf.estimator.LinearClassifier(columns, model_dir=model_dir)
 
 
 def _serving():
-    placeholders = {name: tf.compat.v1.placeholder(spec.dtype, spec.shape, name=name) for name, spec in FEATURE_SPECS.items()}
+    placeholders = {
+        name: tf.compat.v1.placeholder(spec.dtype, spec.shape, name=name)
+        for name, spec in FEATURE_SPECS.items()
+    }
     return tf.estimator.export.ServingInputReceiver(placeholders, placeholders)
 
 

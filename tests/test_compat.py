@@ -1,4 +1,5 @@
-"""Version guards: a clear message for TensorFlow 2.16+ (no tf.estimator) and unsupported Pythons."""
+"""Version guards: a clear message for TensorFlow 2.16+ (no tf.estimator) and unsupported
+Pythons."""
 
 import subprocess
 import sys
@@ -86,7 +87,10 @@ def test_supported_versions_pass():
 
 
 def test_importing_the_package_does_not_import_tensorflow():
-    code = "import sys, estimator_ext; print('tensorflow' in sys.modules); estimator_ext.ExportResult; print('tensorflow' in sys.modules)"
+    code = (
+        "import sys, estimator_ext; print('tensorflow' in sys.modules); "
+        "estimator_ext.ExportResult; print('tensorflow' in sys.modules)"
+    )
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     ).stdout

@@ -272,10 +272,13 @@ def test_tpu_estimator_on_cpu_exports_all_three_modes(tmp_path):
         signature = tf.compat.v1.saved_model.loader.load(session, ["eval"], export).signature_def[
             "eval"
         ]
-        feeds = lambda rows: {
-            graph.get_tensor_by_name(signature.inputs[k].name): v  # noqa: E731
-            for k, v in dict(support.features_np(rows), label=support.TARGET[rows]).items()
-        }
+
+        def feeds(rows):
+            columns = dict(support.features_np(rows), label=support.TARGET[rows])
+            return {
+                graph.get_tensor_by_name(signature.inputs[k].name): v for k, v in columns.items()
+            }
+
         for start in range(0, 64, 16):
             session.run(
                 graph.get_tensor_by_name(signature.outputs["metrics/rmse/update_op"].name),

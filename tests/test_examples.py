@@ -31,7 +31,8 @@ def run_example(script: str, tmp_path: Path, *args: str) -> subprocess.Completed
         timeout=600,
     )
     assert completed.returncode == 0, (
-        f"{script} exited {completed.returncode}\n--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
+        f"{script} exited {completed.returncode}\n"
+        f"--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
     )
     return completed
 
@@ -130,7 +131,8 @@ def test_custom_model_fn_runs_without_arguments_in_a_temp_dir(tmp_path):
 
 
 def test_iris_csv_is_the_shipped_scikit_learn_file():
-    """examples/data/iris.csv is byte-for-byte scikit-learn's copy (provenance in data/README.md)."""
+    """examples/data/iris.csv is byte-for-byte scikit-learn's copy (provenance in
+    data/README.md)."""
     data = (EXAMPLES / "data" / "iris.csv").read_bytes()
     assert hashlib.sha256(data).hexdigest() == IRIS_CSV_SHA256
     lines = data.decode("utf-8").splitlines()

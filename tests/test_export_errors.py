@@ -210,7 +210,8 @@ def test_receiver_returning_the_wrong_type(trained_linear_classifier, export_bas
     expect(
         TypeError,
         re.escape(
-            "input_receiver_fn_map['infer'] (ModeKeys.PREDICT) returned dict, expected an input receiver"
+            "input_receiver_fn_map['infer'] (ModeKeys.PREDICT) returned dict, "
+            "expected an input receiver"
         ),
         lambda: estimator_ext.export_all_saved_models(
             trained_linear_classifier, export_base, receivers
@@ -227,7 +228,8 @@ def test_nothing_created_when_the_base_did_not_exist(trained_linear_classifier, 
 
 
 def _trained_from(tmp_path, train_model_fn, export_model_fn):
-    """An estimator whose checkpoint comes from ``train_model_fn`` and graphs from ``export_model_fn``."""
+    """An estimator whose checkpoint comes from ``train_model_fn`` and graphs from
+    ``export_model_fn``."""
     model_dir = str(tmp_path / "model")
     tf.estimator.Estimator(train_model_fn, model_dir=model_dir).train(
         support.input_fn(support.TARGET), steps=2

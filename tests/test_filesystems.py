@@ -71,7 +71,8 @@ def files_under(root):
 
 
 def load_all_modes(export_dir):
-    """Loads each tag set with the TF1 loader: serve -> probabilities, eval -> loss, train -> loss."""
+    """Loads each tag set with the TF1 loader: serve -> probabilities, eval -> loss,
+    train -> loss."""
     results = {}
     for tags, key, feeds, output in (
         (["serve"], "predict", {"x": ROWS}, "probabilities"),

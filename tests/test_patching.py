@@ -622,15 +622,23 @@ TRAIN_AND_EXPORT = """
     import numpy as np
     rows = {"x": np.arange(8, dtype=np.float32).reshape(8, 1) / 8}
     labels = (rows["x"] > 0.5).astype(np.int64)
-    estimator = tf.estimator.LinearClassifier([tf.feature_column.numeric_column("x")], model_dir=workdir + "/model")
-    estimator.train(lambda: tf.data.Dataset.from_tensor_slices((rows, labels)).repeat().batch(8), steps=3)
+    estimator = tf.estimator.LinearClassifier(
+        [tf.feature_column.numeric_column("x")], model_dir=workdir + "/model"
+    )
+    estimator.train(
+        lambda: tf.data.Dataset.from_tensor_slices((rows, labels)).repeat().batch(8), steps=3
+    )
     spec = {"x": tf.compat.v1.placeholder(tf.float32, [None, 1], name="x")}
     receivers = {
-        "train": tf.contrib.estimator.build_raw_supervised_input_receiver_fn(spec, tf.compat.v1.placeholder(tf.int64, [None, 1])),
+        "train": tf.contrib.estimator.build_raw_supervised_input_receiver_fn(
+            spec, tf.compat.v1.placeholder(tf.int64, [None, 1])
+        ),
         "infer": tf.estimator.export.build_parsing_serving_input_receiver_fn(spec),
     }
     by_method = estimator.export_all_saved_models(workdir + "/method", receivers)
-    by_contrib = tf.contrib.estimator.export_all_saved_models(estimator, workdir + "/contrib", receivers)
+    by_contrib = tf.contrib.estimator.export_all_saved_models(
+        estimator, workdir + "/contrib", receivers
+    )
     restored = list(estimator_ext.unpatch())
     print(json.dumps({
         "modes": sorted(by_method.keys()), "contrib_modes": sorted(by_contrib.keys()),
@@ -664,8 +672,10 @@ def test_patch_before_tensorflow_is_imported(tmp_path):
         assert len(record) == 0 and "tensorflow" in record.pending
         import tensorflow as tf
         assert "tf.contrib" in record and hasattr(tf, "contrib")
-        assert "tensorflow_estimator.python.estimator.canned.linear" not in sys.modules  # tf.estimator is lazy
-        assert tf.estimator.LinearClassifier.__dict__["export_all_saved_models"] is patching.EXPORT_METHOD
+        # tf.estimator is lazy
+        assert "tensorflow_estimator.python.estimator.canned.linear" not in sys.modules
+        method = tf.estimator.LinearClassifier.__dict__["export_all_saved_models"]
+        assert method is patching.EXPORT_METHOD
         assert record.pending == ()
         workdir = {str(tmp_path)!r}
     """)
@@ -700,7 +710,8 @@ def test_patch_after_tensorflow_and_estimators_are_in_use(tmp_path):
         existing = tf.estimator.LinearClassifier([tf.feature_column.numeric_column("x")])
         import estimator_ext
         estimator_ext.patch()
-        assert callable(existing.export_all_saved_models)  # instances made before patch() have it too
+        # instances made before patch() have it too
+        assert callable(existing.export_all_saved_models)
         workdir = {str(tmp_path)!r}
     """)
         + textwrap.dedent(TRAIN_AND_EXPORT),

@@ -436,7 +436,7 @@ def test_groups_respect_the_budget_and_keep_big_or_unsized_tensors_alone():
     assert _variables._groups([], budget=25) == []
 
 
-# --- which checkpoint ------------------------------------------------------------------------------
+# --- which checkpoint -----------------------------------------------------------------------
 
 
 def _all_checkpoints(estimator):

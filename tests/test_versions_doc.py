@@ -1,4 +1,5 @@
-"""docs/versions.md is exactly what docs/make_versions_table.py makes of the committed nox report."""
+"""docs/versions.md is exactly what docs/make_versions_table.py makes of the committed nox
+report."""
 
 from __future__ import annotations
 

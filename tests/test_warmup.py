@@ -297,7 +297,8 @@ def test_an_example_for_a_raw_tensor_receiver_is_refused(classifier, tmp_path):
         (
             [{"x1": [0.5], "x2": [0.1], "colour": ["red"]}],
             ValueError,
-            "warmup_requests[0] has feature 'colour', which the serving receiver does not parse (it parses: color, x1, x2)",
+            "warmup_requests[0] has feature 'colour', which the serving receiver does not parse "
+            "(it parses: color, x1, x2)",
         ),
         (
             [{"x1": ["half"], "x2": [0.1], "color": ["red"]}],

@@ -65,7 +65,12 @@ def _fork(body: Callable[[Callable[[str], None]], Any]) -> tuple[int, int]:
 
             say("result " + json.dumps(body(say)))
         except BaseException as error:  # report everything, then leave without cleanup
-            say_error = f"error {json.dumps({'type': type(error).__name__, 'message': str(error), 'traceback': traceback.format_exc()})}\n"
+            failure = {
+                "type": type(error).__name__,
+                "message": str(error),
+                "traceback": traceback.format_exc(),
+            }
+            say_error = f"error {json.dumps(failure)}\n"
             os.write(write_end, say_error.encode())
             status = 1
         finally:

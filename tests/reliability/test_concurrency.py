@@ -63,7 +63,8 @@ def test_four_processes_three_exports_each_give_twelve_distinct_complete_exports
     collisions = sum(outcome["result"]["rename_collisions"] for outcome in report["outcomes"])
     seconds = {int(os.path.basename(path)) for path in paths}
     print(
-        f"12 exports over integer names {min(seconds)}..{max(seconds)}, rename collisions: {collisions}"
+        f"12 exports over integer names {min(seconds)}..{max(seconds)}, "
+        f"rename collisions: {collisions}"
     )
 
 

@@ -1,14 +1,15 @@
 """s3:// exports through a fault-injecting proxy: complete or raise, never hang, no partial.
 
 Topology: the S3 child process (tensorflow-io, the AWS SDK inside) -> ``FaultProxy`` on
-127.0.0.1 -> ``moto_server`` on 127.0.0.1. ``EXPORTS`` three-mode exports (60 with ESTIMATOR_EXT_S3_FAULT_EXPORTS=60) run one after another,
-each into its own base, with 0 to 50 % of connections faulted (resets mid-body, stalls,
-500 InternalError, 503 SlowDown) on a fixed schedule, and outages (every connection
-refused for 20 s, longer than one call's bound) starting at a seeded moment inside an
-export. After every export the bucket is read directly (boto3 to moto): a returned
-export must be complete (every meta graph loads, the variables equal the checkpoint's),
-and no export may leave an integer-named directory without ``saved_model.pb``. At the
-end ``clean_stale_temporaries`` (from a fresh process) leaves no temporary or claim.
+127.0.0.1 -> ``moto_server`` on 127.0.0.1. ``EXPORTS`` three-mode exports (60 with
+ESTIMATOR_EXT_S3_FAULT_EXPORTS=60) run one after another, each into its own base, with 0
+to 50 % of connections faulted (resets mid-body, stalls, 500 InternalError, 503
+SlowDown) on a fixed schedule, and outages (every connection refused for 20 s, longer
+than one call's bound) starting at a seeded moment inside an export. After every export
+the bucket is read directly (boto3 to moto): a returned export must be complete (every
+meta graph loads, the variables equal the checkpoint's), and no export may leave an
+integer-named directory without ``saved_model.pb``. At the end
+``clean_stale_temporaries`` (from a fresh process) leaves no temporary or claim.
 """
 
 from __future__ import annotations

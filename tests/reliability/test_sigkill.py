@@ -50,7 +50,8 @@ def test_random_kills_leave_only_complete_integer_named_exports(
     polling loader looked, every integer-named directory is a complete SavedModel; at
     the end each one loads in every mode it claims with the checkpoint's values."""
     base, report = killed_base
-    context = f"seed={reliability_seed}, phases={collections.Counter(r['phase'] for r in report['records'])}"
+    phases = collections.Counter(r["phase"] for r in report["records"])
+    context = f"seed={reliability_seed}, phases={phases}"
     assert report["counted"] >= RANDOM_KILL_TRIALS, context
     for record in report["records"]:
         assert record["problems"] == {}, f"{context}: partial export after kill {record}"
@@ -72,7 +73,8 @@ def test_kills_landed_in_several_phases(killed_base, reliability_seed):
         record["phase"] for record in report["records"] if record["during_export"]
     )
     print(
-        f"seed={reliability_seed} export={report['export_seconds']:.3f}s kills by phase: {dict(phases)}"
+        f"seed={reliability_seed} export={report['export_seconds']:.3f}s "
+        f"kills by phase: {dict(phases)}"
     )
     assert len(phases) >= 3, f"seed={reliability_seed}: kills landed only in {dict(phases)}"
 

@@ -56,6 +56,6 @@ def test_tfma_script_runs(script: doc_blocks.Script, tmp_path: pathlib.Path) -> 
         assert completed.returncode == 0, doc_blocks.failure_report(script, completed)
     if skipped_builtin:
         pytest.skip(
-            f"ran the {script.block_count} block(s) before the patch(builtin=True) ones; those need "
-            "estimator_ext.patch(builtin=...), absent in this tree (issue 10, item 2)"
+            f"ran the {script.block_count} block(s) before the patch(builtin=True) ones; "
+            "those need estimator_ext.patch(builtin=...), absent in this tree (issue 10, item 2)"
         )

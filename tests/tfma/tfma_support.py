@@ -115,7 +115,8 @@ def train(
 def evaluate(
     estimator: tf.estimator.Estimator, label_kind: str, color: str | None = None
 ) -> dict[str, float]:
-    """``estimator.evaluate`` over the rows of ``color`` (all rows for None), minus EVALUATE_ONLY."""
+    """``estimator.evaluate`` over the rows of ``color`` (all rows for None), minus
+    EVALUATE_ONLY."""
     metrics = estimator.evaluate(input_fn(label_kind, rows_where(color), repeat=False), name=color)
     return {name: float(value) for name, value in metrics.items() if name not in EVALUATE_ONLY}
 
