@@ -138,7 +138,7 @@ def predict_with_estimator(estimator: tf.estimator.Estimator, row: dict[str, flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--export-dir-base",
         default=DEFAULT_EXPORT_BASE,
