@@ -65,6 +65,9 @@ It finds the interpreters under `$(pyenv root)/versions/3.X.*` itself (pyenv's
 `python3.9`/`python3.10` shims answer only when `pyenv global` enables them), else
 `python3.X` on PATH. Elsewhere: `pyenv install 3.9 3.10 3.11`, `uv python install 3.9
 3.10 3.11`, the deadsnakes PPA (`apt-get install python3.9-venv ...`) or python.org.
+CI's `make corner` runs `tests-tf2.12-py3.9` without `tests/reliability/` and
+`tests/distributed/` (its time budget; both run on TF 2.15 in `make test`); set
+`CORNER_PYTEST_ARGS=` to run them too.
 
 ```bash
 nox --report nox-report.json && python docs/make_versions_table.py

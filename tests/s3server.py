@@ -121,5 +121,16 @@ def moto_server(log_path: str, bucket: str = BUCKET) -> Iterator[dict[str, Any]]
 
 
 def bucket_keys(client: Any, prefix: str, bucket: str = BUCKET) -> list[str]:
+    """The bucket's keys under ``prefix``, sorted, without markers of non-empty directories.
+
+    tensorflow-io 0.32 (the TF 2.12 pairing) writes a ``dir/`` marker object for each
+    directory it creates; 0.36 writes none. A marker is dropped only when another key sits
+    under it, so an empty directory left behind (e.g. a temporary one) is still listed.
+    """
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+    keys = sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+    return [
+        key
+        for key in keys
+        if not (key.endswith("/") and any(other.startswith(key) for other in keys if other != key))
+    ]
