@@ -82,15 +82,10 @@ class DecoratedCustom(tf.estimator.Estimator):
 # --- fixtures ---
 
 
-@pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory):
-    """A LinearClassifier's model_dir with a checkpoint, shared by the module's tests."""
-    model_dir = str(tmp_path_factory.mktemp("linear_model"))
-    support_estimator = tf.estimator.LinearClassifier(
-        support.feature_columns(), model_dir=model_dir
-    )
-    support_estimator.train(support.input_fn(), steps=20)
-    return model_dir
+@pytest.fixture
+def trained_dir(trained_linear_classifier):
+    """The shared trained LinearClassifier's model_dir (tests/conftest.py); read-only."""
+    return trained_linear_classifier.model_dir
 
 
 def every_estimator_class():
