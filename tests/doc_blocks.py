@@ -125,11 +125,16 @@ def scripts_from_text(text: str, suite: str = MAIN_SUITE, page: str = "README.md
 
 
 def markdown_scripts(path: Path, suite: str = MAIN_SUITE) -> list[Script]:
-    """The scripts of the Markdown page at ``path`` that belong to ``suite``."""
+    """The scripts of the Markdown page at ``path`` that belong to ``suite``.
+
+    Scripts are named after the page: the checkout's own pages (:func:`doc_pages`) by their
+    path in the checkout (``docs/api.md``), any other page by its file name, wherever it
+    lies (a temporary directory may be inside the checkout, e.g. under ``.nox/``).
+    """
     path = Path(path).resolve()
-    try:
+    if path in doc_pages():
         page = path.relative_to(REPO_ROOT).as_posix()
-    except ValueError:
+    else:
         page = path.name
     return scripts_from_text(path.read_text(encoding="utf-8"), suite=suite, page=page)
 
