@@ -200,7 +200,8 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=find_python(TOOLS_PYTHON))
 def package(session: nox.Session) -> None:
     """Build, twine check, fresh-venv install of the wheel, demo and inspect (TF 2.15)."""
-    session.install("-c", "constraints.txt", "pytest", "pytest-timeout", "build", "twine")
+    # wrapt: tests/conftest.py imports estimator_ext.patching (TF-free, but it needs wrapt).
+    session.install("-c", "constraints.txt", "pytest", "pytest-timeout", "build", "twine", "wrapt")
     session.run(
         "python",
         "-m",
