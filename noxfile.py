@@ -9,9 +9,13 @@ Sessions:
 
 - ``tests-tf2.12-py3.11`` ... ``tests-tf2.15-py3.11``: the full suite on each TensorFlow
   minor, on Python 3.11;
-- corners ``tests-tf2.12-py3.9``, ``tests-tf2.15-py3.9``, ``tests-tf2.15-py3.10``;
+- corners ``tests-tf2.12-py3.9``, ``tests-tf2.15-py3.9``, ``tests-tf2.15-py3.10``: the suite
+  without tests/reliability/ and tests/distributed/ (CORNER_IGNORES), which run on every
+  TensorFlow minor on Python 3.11 and test processes, stores and clusters rather than the
+  interpreter; this keeps the whole matrix near an hour on 2 cores;
 - ``lint``: ruff check, ruff format --check, mypy (as ``make lint``);
-- ``package``: tests/test_package.py (build, twine check, fresh-venv install, demo).
+- ``package``: tests/test_package.py (build, twine check, fresh-venv install, demo) on
+  TensorFlow 2.15; ``package-tf2.12``: the same wheel installed with TensorFlow 2.12.
 
 Each session installs from the package registries, pinned by the constraints file of
 its TensorFlow minor (constraints-tf2.12.txt ... constraints-tf2.14.txt, and
@@ -67,6 +71,10 @@ MATRIX: list[tuple[str, str]] = [
     ("2.15", "3.10"),
 ]
 TOOLS_PYTHON = "3.11"
+#: pytest arguments of the corner sessions (Python other than TOOLS_PYTHON); see above.
+CORNER_IGNORES = ["--ignore=tests/reliability", "--ignore=tests/distributed"]
+#: TensorFlow minors whose wheel install the package sessions check.
+PACKAGE_TENSORFLOWS = ["2.15", "2.12"]
 PYTEST_TIMEOUT_S = "900"
 
 nox.options.error_on_missing_interpreters = True
@@ -130,8 +138,12 @@ def _counts(junit_xml: pathlib.Path) -> dict[str, int]:
     }
 
 
-def run_suite(session: nox.Session, tensorflow: str) -> None:
-    """Installs TensorFlow ``tensorflow``'s stack (pinned) and runs the whole suite."""
+def run_suite(session: nox.Session, tensorflow: str, corner: bool) -> None:
+    """Installs TensorFlow ``tensorflow``'s stack (pinned) and runs the suite.
+
+    A ``corner`` leaves out CORNER_IGNORES; posargs are passed on to pytest after them.
+    """
+    pytest_args = [*(CORNER_IGNORES if corner else []), *session.posargs]
     constraints, extras = STACKS[tensorflow]
     session.install("-c", constraints, f".[{extras},test]")
     session.install("--no-deps", f"tensorflow-serving-api=={SERVING_API[tensorflow]}")
@@ -149,7 +161,7 @@ def run_suite(session: nox.Session, tensorflow: str) -> None:
         "-p",
         "no:cacheprovider",
         f"--junitxml={junit_xml}",
-        *session.posargs,
+        *pytest_args,
         env={"TF_CPP_MIN_LOG_LEVEL": "2"},
         success_codes=[0, 1],  # record the counts of a failing run too, then fail below
     )
@@ -167,7 +179,7 @@ def run_suite(session: nox.Session, tensorflow: str) -> None:
         "keras": _installed(session, "keras"),
         "tensorflow_io": _installed(session, "tensorflow-io"),
         "constraints": constraints,
-        "pytest_args": list(session.posargs),
+        "pytest_args": pytest_args,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         **counts,
     }
@@ -179,7 +191,7 @@ def run_suite(session: nox.Session, tensorflow: str) -> None:
 def _register_suite(tensorflow: str, python: str) -> None:
     @nox.session(name=f"tests-tf{tensorflow}-py{python}", python=find_python(python))
     def suite(session: nox.Session) -> None:
-        run_suite(session, tensorflow)
+        run_suite(session, tensorflow, corner=python != TOOLS_PYTHON)
 
     suite.__doc__ = f"The full suite on TensorFlow {tensorflow}, Python {python}."
 
@@ -197,22 +209,36 @@ def lint(session: nox.Session) -> None:
     session.run("mypy")
 
 
-@nox.session(python=find_python(TOOLS_PYTHON))
-def package(session: nox.Session) -> None:
-    """Build, twine check, fresh-venv install of the wheel, demo and inspect (TF 2.15)."""
-    # wrapt: tests/conftest.py imports estimator_ext.patching (TF-free, but it needs wrapt).
-    session.install("-c", "constraints.txt", "pytest", "pytest-timeout", "build", "twine", "wrapt")
-    session.run(
-        "python",
-        "-m",
-        "pytest",
-        "tests/test_package.py",
-        "-m",
-        "package",
-        "-ra",
-        "-s",
-        f"--timeout={PYTEST_TIMEOUT_S}",
-        "-p",
-        "no:cacheprovider",
-        *session.posargs,
+def _register_package(tensorflow: str) -> None:
+    name = "package" if tensorflow == PACKAGE_TENSORFLOWS[0] else f"package-tf{tensorflow}"
+
+    @nox.session(name=name, python=find_python(TOOLS_PYTHON))
+    def package(session: nox.Session) -> None:
+        # wrapt: tests/conftest.py imports estimator_ext.patching (TF-free, needs wrapt).
+        session.install(
+            "-c", "constraints.txt", "pytest", "pytest-timeout", "build", "twine", "wrapt"
+        )
+        session.run(
+            "python",
+            "-m",
+            "pytest",
+            "tests/test_package.py",
+            "-m",
+            "package",
+            "-ra",
+            "-s",
+            f"--timeout={PYTEST_TIMEOUT_S}",
+            "-p",
+            "no:cacheprovider",
+            *session.posargs,
+            env={"ESTIMATOR_EXT_PACKAGE_TF": tensorflow},
+        )
+
+    package.__doc__ = (
+        f"Build, twine check, fresh-venv install of the wheel with TensorFlow {tensorflow}, "
+        "demo and inspect."
     )
+
+
+for _tensorflow in PACKAGE_TENSORFLOWS:
+    _register_package(_tensorflow)

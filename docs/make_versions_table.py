@@ -60,14 +60,17 @@ other TensorFlow minors with that reason.
 ## The matrix (nox)
 
 `noxfile.py` runs the full suite on each TensorFlow minor on Python 3.11, the corners
-(Python 3.9 with TF 2.12; Python 3.9 and 3.10 with TF 2.15), `lint` and `package`.
+(Python 3.9 with TF 2.12; Python 3.9 and 3.10 with TF 2.15), `lint`, and `package` (the
+wheel installed with TF 2.15) and `package-tf2.12` (with TF 2.12).
 It finds the interpreters under `$(pyenv root)/versions/3.X.*` itself (pyenv's
 `python3.9`/`python3.10` shims answer only when `pyenv global` enables them), else
 `python3.X` on PATH. Elsewhere: `pyenv install 3.9 3.10 3.11`, `uv python install 3.9
 3.10 3.11`, the deadsnakes PPA (`apt-get install python3.9-venv ...`) or python.org.
-CI's `make corner` runs `tests-tf2.12-py3.9` without `tests/reliability/` and
-`tests/distributed/` (its time budget; both run on TF 2.15 in `make test`); set
-`CORNER_PYTEST_ARGS=` to run them too.
+The corners leave out `tests/reliability/` and `tests/distributed/` (they test processes,
+stores and clusters, not the interpreter, and run on every TensorFlow minor on Python
+3.11); that keeps the whole matrix near an hour on 2 cores. CI's `make corner` runs
+`tests-tf2.12-py3.9`; arguments after `--` go on to pytest
+(`nox -s tests-tf2.12-py3.9 -- -k export`).
 
 ```bash
 nox --report nox-report.json && python docs/make_versions_table.py
@@ -93,20 +96,28 @@ def load_results(results_dir: pathlib.Path = RESULTS_DIR) -> dict[str, dict[str,
     }
 
 
-def matrix_sessions(noxfile: pathlib.Path = ROOT / "noxfile.py") -> list[str]:
-    """Every session the noxfile defines, read from its MATRIX without importing nox."""
-    tree = ast.parse(noxfile.read_text(encoding="utf-8"))
+def _noxfile_constant(tree: ast.Module, name: str) -> Any:
     for node in tree.body:
-        value = None
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            value = node.value if node.target.id == "MATRIX" else None
+            if node.target.id == name and node.value is not None:
+                return ast.literal_eval(node.value)
         elif isinstance(node, ast.Assign):
-            names = [target.id for target in node.targets if isinstance(target, ast.Name)]
-            value = node.value if "MATRIX" in names else None
-        if value is not None:
-            matrix = ast.literal_eval(value)
-            return [f"tests-tf{tf}-py{py}" for tf, py in matrix] + ["lint", "package"]
-    raise ValueError(f"{noxfile} has no MATRIX = [...] assignment")
+            if name in [target.id for target in node.targets if isinstance(target, ast.Name)]:
+                return ast.literal_eval(node.value)
+    raise ValueError(f"noxfile.py has no {name} = [...] assignment")
+
+
+def matrix_sessions(noxfile: pathlib.Path = ROOT / "noxfile.py") -> list[str]:
+    """Every session the noxfile defines, read from MATRIX and PACKAGE_TENSORFLOWS without
+    importing nox (the first package minor's session is plain ``package``)."""
+    tree = ast.parse(noxfile.read_text(encoding="utf-8"))
+    matrix = _noxfile_constant(tree, "MATRIX")
+    first, *others = _noxfile_constant(tree, "PACKAGE_TENSORFLOWS")
+    return (
+        [f"tests-tf{tf}-py{py}" for tf, py in matrix]
+        + ["lint", "package"]
+        + [f"package-tf{tf}" for tf in others]
+    )
 
 
 def _cell(value: Any | None) -> str:
