@@ -53,6 +53,7 @@ from estimator_ext._checkpoint import (
 )
 from estimator_ext._modekeys import mode_label
 from estimator_ext._modes import ModeGraph
+from estimator_ext._progress import PROGRESS_INTERVAL, ProgressLog, watch_growth
 
 logger = logging.getLogger("estimator_ext")
 
@@ -77,15 +78,18 @@ class WriteOptions:
     that cannot apply (``"copy"`` when the mode saves a subset of the checkpoint,
     ``"copy"``/``"stream"`` for lookup tables or custom savers) makes the export raise
     ValueError instead of silently taking another path. ``stream_group_bytes`` is the
-    "stream" strategy's shard budget.
+    "stream" strategy's shard budget. ``progress_interval`` is the least time between
+    two progress records of the variables written (``_progress``; seconds, 0 for every
+    step).
 
     Raises:
-      ValueError: an unknown ``strategy`` or a ``stream_group_bytes`` that is not a
-        positive int.
+      ValueError: an unknown ``strategy``, a ``stream_group_bytes`` that is not a
+        positive int, or a negative ``progress_interval``.
     """
 
     strategy: str | None = None
     stream_group_bytes: int = STREAM_GROUP_BYTES
+    progress_interval: float = PROGRESS_INTERVAL
 
     def __post_init__(self) -> None:
         if self.strategy is not None and self.strategy not in STRATEGIES:
@@ -95,6 +99,11 @@ class WriteOptions:
         size = self.stream_group_bytes
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             raise ValueError(f"stream_group_bytes must be a positive int, received {size!r}.")
+        interval = self.progress_interval
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+            raise ValueError(
+                f"progress_interval must be a number of seconds >= 0, received {interval!r}."
+            )
 
 
 @dataclasses.dataclass
@@ -138,12 +147,19 @@ def write_variables(
     strategy = _choose_strategy(specs, catalog, options.strategy)
     logger.info("Writing the %s graph's variables: %s", mode_label(mode_graph.mode), strategy)
     if strategy == COPY:
-        _copy_checkpoint(catalog, variables_prefix)
+        _copy_checkpoint(catalog, variables_prefix, options.progress_interval)
         return WrittenVariables(variables_prefix, COPY, dict(catalog.specs))
     if strategy == STREAM:
         assert entries is not None and specs is not None
         group_bytes = options.stream_group_bytes
-        _write_subset(entries, catalog, variables_prefix, session_config, group_bytes)
+        _write_subset(
+            entries,
+            catalog,
+            variables_prefix,
+            session_config,
+            group_bytes,
+            options.progress_interval,
+        )
         streamed = {name: catalog.specs[name] for name in specs}
         return WrittenVariables(variables_prefix, STREAM, streamed)
     _restore_and_save(mode_graph, catalog.prefix, variables_prefix, session_config)
@@ -168,17 +184,32 @@ def _choose_strategy(
     )
 
 
-def _copy_checkpoint(catalog: CheckpointCatalog, variables_prefix: str) -> None:
-    """Copies the checkpoint's data and index files to ``variables_prefix``."""
+def _copy_checkpoint(
+    catalog: CheckpointCatalog, variables_prefix: str, progress_interval: float
+) -> None:
+    """Copies the checkpoint's data and index files to ``variables_prefix``.
+
+    Bytes copied are logged (``_progress``): a local destination is watched as it grows,
+    so a multi-GB file logs once a second; a remote one advances file by file.
+    """
     data_files = catalog.data_files()
     if not data_files:
         raise ValueError(
             f"Checkpoint {catalog.prefix!r} has an index but no data files; it cannot be exported."
         )
-    for data_file in data_files:
-        suffix = data_file[len(catalog.prefix) :]  # ".data-00000-of-00001"
-        tf.io.gfile.copy(data_file, variables_prefix + suffix, overwrite=False)
-    tf.io.gfile.copy(catalog.prefix + ".index", variables_prefix + ".index", overwrite=False)
+    copies = [(name, variables_prefix + name[len(catalog.prefix) :]) for name in data_files]
+    copies.append((catalog.prefix + ".index", variables_prefix + ".index"))
+    sizes = [tf.io.gfile.stat(source).length for source, _ in copies]
+    progress = ProgressLog("Writing variables", sum(sizes), progress_interval)
+    for (source, destination), size in zip(copies, sizes):
+        base = progress.done
+        if _fs.has_scheme(destination):
+            tf.io.gfile.copy(source, destination, overwrite=False)
+        else:
+            with watch_growth(_fs.local_path(destination), progress, base):
+                tf.io.gfile.copy(source, destination, overwrite=False)
+        progress.update_to(base + size)
+    progress.finish()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,6 +323,7 @@ def _write_subset(
     variables_prefix: str,
     session_config: Any,
     group_bytes: int,
+    progress_interval: float,
 ) -> None:
     """Writes the checkpoint's tensors ``entries`` names, in bounded memory when it can.
 
@@ -302,7 +334,12 @@ def _write_subset(
     """
     if catalog.is_v2:
         try:
-            _bundle_subset.write_subset(catalog.prefix, sorted(entries), variables_prefix)
+            _bundle_subset.write_subset(
+                catalog.prefix,
+                sorted(entries),
+                variables_prefix,
+                progress_interval=progress_interval,
+            )
             return
         except _bundle_index.UnsupportedIndexError as error:
             logger.info("Cannot copy the checkpoint's byte ranges (%s); streaming instead", error)

@@ -5,24 +5,25 @@
     estimator-ext run [--builtin] SCRIPT [ARGS...]
     estimator-ext inspect EXPORT_DIR [--json]
     estimator-ext export --estimator MODULE:FACTORY --receivers MODULE:MAP
-                         [--model-dir DIR] [--checkpoint PATH] [--warmup FILE] EXPORT_DIR_BASE
+                         [--model-dir DIR] [--checkpoint PATH] [--warmup FILE] [--quiet]
+                         EXPORT_DIR_BASE
 
 (also ``python -m estimator_ext ...``). Bad input (a missing directory, something that
 is not a SavedModel, a bad ``MODULE:NAME``, a script that is not there) ends with exit
 status 2 and ONE line on stderr, never a traceback; a failed export with status 1 and
 one line. A script run with ``run`` behaves as if run by ``python SCRIPT ARGS``: its
 ``sys.argv``, ``__main__``, ``sys.path[0]``, output, traceback and exit status are its own.
+``export`` shows its progress on stderr: a bar when stderr is a terminal, plain lines
+otherwise, nothing but warnings and errors with ``--quiet`` (``_cli_progress.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from estimator_ext._cli_inputs import (
     EXIT_FAILURE,
@@ -32,6 +33,7 @@ from estimator_ext._cli_inputs import (
     receiver_map,
     warmup_requests_from_file,
 )
+from estimator_ext._cli_progress import progress_on
 from estimator_ext._run_script import exit_status
 
 PROG = "estimator-ext"
@@ -79,42 +81,12 @@ def _inspect(args: argparse.Namespace) -> int:
 # --- export ------------------------------------------------------------------------------
 
 
-class _ProgressHandler(logging.Handler):
-    """Shows the exporter's progress (the ``estimator_ext`` logger) on stderr."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            level = "warning: " if record.levelno >= logging.WARNING else ""
-            sys.stderr.write(f"{PROG}: {level}{record.getMessage()}\n")
-            sys.stderr.flush()
-        except Exception:  # logging must never break the export
-            self.handleError(record)
-
-
-@contextlib.contextmanager
-def _progress_on_stderr() -> Iterator[None]:
-    library_logger = logging.getLogger("estimator_ext")
-    tensorflow_logger = logging.getLogger("tensorflow")
-    handler = _ProgressHandler(logging.INFO)
-    saved_levels = library_logger.level, tensorflow_logger.level
-    library_logger.addHandler(handler)
-    if library_logger.getEffectiveLevel() > logging.INFO:
-        library_logger.setLevel(logging.INFO)
-    tensorflow_logger.setLevel(logging.ERROR)  # TF's deprecation chatter is not progress
-    try:
-        yield
-    finally:
-        library_logger.removeHandler(handler)
-        library_logger.setLevel(saved_levels[0])
-        tensorflow_logger.setLevel(saved_levels[1])
-
-
 def _export(args: argparse.Namespace) -> int:
     from estimator_ext import _fs
     from estimator_ext._export import export_all_saved_models
     from estimator_ext.inspect import files_under, format_size
 
-    with _progress_on_stderr():
+    with progress_on(sys.stderr, PROG, quiet=args.quiet):
         estimator = build_estimator(args.estimator, args.model_dir)
         receivers = receiver_map(args.receivers)
         warmup_requests = warmup_requests_from_file(args.warmup)
@@ -133,6 +105,7 @@ def _export(args: argparse.Namespace) -> int:
                 f"export failed: {type(error).__name__}: {one_line(error)}", EXIT_FAILURE
             ) from error
         variables_bytes = sum(size for _, size in files_under(_fs.join(export_dir, "variables")))
+    if not args.quiet:
         sys.stderr.write(
             f"{PROG}: wrote {', '.join(export_dir.keys())}: variables from "
             f"{export_dir.saved_variables_mode} ({export_dir.variables_strategy or 'written'}), "
@@ -209,6 +182,12 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TF Serving warmup requests to write and replay: a TFRecord of tf.Examples or "
         "JSON lines of feature dicts (at most 1000; errors number them from 0)",
+    )
+    export.add_argument(
+        "--quiet",
+        action="store_true",
+        help="show no progress (no bar, no progress lines) and no summary; warnings and "
+        "errors still go to stderr, the export's path to stdout",
     )
     export.add_argument(
         "--traceback", action="store_true", help="on failure, show the full traceback"

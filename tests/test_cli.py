@@ -283,6 +283,99 @@ def test_export_through_python_m_in_a_fresh_interpreter(trained, factory_module)
     support.assert_predict_parity(estimator, str(factory_module / export))
 
 
+# --- export's progress: a bar on a terminal, plain lines elsewhere, nothing with --quiet ---
+
+EXPORT_PREDICT_ONLY = [
+    "export",
+    "--estimator",
+    "user_model:make_estimator",
+    "--receivers",
+    "user_model:PREDICT_ONLY",
+]
+
+
+def test_export_progress_off_a_terminal_is_plain_lines(trained, factory_module, capsys):
+    model_dir, _, _ = trained
+    status, _, err = run_main(capsys, *EXPORT_PREDICT_ONLY, "--model-dir", model_dir, "out")
+    assert status == 0, err
+    assert "\r" not in err and "[#" not in err
+    lines = err.splitlines()
+    assert "estimator-ext: Built the 'infer' (ModeKeys.PREDICT) graph (1 of 1)" in lines
+    written = [line for line in lines if line.startswith("estimator-ext: Writing variables:")]
+    assert written and written[-1].endswith("(100%)"), err
+
+
+def test_export_quiet_shows_no_progress_and_still_prints_the_export(
+    trained, factory_module, capsys
+):
+    model_dir, _, _ = trained
+    status, out, err = run_main(
+        capsys, *EXPORT_PREDICT_ONLY, "--model-dir", model_dir, "--quiet", "out"
+    )
+    assert status == 0, err
+    # Only warnings are left (this receiver earns one about serving_default).
+    assert err and all(line.startswith("estimator-ext: warning: ") for line in err.splitlines())
+    assert "Writing" not in err and "Built" not in err and "wrote" not in err
+    assert os.path.isfile(os.path.join(factory_module, out.strip(), "saved_model.pb"))
+
+
+def _run_with_stderr_on_a_terminal(argv, cwd, quiet=False):
+    """Runs ``python -m estimator_ext`` with stderr on a pseudo-terminal; (status, stderr)."""
+    import pty
+    import select
+    import time
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2", COLUMNS="100")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "estimator_ext", *argv],
+        cwd=str(cwd),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    received = bytearray()
+    deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1.0)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                received += chunk
+            elif process.poll() is not None:
+                break
+        status = process.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+    return status, received.decode("utf-8", "replace")
+
+
+def test_export_draws_a_bar_when_stderr_is_a_terminal(trained, factory_module):
+    model_dir, _, _ = trained
+    argv = [*EXPORT_PREDICT_ONLY, "--model-dir", model_dir, "exports"]
+    status, err = _run_with_stderr_on_a_terminal(argv, factory_module)
+    assert status == 0, err
+    assert "\r" in err
+    assert "estimator-ext: Writing variables [########################] 100%" in err
+    # The bar's line is ended before the next message, which starts a line of its own.
+    after_bar = err.split("100%", 1)[1]
+    assert "\nestimator-ext: wrote infer" in after_bar.replace("\r\n", "\n"), err
+
+    status, err = _run_with_stderr_on_a_terminal([*argv[:-1], "--quiet", "quiet"], factory_module)
+    assert status == 0, err
+    assert "Writing variables" not in err and "\r" not in err.replace("\r\n", "\n"), err
+
+
 # --- bad input: one line, non-zero, no traceback ---
 
 

@@ -7,6 +7,7 @@ each mode graph built and the bytes of variables written.
 from __future__ import annotations
 
 import logging
+import os
 
 from estimator_ext import _progress
 
@@ -50,3 +51,90 @@ def test_an_export_logs_each_mode_graph_built_and_the_bytes_written(tmp_path, ca
         )
     assert _messages(caplog, "Built the") == ["Built the 'infer' (ModeKeys.PREDICT) graph (1 of 1)"]
     assert _messages(caplog, "Writing variables")[-1].endswith("(100%)")
+
+
+def test_update_to_never_goes_back_and_records_carry_their_figures(caplog):
+    progress = _progress.ProgressLog("Writing variables", 100, interval=0.0)
+    with caplog.at_level(logging.INFO, logger="estimator_ext"):
+        progress.update_to(60)
+        progress.update_to(40)  # a late poll of a file already counted
+        progress.finish()
+    figures = [r.progress for r in caplog.records if hasattr(r, "progress")]
+    assert figures == [
+        _progress.Progress("Writing variables", 60, 100),
+        _progress.Progress("Writing variables", 60, 100),
+        _progress.Progress("Writing variables", 60, 100),
+    ]
+
+
+def test_the_copy_strategy_logs_while_one_large_file_copies(tmp_path, caplog):
+    """tf.io.gfile.copy reports nothing until it ends; the watcher sees the file grow."""
+    import tensorflow as tf
+
+    from estimator_ext import _variables
+    from estimator_ext._checkpoint import CheckpointCatalog
+
+    prefix = str(tmp_path / "ckpt" / "model")
+    values = tf.random.stateless_uniform([48 << 20], seed=[1, 2])  # 192 MiB of float32
+    tf.train.Checkpoint(big=tf.Variable(values)).write(prefix)
+    catalog = CheckpointCatalog(prefix)
+    (tmp_path / "export" / "variables").mkdir(parents=True)
+    destination = str(tmp_path / "export" / "variables" / "variables")
+    with caplog.at_level(logging.INFO, logger="estimator_ext"):
+        _variables._copy_checkpoint(catalog, destination, progress_interval=0.0)
+    figures = [r.progress for r in caplog.records if hasattr(r, "progress")]
+    total = sum(os.path.getsize(prefix + suffix) for suffix in _suffixes(prefix))
+    assert figures[-1].done == figures[-1].total == total
+    data_size = os.path.getsize(prefix + ".data-00000-of-00001")
+    during = [f.done for f in figures if 0 < f.done < data_size]
+    assert during, f"no record while the {data_size}-byte data file was copied: {figures}"
+    assert [f.done for f in figures] == sorted(f.done for f in figures)
+    reader = tf.train.load_checkpoint(destination)
+    key = "big/.ATTRIBUTES/VARIABLE_VALUE"
+    assert (reader.get_tensor(key) == values.numpy()).all()
+
+
+def _suffixes(prefix):
+    directory = os.path.dirname(prefix)
+    base = os.path.basename(prefix)
+    return [name[len(base) :] for name in os.listdir(directory) if name.startswith(base + ".")]
+
+
+def test_the_cli_bar_is_redrawn_in_place_and_ended_before_other_lines():
+    import io
+
+    from estimator_ext._cli_progress import ProgressHandler, render_bar
+
+    assert render_bar("p", _progress.Progress("Writing variables", 1 << 20, 4 << 20), 200) == (
+        "p: Writing variables [######------------------]  25% 1.0 MiB of 4.0 MiB"
+    )
+    assert len(render_bar("p", _progress.Progress("x", 1, 2), 20)) == 19
+    stream = io.StringIO()
+    handler = ProgressHandler(stream, "p", bar=True)
+    test_logger = logging.getLogger("estimator_ext.test_bar")
+    test_logger.addHandler(handler)
+    test_logger.propagate = False
+    test_logger.setLevel(logging.INFO)
+    try:
+        for done in (1, 2):
+            test_logger.info("ignored", extra={"progress": _progress.Progress("W", done, 4)})
+        test_logger.info("Built a graph")
+        test_logger.info("ignored", extra={"progress": _progress.Progress("W", 4, 4)})
+        test_logger.warning("careful")
+    finally:
+        test_logger.removeHandler(handler)
+    text = stream.getvalue()
+    lines = text.split("\n")
+    assert lines[0].startswith("\rp: W [") and lines[0].count("\r") == 2
+    assert lines[1] == "p: Built a graph"
+    assert lines[2].startswith("\rp: W [########################] 100%")
+    assert lines[3] == "p: warning: careful"
+
+
+def test_write_options_reject_a_negative_progress_interval():
+    import pytest
+
+    from estimator_ext._variables import WriteOptions
+
+    with pytest.raises(ValueError, match=r"progress_interval must be a number of seconds >= 0"):
+        WriteOptions(progress_interval=-1)
