@@ -57,6 +57,23 @@ exceed), `constraints-tf2.13.txt`, `constraints-tf2.14.txt`.
 Only on 2.15: the TFMA 0.46 evaluation venv (`make test-tfma`); its tests are skipped on
 other TensorFlow minors with that reason.
 
+Known problems of older minors, TensorFlow's own, found by the matrix (each checked by a
+test that fails if the problem goes away or changes):
+
+- **tensorflow-estimator 2.12 and 2.13 on Python 3.11**: a canned `DNNClassifier` or
+  `DNNRegressor` given its optimizer by name, as by default (`'Adagrad'`), fails in
+  `train` (and in an export of the TRAIN graph) with `AttributeError: module 'inspect'
+  has no attribute 'getargspec'`: tensorflow-estimator calls a function Python 3.11
+  removed (fixed in 2.14, tensorflow/estimator#85). Pass a callable that makes the
+  optimizer instead, e.g. `optimizer=lambda: tf.keras.optimizers.legacy.Adagrad()` (what
+  `'Adagrad'` stands for), or use Python 3.10. `DNNLinearCombined*`, `Linear*` and
+  `Baseline*` are not affected (`tests/test_export_canned.py`).
+- **TensorFlow 2.13's `saved_model_cli show --all`** fails on any SavedModel with more
+  than one meta graph, ours included (`TypeError: '<' not supported between instances of
+  'RepeatedScalarContainer'`: it sorts meta graphs by their tags container; fixed in 2.14).
+  `saved_model_cli show --dir DIR --tag_set serve` (and `train`, `eval`) works, as does
+  `estimator-ext inspect DIR` (`tests/test_export_options.py`).
+
 ## The matrix (nox)
 
 `noxfile.py` runs the full suite on each TensorFlow minor on Python 3.11, the corners

@@ -99,6 +99,7 @@ def export_all_saved_models(
     started = time.monotonic()
     if isinstance(export_dir_base, (str, os.PathLike)):  # before the first s3:// access
         _s3.apply_s3_defaults(os.fspath(export_dir_base))
+        _s3.check_reachable(os.fspath(export_dir_base))
     with _s3.store_errors(str(export_dir_base), "checking the export directory"):
         export_dir_base = _fs.check_export_dir_base(export_dir_base, "export_all_saved_models")
     check_flag("as_text", as_text)

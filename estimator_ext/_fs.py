@@ -287,8 +287,15 @@ def _sync_directory(directory: str) -> None:
 
 
 def walk_files(root: str) -> Iterator[tuple[str, str]]:
-    """(relative path, absolute path) of every file under ``root``."""
-    for directory, _, files in tf.io.gfile.walk(root):
+    """(relative path, absolute path) of every file under ``root``.
+
+    A directory that cannot be listed raises (``tf.io.gfile.walk`` alone skips it in
+    silence, which on an object store under faults drops whole subtrees)."""
+
+    def fail(error: Exception) -> None:
+        raise error
+
+    for directory, _, files in tf.io.gfile.walk(root, onerror=fail):
         for name in files:
             absolute = join(directory, name)
             yield (
@@ -415,10 +422,45 @@ def _copy_into_claimed(source: str, destination: str) -> None:
     call_store("copy-publish", destination, copy)
 
 
+def _staged_files(temp_dir: str) -> list[tuple[str, str]]:
+    """The staged export's files, or UnavailableError if the listing lacks what every
+    export holds (a SavedModel file, the variables index and a data file).
+
+    Why: measured with tensorflow-io 0.32 under injected faults, a listing of the staged
+    export came back without ``variables/`` and raised nothing; copying what it named
+    would publish an export with no variables. A listing error or an incomplete listing
+    is a store failure: :func:`call_store` retries it, then the export fails cleanly.
+    """
+    try:
+        files = list(walk_files(temp_dir))
+    except tf.errors.NotFoundError as error:  # a directory we staged "vanished": the store
+        raise tf.errors.UnavailableError(None, None, f"listing failed: {error.message}") from error
+    names = {relative for relative, _ in files}
+    missing = [
+        what
+        for what, present in (
+            ("saved_model.pb", bool(names & set(SAVED_MODEL_FILENAMES))),
+            ("variables/variables.index", "variables/variables.index" in names),
+            (
+                "variables/variables.data-*",
+                any(name.startswith("variables/variables.data-") for name in names),
+            ),
+        )
+        if not present
+    ]
+    if missing:
+        raise tf.errors.UnavailableError(
+            None,
+            None,
+            f"the store's listing of the staged export lacks {', '.join(missing)} "
+            f"(it named {len(names)} file(s)); the store answered the listing incompletely",
+        )
+    return files
+
+
 def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
-    files = sorted(
-        walk_files(temp_dir), key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES
-    )
+    staged = call_store("listing the staged export", temp_dir, lambda: _staged_files(temp_dir))
+    files = sorted(staged, key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES)
     try:
         for relative, source in files:
             destination = join(export_dir, relative)

@@ -146,6 +146,27 @@ def call_store(
             attempt += 1
 
 
+def check_reachable(path: str) -> None:
+    """Raises :func:`store_error` when the store holding ``path`` does not answer.
+
+    Why: tensorflow-io's ``exists``/``isdir`` on a key turn a timed-out request into
+    False (measured, tensorflow-io 0.36: 64 s through a stalled connection, then False),
+    so an export to a dead store would walk its parents and clean up, one stuck call
+    after another, for minutes. The bucket root is the one path whose ``exists`` raises
+    on a timeout; asking it first (with :func:`call_store`'s retries and deadline) makes
+    an export to a dead store fail in about a minute with the defaults, before anything
+    is written. A missing bucket is not this check's business: the export's own calls
+    report it. Other paths return at once.
+    """
+    if not is_object_store(path):
+        return
+    root = "/".join(path.split("/", 3)[:3]) + "/"
+    try:
+        call_store("reaching the store", root, lambda: tf.io.gfile.exists(root))
+    except tf.errors.NotFoundError:
+        pass
+
+
 @contextlib.contextmanager
 def store_errors(path: str, operation: str) -> Iterator[None]:
     """Re-raises a TensorFlow error from the block as :func:`store_error` when ``path``

@@ -17,6 +17,7 @@ the checkout on PYTHONPATH. Sections:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable
 
@@ -59,6 +60,24 @@ def input_fn(
 
 def eval_input_fn(labels: np.ndarray = LABEL, batch_size: int = 16) -> Callable[[], Any]:
     return input_fn(labels, batch_size, repeat=False)
+
+
+#: TensorFlow minor, e.g. (2, 15).
+TF_MINOR = tuple(int(part) for part in tf.__version__.split(".")[:2])
+#: tensorflow-estimator 2.12 and 2.13 call ``inspect.getargspec`` (gone in Python 3.11)
+#: when a canned DNN estimator is given its optimizer by name, as by default: training
+#: raises AttributeError (fixed in 2.14, tensorflow/estimator#85). docs/versions.md.
+OPTIMIZER_BY_NAME_BROKEN = TF_MINOR < (2, 14) and sys.version_info >= (3, 11)
+
+
+def dnn_optimizer() -> Any:
+    """The canned DNN estimators' default optimizer: by name where that works, else a
+    callable making what the name stands for (``tf.keras.optimizers.legacy.Adagrad()``;
+    a callable, not an instance, because a Keras optimizer cannot move to the next graph;
+    the documented workaround)."""
+    if OPTIMIZER_BY_NAME_BROKEN:
+        return lambda: tf.keras.optimizers.legacy.Adagrad()
+    return "Adagrad"
 
 
 def feature_columns(color_vocabulary_file: str | None = None) -> list[Any]:

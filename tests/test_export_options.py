@@ -240,6 +240,21 @@ def test_saved_model_cli_show_all(full_export):
         text=True,
         timeout=300,
     )
+    if support.TF_MINOR == (2, 13):
+        # TF 2.13's saved_model_cli sorts meta graphs by their tags container, which
+        # protobuf 4 cannot compare: `show --all` fails on any SavedModel with more than
+        # one meta graph (fixed in 2.14). `show --tag_set` works (docs/versions.md).
+        assert shown.returncode != 0 and "'<' not supported" in shown.stderr, shown.stderr
+        for tag_set, signature in (("train", "train"), ("eval", "eval"), ("serve", "predict")):
+            one = subprocess.run(
+                [SAVED_MODEL_CLI, "show", "--dir", full_export, "--tag_set", tag_set],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert one.returncode == 0, one.stderr
+            assert f'SignatureDef key: "{signature}"' in one.stdout, one.stdout
+        return
     assert shown.returncode == 0, shown.stderr
     for expected in (
         "MetaGraphDef with tag-set: 'train'",

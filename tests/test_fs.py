@@ -235,3 +235,32 @@ def test_remove_if_empty_keeps_what_is_not_empty(tmp_path):
     assert _fs.remove_if_empty(str(tmp_path / "empty")) is True
     assert _fs.remove_if_empty(str(tmp_path / "never")) is True
     assert sorted(os.listdir(tmp_path)) == ["full"] and os.listdir(tmp_path / "full") == ["file"]
+
+
+def test_a_staged_listing_without_the_variables_is_refused(tmp_path):
+    """A store that answers a listing incompletely (seen with tensorflow-io 0.32 under
+    faults) must not get an export without variables published: the listing is refused
+    as a store failure, which call_store retries and then reports."""
+    import tensorflow as tf
+
+    staged = tmp_path / "staged"
+    (staged / "variables").mkdir(parents=True)
+    (staged / "saved_model.pb").write_bytes(b"pb")
+    with pytest.raises(tf.errors.UnavailableError) as raised:
+        _fs._staged_files(str(staged))
+    assert "lacks variables/variables.index, variables/variables.data-*" in raised.value.message
+    assert "named 1 file(s)" in raised.value.message
+    (staged / "variables" / "variables.index").write_bytes(b"i")
+    (staged / "variables" / "variables.data-00000-of-00001").write_bytes(b"d")
+    assert sorted(relative for relative, _ in _fs._staged_files(str(staged))) == [
+        "saved_model.pb",
+        "variables/variables.data-00000-of-00001",
+        "variables/variables.index",
+    ]
+
+
+def test_walk_files_raises_on_a_directory_it_cannot_list(tmp_path):
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.NotFoundError):
+        list(_fs.walk_files(str(tmp_path / "missing")))

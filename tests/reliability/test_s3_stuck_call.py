@@ -1,0 +1,76 @@
+"""One stuck call with estimator_ext's default S3 settings fails within 2 minutes.
+
+The fault suite (test_s3_faults.py) sets short timeouts of its own, to check that a
+user's values are kept and to fit its time budget. This test leaves every S3 timeout and
+retry setting to estimator_ext (``_s3.S3_ENV_DEFAULTS``) and puts the export behind a
+proxy that stalls every connection at its first byte and never recovers: the export's
+first store call is stuck for good. It must raise, within the 2 minutes the docs promise
+(docs/reliability.md), an error that names the store, gives the store's message and the
+retries estimator_ext made, and leave nothing in the bucket.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faultproxy import FaultProxy
+from tests.reliability import _s3support
+from tests.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, bucket_keys, moto_server, s3_env
+
+pytestmark = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
+
+#: The bound docs/reliability.md gives for one stuck call with the default settings.
+STUCK_CALL_BOUND_SECONDS = 120.0
+SETTINGS = (
+    "S3_CONNECT_TIMEOUT_MSEC",
+    "S3_REQUEST_TIMEOUT_MSEC",
+    "AWS_RETRY_MODE",
+    "AWS_MAX_ATTEMPTS",
+)
+
+
+@pytest.fixture
+def _deadline():  # overrides the suite's 240 s per-test deadline: child start + 2 min bound
+    import faulthandler
+
+    faulthandler.dump_traceback_later(300, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+def test_a_call_stuck_for_good_fails_within_two_minutes_with_the_default_settings(
+    model_dir, reliability_seed, tmp_path
+):
+    with (
+        moto_server(str(tmp_path / "moto.log")) as moto,
+        FaultProxy(
+            moto["port"],
+            seed=reliability_seed,
+            fault_rate=1.0,
+            kinds=("stall",),
+            trigger_bytes=1,  # every connection stalls at its first byte ...
+            stall_seconds=600.0,  # ... for longer than the test runs
+            lifetime=280.0,
+        ) as proxy,
+    ):
+        env = s3_env(proxy.endpoint)
+        for name in SETTINGS:
+            env.pop(name, None)  # estimator_ext's defaults, not the test's
+        child = _s3support.S3Child(model_dir, env, str(tmp_path / "child.log"))
+        try:
+            base = f"s3://{BUCKET}/stuck/exports"
+            outcome = child.call({"op": "export", "base": base}, timeout=240)
+        finally:
+            child.close()
+        stalled = proxy.counts().get("stall", 0)
+        keys = bucket_keys(moto["client"], "stuck/")
+    print("S3 STUCK CALL", {"seconds": round(outcome["seconds"], 1), "stalled": stalled})
+    assert not outcome["ok"], outcome
+    assert outcome["seconds"] <= STUCK_CALL_BOUND_SECONDS, outcome
+    assert stalled >= 1, outcome
+    error = outcome["error"]
+    assert "the object store failed" in error and f"s3://{BUCKET}" in error, error
+    assert "during reaching the store" in error and "retried this operation" in error, error
+    for name in ("S3_CONNECT_TIMEOUT_MSEC=5000", "S3_REQUEST_TIMEOUT_MSEC=10000"):
+        assert name in error, error  # the settings in force, so the user knows what to change
+    assert keys == [], keys
