@@ -5,9 +5,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import pathlib
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Inside a nox session the matrix is rewriting nox-results/ in this checkout (each test
+# session writes its summary when it ends), so the committed report and the files beside
+# it no longer match while a full run goes on: seen on 2026-12-02, where the sessions that
+# followed tests-tf2.12-py3.9 failed here. `make test` and CI check the committed files.
+_checks_committed_files = pytest.mark.skipif(
+    bool(os.environ.get("NOX_CURRENT_SESSION")),
+    reason="a nox run rewrites nox-results/ while it runs; `make test` checks the committed files",
+)
 
 
 def _generator():
@@ -19,6 +31,7 @@ def _generator():
     return module
 
 
+@_checks_committed_files
 def test_versions_md_agrees_with_the_committed_nox_report():
     generator = _generator()
     expected = generator.render(
@@ -29,6 +42,7 @@ def test_versions_md_agrees_with_the_committed_nox_report():
     )
 
 
+@_checks_committed_files
 def test_every_test_session_in_the_report_wrote_its_summary_and_they_agree():
     generator = _generator()
     report = generator.load_report()
