@@ -4,7 +4,7 @@ A multi-GB export runs for seconds to minutes; users see it advance through INFO
 never more than one a second (:class:`ProgressLog`). Each record carries its figures as
 ``record.progress`` (a :class:`Progress`), so a front end can draw them without parsing
 the message. The library never draws a progress bar: only the CLI does
-(``estimator_ext/cli.py``), and only when stderr is a terminal.
+(``estimator_ext/_cli_progress.py``), and only when stderr is a terminal.
 
 Copies made by ``tf.io.gfile.copy`` (the "copy" strategy's checkpoint files) report
 nothing until they end; for a local destination, :func:`watch_growth` polls the growing

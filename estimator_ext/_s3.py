@@ -82,6 +82,11 @@ def s3_settings(environ: MutableMapping[str, str] | None = None) -> str:
     return ", ".join(f"{name}={environ.get(name, '(unset)')}" for name in S3_ENV_DEFAULTS)
 
 
+def _store_root(path: str) -> str:
+    """``s3://bucket`` of ``s3://bucket/any/key``."""
+    return "/".join(path.split("/", 3)[:3])
+
+
 def is_store_error(error: BaseException) -> bool:
     return isinstance(error, tf.errors.OpError) and _STORE_MARK in str(error.message)
 
@@ -92,7 +97,7 @@ def store_error(
     """An error of ``error``'s class saying the store at ``path`` failed (see module doc)."""
     if is_store_error(error):
         return error
-    scheme_and_bucket = "/".join(path.split("/", 3)[:3])
+    scheme_and_bucket = _store_root(path)
     settings = f" S3 client settings: {s3_settings()}." if path.startswith("s3://") else ""
     message = (
         f"{_STORE_MARK} ({scheme_and_bucket}) during {operation} of {path!r}: "
@@ -160,7 +165,7 @@ def check_reachable(path: str) -> None:
     """
     if not is_object_store(path):
         return
-    root = "/".join(path.split("/", 3)[:3]) + "/"
+    root = _store_root(path) + "/"
     try:
         call_store("reaching the store", root, lambda: tf.io.gfile.exists(root))
     except tf.errors.NotFoundError:
