@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
-from estimator_ext._fs import dirname, has_scheme, join, local_path
+from estimator_ext._fs import copy_file, dirname, has_scheme, join, local_path
 
 #: Longest file or directory name (in UTF-8 bytes) accepted in assets_extra destinations:
 #: NAME_MAX of ext4, XFS, btrfs, APFS and NTFS-as-mounted; longer names fail mid-export.
@@ -166,4 +166,4 @@ def copy_assets_extra(plan: list[tuple[str, str]], export_dir: str) -> None:
     for destination, source in plan:
         target = join(root, *destination.split("/"))
         tf.io.gfile.makedirs(dirname(target))
-        tf.io.gfile.copy(source, target, overwrite=False)
+        copy_file(source, target, "copying assets_extra")

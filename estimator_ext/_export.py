@@ -190,7 +190,10 @@ def _write_saved_model(
             _add_meta_graph(builder, mode_graph, strip_default_attrs)
             tags_by_mode[mode] = tuple(mode_graph.tags)
     assert written is not None  # validate_receiver_map guarantees at least one mode
-    builder.save(as_text)
+    # Not retried (the builder writes once); bounded, as an upload can hang in the client.
+    _s3.call_store(
+        "writing the SavedModel file", temp_dir, lambda: builder.save(as_text), retries=0
+    )
     return written, tags_by_mode
 
 

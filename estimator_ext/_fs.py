@@ -42,7 +42,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from estimator_ext._s3 import call_store
+from estimator_ext._s3 import call_store, was_abandoned
 
 logger = logging.getLogger("estimator_ext")
 
@@ -327,7 +327,7 @@ def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: i
     """
     claim = join(export_dir_base, f"{CLAIM_PREFIX}{candidate}-{_writer_fields()}")
     export_dir = join(export_dir_base, str(candidate))
-    copying = partial_left = False
+    copying = keep_claim = False
     try:
         call_store("writing the publish claim", claim, lambda: _write_text(claim, temp_dir))
         prefix = f"{CLAIM_PREFIX}{candidate}-"  # listdir, not glob: the base may hold '[' or '*'
@@ -343,11 +343,14 @@ def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: i
         return True
     except BaseException as error:
         if copying and not _remove_partial_export(export_dir, claim):
-            partial_left = True
+            keep_claim = True
             raise PartialExportLeft(export_dir, claim) from error
+        # An abandoned copy may still land in the directory later: the claim stays, so
+        # clean_stale_temporaries removes what it writes once this process is gone.
+        keep_claim = copying and was_abandoned(error)
         raise
     finally:
-        if not partial_left:
+        if not keep_claim:
             remove_quietly(claim)
 
 
@@ -408,8 +411,10 @@ def _write_text(path: str, text: str) -> None:
         handle.write(text)
 
 
-def _copy_into_claimed(source: str, destination: str) -> None:
-    """Copies one file into the export directory this export holds the claim on.
+def copy_file(source: str, destination: str, operation: str, nbytes: int = 0) -> None:
+    """Copies one file to a destination this export owns (its hidden temporary, or the
+    directory it holds the claim on), with :func:`call_store`'s retries and bound
+    (``nbytes``: the file's size, when known) where ``destination`` is on a store.
 
     The first attempt refuses to overwrite (a guard against a name taken meanwhile); a
     retry after a failed attempt may find that attempt's own object, so it overwrites."""
@@ -419,7 +424,7 @@ def _copy_into_claimed(source: str, destination: str) -> None:
         attempts.append(None)
         tf.io.gfile.copy(source, destination, overwrite=len(attempts) > 1)
 
-    call_store("copy-publish", destination, copy)
+    call_store(operation, destination, copy, nbytes=nbytes)
 
 
 def _staged_files(temp_dir: str) -> list[tuple[str, str]]:
@@ -468,7 +473,7 @@ def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
             call_store(
                 "creating a directory", destination, functools.partial(tf.io.gfile.makedirs, parent)
             )
-            _copy_into_claimed(source, destination)
+            copy_file(source, destination, "copy-publish")
     except BaseException:
         if not has_scheme(export_dir):
             remove_quietly(export_dir)

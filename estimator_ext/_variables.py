@@ -204,7 +204,7 @@ def _copy_checkpoint(
     for (source, destination), size in zip(copies, sizes):
         base = progress.done
         if _fs.has_scheme(destination):
-            tf.io.gfile.copy(source, destination, overwrite=False)
+            _fs.copy_file(source, destination, "copying the variables", nbytes=size)
         else:
             with watch_growth(_fs.local_path(destination), progress, base):
                 tf.io.gfile.copy(source, destination, overwrite=False)

@@ -10,7 +10,11 @@ requests, so faults are chosen per *connection*, when it is accepted: with proba
 * ``stall``: after a random number of bytes, nothing more is forwarded either way for
   ``stall_seconds``, then the connection is reset (a stuck server or network);
 * ``500`` / ``503``: the first request is answered by the proxy with an S3-style XML
-  error (``InternalError`` / ``SlowDown``) and the connection is closed.
+  error (``InternalError`` / ``SlowDown``) and the connection is closed;
+* ``trickle``: after a random number of bytes, the rest goes on one byte every
+  ``trickle_interval`` seconds (never slow enough for curl's low-speed limit to abort
+  it) for ``stall_seconds``, then the connection is reset: a call no client timeout
+  bounds. Not among the default kinds; tests ask for it.
 
 ``outage(seconds)`` refuses everything for that long: new connections are reset as soon
 as they are accepted, live ones are reset at their next byte. The proxy counts what it
@@ -40,6 +44,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 FAULT_KINDS = ("reset", "stall", "500", "503")
+KNOWN_KINDS = (*FAULT_KINDS, "trickle")
 
 _ERROR_BODIES = {
     "500": (
@@ -89,12 +94,13 @@ class FaultProxy:
         budget: int = 1000,
         stall_seconds: float = 30.0,
         trigger_bytes: int = 2048,
+        trickle_interval: float = 0.5,
         lifetime: float = 600.0,
     ) -> None:
-        unknown = set(kinds) - set(FAULT_KINDS)
+        unknown = set(kinds) - set(KNOWN_KINDS)
         if unknown:
             raise ValueError(
-                f"FaultProxy: unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}"
+                f"FaultProxy: unknown fault kinds {sorted(unknown)}; known: {KNOWN_KINDS}"
             )
         self._upstream = ("127.0.0.1", upstream_port)
         self._random = random.Random(seed)
@@ -103,6 +109,7 @@ class FaultProxy:
         self._budget = budget
         self._stall_seconds = stall_seconds
         self._trigger_bytes = max(1, trigger_bytes)
+        self._trickle_interval = trickle_interval
         self._lifetime = lifetime
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -310,6 +317,8 @@ class FaultProxy:
                     self._count(kind)
                     if kind == "stall":
                         self._stopped.wait(self._stall_seconds)
+                    elif kind == "trickle":
+                        self._trickle(target, data[cut:])
                     return False  # reset both sides (in _serve)
                 try:
                     target.sendall(data)
@@ -317,6 +326,21 @@ class FaultProxy:
                     return False
                 sent[flow] += len(data)
         return False
+
+    def _trickle(self, target: socket.socket, data: bytes) -> None:
+        """Sends ``data`` (then nothing) one byte per ``trickle_interval``, for at most
+        ``stall_seconds``, or until the proxy stops or an outage starts."""
+        deadline = time.monotonic() + self._stall_seconds
+        for index in range(len(data)):
+            if self._stopped.wait(self._trickle_interval) or self.in_outage():
+                return
+            if time.monotonic() >= deadline:
+                return
+            try:
+                target.sendall(data[index : index + 1])
+            except OSError:
+                return
+        self._stopped.wait(max(0.0, deadline - time.monotonic()))
 
 
 def iter_rates(rates: Sequence[float], count: int) -> Iterator[float]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
 import tensorflow as tf
 
 from estimator_ext import _s3
@@ -56,3 +60,47 @@ def test_call_store_retries_transient_errors_then_raises_a_store_error():
     local_calls = []
     assert _s3.call_store("listing", "/tmp/base", lambda: local_calls.append(1) or "ok") == "ok"
     assert local_calls == [1]
+
+
+def test_call_seconds_default_and_override_and_bad_values_name_the_variable():
+    assert _s3.call_seconds({}) == _s3.DEFAULT_CALL_SECONDS == 120.0  # the docs' 2 minutes
+    assert _s3.call_seconds({"ESTIMATOR_EXT_STORE_CALL_SECONDS": "300"}) == 300.0
+    for bad in ("0", "-5", "soon", "nan", "inf", ""):
+        with pytest.raises(ValueError, match=r"ESTIMATOR_EXT_STORE_CALL_SECONDS must be a posi"):
+            _s3.call_seconds({"ESTIMATOR_EXT_STORE_CALL_SECONDS": bad})
+
+
+def test_a_store_call_that_never_returns_is_abandoned_at_its_bound(monkeypatch):
+    """A call blocked for good (a real blocked thread, as inside the S3 client) makes
+    call_store raise StoreCallAbandoned, a DeadlineExceededError naming the variable that
+    sets the bound, after each attempt's bound; a call that returns in time is untouched."""
+    monkeypatch.setenv("ESTIMATOR_EXT_STORE_CALL_SECONDS", "0.3")
+    release = threading.Event()
+    attempts = []
+
+    def stuck():
+        attempts.append(threading.current_thread().name)
+        release.wait(60)
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(tf.errors.DeadlineExceededError) as raised:
+            _s3.call_store("copy-publish", "s3://bucket/base/1/x", stuck, retries=1, backoff=0.01)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert isinstance(raised.value, _s3.StoreCallAbandoned) and _s3.was_abandoned(raised.value)
+    message = raised.value.message
+    assert "the object store failed (s3://bucket) during copy-publish" in message
+    assert "did not return from copy-publish" in message and "abandoned" in message
+    assert "ESTIMATOR_EXT_STORE_CALL_SECONDS" in message and "retried this operation 1" in message
+    assert len(attempts) == 2 and all("estimator_ext store call" in name for name in attempts)
+    assert 0.6 <= elapsed < 5, elapsed
+    # the per-MiB allowance: 2 MiB at 1 s/MiB outlasts a 0.5 s call
+    assert _s3.bounded("copy", "s3://b/k", lambda: time.sleep(0.5) or "done", 2 * 2**20) == "done"
+    errors = []
+    try:
+        _s3.bounded("copy", "s3://b/k", lambda: 1 / 0)
+    except ZeroDivisionError as error:  # the call's own error comes back to the caller
+        errors.append(error)
+    assert errors and not _s3.was_abandoned(errors[0])

@@ -1,4 +1,5 @@
-"""One stuck call with estimator_ext's default S3 settings fails within 2 minutes.
+"""One stuck call fails within 2 minutes with the default settings, and within the
+configured bound when it trickles past every client timeout.
 
 The fault suite (test_s3_faults.py) sets short timeouts of its own, to check that a
 user's values are kept and to fit its time budget. This test leaves every S3 timeout and
@@ -73,4 +74,54 @@ def test_a_call_stuck_for_good_fails_within_two_minutes_with_the_default_setting
     assert "during reaching the store" in error and "retried this operation" in error, error
     for name in ("S3_CONNECT_TIMEOUT_MSEC=5000", "S3_REQUEST_TIMEOUT_MSEC=10000"):
         assert name in error, error  # the settings in force, so the user knows what to change
+    assert keys == [], keys
+
+
+#: The bound the trickle test sets for one store call (ESTIMATOR_EXT_STORE_CALL_SECONDS).
+TRICKLE_CALL_SECONDS = 10.0
+
+
+def test_a_call_that_trickles_is_abandoned_at_the_configured_bound(
+    model_dir, reliability_seed, tmp_path
+):
+    """A response that trickles a byte every half second never trips curl's low-speed
+    limit, so no S3 client setting bounds the call. estimator_ext's watchdog abandons each
+    attempt after ESTIMATOR_EXT_STORE_CALL_SECONDS (here 10 s; 120 s by default) and the
+    export fails after its retries with an error that says so and names the variable,
+    leaving nothing in the bucket."""
+    with (
+        moto_server(str(tmp_path / "moto.log")) as moto,
+        FaultProxy(
+            moto["port"],
+            seed=reliability_seed,
+            fault_rate=1.0,
+            kinds=("trickle",),
+            trigger_bytes=1,  # every connection trickles from its first byte ...
+            stall_seconds=600.0,  # ... for longer than the test runs
+            lifetime=200.0,
+        ) as proxy,
+    ):
+        env = s3_env(
+            proxy.endpoint, {"ESTIMATOR_EXT_STORE_CALL_SECONDS": f"{TRICKLE_CALL_SECONDS:g}"}
+        )
+        for name in SETTINGS:
+            env.pop(name, None)  # estimator_ext's defaults: curl alone would wait for good
+        child = _s3support.S3Child(model_dir, env, str(tmp_path / "child.log"))
+        try:
+            base = f"s3://{BUCKET}/trickle/exports"
+            outcome = child.call({"op": "export", "base": base}, timeout=150)
+        finally:
+            child.close()
+        trickled = proxy.counts().get("trickle", 0)
+        keys = bucket_keys(moto["client"], "trickle/")
+    print("S3 TRICKLED CALL", {"seconds": round(outcome["seconds"], 1), "trickled": trickled})
+    assert not outcome["ok"], outcome
+    assert outcome["error_type"] == "StoreCallAbandoned", outcome
+    # three attempts (estimator_ext retries twice), each abandoned at the bound
+    assert 3 * TRICKLE_CALL_SECONDS <= outcome["seconds"] <= 3 * TRICKLE_CALL_SECONDS + 30, outcome
+    assert trickled >= 1, outcome
+    error = outcome["error"]
+    assert "the object store failed" in error and "during reaching the store" in error, error
+    assert "did not return from reaching the store" in error and "abandoned" in error, error
+    assert "ESTIMATOR_EXT_STORE_CALL_SECONDS" in error and "retried this operation 2" in error
     assert keys == [], keys
