@@ -34,6 +34,7 @@ import tensorflow as tf
 from google.protobuf import message as protobuf_message
 
 from estimator_ext import _fs
+from estimator_ext._s3 import call_store
 from estimator_ext._serving_signature import (
     SERVE_TAGS,
     SERVING_SIGNATURE_KEY,
@@ -231,7 +232,14 @@ def add_warmup_requests(
         _prediction_log(apis, serving, index, request)
         for index, request in enumerate(plan.requests)
     ]
-    path = _write_records(export_dir, [log.SerializeToString() for log in logs])
+    records = [log.SerializeToString() for log in logs]
+    path = call_store(
+        "writing the warmup requests",
+        export_dir,
+        lambda: _write_records(export_dir, records),
+        retries=0,
+        nbytes=sum(map(len, records)),
+    )
     logger.info(
         "Replaying %d warmup request(s) (%s) against the serve graph",
         len(logs),

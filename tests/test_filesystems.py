@@ -310,6 +310,22 @@ def test_s3_export_is_complete_and_loads_in_all_three_modes(s3_child, trained, m
 
 
 @needs_s3
+def test_s3_export_with_assets_extra_and_warmup_requests(s3_child, moto):
+    """assets_extra and the TF Serving warmup file reach s3:// through the same bounded,
+    retried store calls as the variables; the warmup file is replayed before publishing."""
+    extras = s3_child["extras"]
+    name = extras["export_dir"].rsplit("/", 1)[1]
+    prefix = f"{s3_child['prefix']}/extras/{name}/"
+    assert bucket_keys(moto["client"], prefix) == sorted(
+        prefix + file
+        for file in EXPECTED_FILES
+        + ["assets.extra/docs/notes.txt", "assets.extra/tf_serving_warmup_requests"]
+    )
+    assert extras["notes"] == "shipped with the export\n"
+    assert extras["warmup_records"] == 2
+
+
+@needs_s3
 def test_s3_publish_copies_saved_model_last(s3_child):
     check_saved_model_copied_last(s3_child["export"]["copies"])
 
@@ -399,6 +415,29 @@ def _s3_child(args):
         "modes": sorted(export_dir.keys()),
         "copies": watcher.copies,
         "loaded": loaded,
+    }
+
+    # assets_extra and warmup requests are written into the staged export through the
+    # bounded store calls too; the warmup file is replayed from the store before publish
+    notes = os.path.join(args["model_dir"], "notes.txt")
+    with open(notes, "w") as handle:
+        handle.write("shipped with the export\n")
+    extras_dir = estimator_ext.export_all_saved_models(
+        estimator,
+        root + "/extras",
+        receivers(),
+        assets_extra={"docs/notes.txt": notes},
+        warmup_requests=[{"x": [[1.0, 2.0]]}, {"x": [[-0.5, 3.0]]}],
+    )
+    report["extras"] = {
+        "export_dir": str(extras_dir),
+        "notes": tf.io.gfile.GFile(str(extras_dir) + "/assets.extra/docs/notes.txt").read(),
+        "warmup_records": sum(
+            1
+            for _ in tf.compat.v1.io.tf_record_iterator(
+                str(extras_dir) + "/assets.extra/tf_serving_warmup_requests"
+            )
+        ),
     }
 
     report["failures"] = {}

@@ -6,8 +6,8 @@ exports, each into its own base, run in ``LANES`` lanes at once (a lane is one c
 behind its own proxy, exporting one after another), so that the schedule fits the
 suite's budget: a faulted export mostly waits on timeouts and retries, not on the CPU.
 Export ``i`` runs with ``RATES[i % 6]`` (0 to 50 %) of its lane's connections faulted
-(resets mid-body, stalls, 500 InternalError, 503 SlowDown), and every ``OUTAGE_EVERY``-th
-export meets an outage (every connection refused for 20 s, longer than one call's
+(resets mid-body, stalls, 500 InternalError, 503 SlowDown), and one export in
+``OUTAGE_EVERY`` meets an outage (every connection refused for 20 s, longer than one call's
 bound) starting at a seeded moment inside it. After every export the bucket is read
 directly (boto3 to moto): no export may leave an integer-named directory without
 ``saved_model.pb``; at the end every returned export must be complete (every meta graph
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import time
 from typing import Any
@@ -37,7 +38,9 @@ EXPORTS = int(os.environ.get("ESTIMATOR_EXT_S3_FAULT_EXPORTS", "60"))
 #: Children exporting at once (each about 0.4 GB of memory, mostly idle on timeouts).
 LANES = min(10, EXPORTS)
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-OUTAGE_EVERY = 6  # exports 5, 11, 17, ...: one in six, at every rate in turn
+#: Exports 3, 10, 17, ... meet an outage: one in seven, so at every rate in turn.
+OUTAGE_EVERY = 7
+OUTAGE_AT = 3
 OUTAGE_SECONDS = 20.0
 #: One stuck call is abandoned after this long (ESTIMATOR_EXT_STORE_CALL_SECONDS, set by
 #: the test: a multipart upload can block for good inside tensorflow-io's client).
@@ -84,7 +87,7 @@ def _run_lane(
                 rate = RATES[index % len(RATES)]
                 proxy.set_fault_rate(rate)
                 timer = None
-                if index % OUTAGE_EVERY == OUTAGE_EVERY - 1:
+                if index % OUTAGE_EVERY == OUTAGE_AT:
                     timer = threading.Timer(rng.uniform(0.2, 3.0), proxy.outage, [OUTAGE_SECONDS])
                     timer.start()
                 before = proxy.total_injected
@@ -107,6 +110,18 @@ def _run_lane(
         finally:
             child.close()
             counts.append(proxy.counts())
+
+
+def _exports_with_an_abandoned_call(log_dir: str) -> int:
+    """How many exports had a store call abandoned by the watchdog (retried or not), from
+    the warnings the lanes' children logged."""
+    bases = set()
+    for lane in range(LANES):
+        with open(os.path.join(log_dir, f"lane{lane}.log")) as log:
+            bases.update(
+                re.findall(r"(faults/\d+/)\S*' within \d+ s and was abandoned", log.read())
+            )
+    return len(bases)
 
 
 def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
@@ -191,7 +206,8 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
         "exports_attempted": len(outcomes),
         "lanes": LANES,
         "schedule_seconds": round(schedule_seconds, 1),
-        "abandoned_calls": sum("abandoned" in o.get("error", "") for o in outcomes),
+        "exports_with_an_abandoned_call": _exports_with_an_abandoned_call(str(tmp_path)),
+        "failed_after_an_abandoned_call": sum("abandoned" in o.get("error", "") for o in outcomes),
         "completed": len(completed),
         "failed_cleanly": len(failed),
         "faults_injected": {k: v for k, v in counts.items() if k != "connections"},
