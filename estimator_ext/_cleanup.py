@@ -25,6 +25,7 @@ from estimator_ext._fs import (
     parse_temp_dir_name,
     store_answers,
 )
+from estimator_ext._gfile import gfile
 from estimator_ext._s3 import apply_s3_defaults
 
 logger = logging.getLogger("estimator_ext")
@@ -91,12 +92,12 @@ def clean_stale_temporaries(
     base = check_export_dir_base(export_dir_base, "clean_stale_temporaries")
     min_age = _check_older_than(older_than)
     apply_s3_defaults(base)  # before the first s3:// access (see _s3.py)
-    if not tf.io.gfile.isdir(base):
+    if not gfile.isdir(base):
         return []
     now = time.time()
     this_host = host_label()
     removed = []
-    names = sorted(entry.rstrip("/") for entry in tf.io.gfile.listdir(base))
+    names = sorted(entry.rstrip("/") for entry in gfile.listdir(base))
     claims_by_candidate: dict[int, set[str]] = {}
     for name in names:
         candidate = claim_candidate(name)
@@ -118,7 +119,7 @@ def clean_stale_temporaries(
             continue
         claimed_dir = join(base, str(candidate)) if candidate is not None else None
         activity = _last_activity(path, parsed.started)
-        if claimed_dir is not None and tf.io.gfile.isdir(claimed_dir):
+        if claimed_dir is not None and gfile.isdir(claimed_dir):
             activity = max(activity, _last_activity(claimed_dir, parsed.started))
         age = now - activity
         if age < min_age:
@@ -131,7 +132,7 @@ def clean_stale_temporaries(
             others = claims_by_candidate.get(candidate, set()) - {name}
             if not store_answers(path):
                 continue  # the store does not answer: "no saved_model.pb" proves nothing
-            partial = tf.io.gfile.isdir(claimed_dir) and not has_saved_model(claimed_dir)
+            partial = gfile.isdir(claimed_dir) and not has_saved_model(claimed_dir)
             if not others and partial and store_answers(path):
                 if not _remove_tree(claimed_dir):
                     continue  # keep the claim: it marks the partial directory
@@ -164,7 +165,7 @@ def _check_older_than(older_than: object) -> float:
 
 def _is_real_directory(path: str) -> bool:
     if has_scheme(path):
-        return tf.io.gfile.isdir(path)
+        return gfile.isdir(path)
     try:
         return stat.S_ISDIR(os.lstat(local_path(path)).st_mode)
     except OSError:
@@ -173,7 +174,7 @@ def _is_real_directory(path: str) -> bool:
 
 def _is_regular_file(path: str) -> bool:
     if has_scheme(path):
-        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+        return gfile.exists(path) and not gfile.isdir(path)
     try:
         return stat.S_ISREG(os.lstat(local_path(path)).st_mode)
     except OSError:
@@ -204,12 +205,11 @@ def _last_activity(path: str, started: int) -> float:
     """The newest of ``started`` and the mtimes of ``path`` and everything beneath it."""
     newest = float(started)
     if has_scheme(path):
-        for directory, subdirs, files in tf.io.gfile.walk(path):
+        for directory, subdirs, files in gfile.walk(path):
             for name in [""] + list(subdirs) + list(files):
                 try:
                     mtime = (
-                        tf.io.gfile.stat(join(directory, name) if name else directory).mtime_nsec
-                        / 1e9
+                        gfile.stat(join(directory, name) if name else directory).mtime_nsec / 1e9
                     )
                 except tf.errors.OpError:
                     continue
@@ -239,15 +239,15 @@ def _remove_tree(path: str) -> bool:
             raise exc_info[1]
 
     try:
-        if has_scheme(path) and tf.io.gfile.isdir(path):
-            tf.io.gfile.rmtree(path)
+        if has_scheme(path) and gfile.isdir(path):
+            gfile.rmtree(path)
         elif has_scheme(path):
-            tf.io.gfile.remove(path)
+            gfile.remove(path)
         elif _is_regular_file(path):
             os.remove(local_path(path))
         else:
             shutil.rmtree(local_path(path), onerror=ignore_vanished)  # never follows symlinks
     except (OSError, tf.errors.OpError) as error:
-        if tf.io.gfile.exists(path):
+        if gfile.exists(path):
             logger.warning("clean_stale_temporaries: could not remove %s: %s", path, error)
-    return not tf.io.gfile.exists(path)
+    return not gfile.exists(path)

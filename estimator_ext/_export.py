@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from estimator_ext import _assets, _compat, _fs, _s3, _warmup
 from estimator_ext._checkpoint import CheckpointCatalog, resolve_checkpoint
+from estimator_ext._gfile import gfile
 from estimator_ext._modekeys import mode_label, validate_receiver_map
 from estimator_ext._modes import ModeGraph, build_mode_graph, drop_unimportable_saveables
 from estimator_ext._result import ExportResult
@@ -123,8 +124,8 @@ def export_all_saved_models(
         created_dirs = _fs.missing_ancestors(export_dir_base)
     temp_dir = _fs.join(export_dir_base, _fs.temp_dir_name())
     try:
-        tf.io.gfile.makedirs(export_dir_base)
-        tf.io.gfile.makedirs(temp_dir)
+        gfile.makedirs(export_dir_base)
+        gfile.makedirs(temp_dir)
         written, tags_by_mode = _write_saved_model(
             estimator,
             receiver_fn_by_mode,

@@ -42,6 +42,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
+from estimator_ext._gfile import gfile
 from estimator_ext._s3 import call_store, was_abandoned
 
 logger = logging.getLogger("estimator_ext")
@@ -94,7 +95,7 @@ def check_export_dir_base(export_dir_base: object, function: str) -> str:
             f"{function}: export_dir_base must be a non-empty directory path (str, bytes or "
             f"os.PathLike), e.g. 'exports/'; received {received!r}."
         )
-    if tf.io.gfile.exists(export_dir_base) and not tf.io.gfile.isdir(export_dir_base):
+    if gfile.exists(export_dir_base) and not gfile.isdir(export_dir_base):
         raise ValueError(
             f"{function}: export_dir_base={export_dir_base!r} is a file; it must be the "
             "directory that holds the exports' timestamped subdirectories. Pass a directory path."
@@ -111,7 +112,7 @@ def _is_url_root(path: str) -> bool:
 def _ancestor_exists(path: str) -> bool:
     # (ecosystem helper) tensorflow-io's S3 plugin raises InvalidArgumentError ("S3 path
     # doesn't contain a bucket name") on exists('s3://bucket'); 's3://bucket/' works.
-    return tf.io.gfile.exists(path + "/" if _is_url_root(path) else path)
+    return gfile.exists(path + "/" if _is_url_root(path) else path)
 
 
 def missing_ancestors(path: str) -> list[str]:
@@ -131,15 +132,15 @@ def missing_ancestors(path: str) -> list[str]:
 
 def existing(paths: list[str]) -> list[str]:
     """The paths in ``paths`` that exist, in order."""
-    return [path for path in paths if tf.io.gfile.exists(path)]
+    return [path for path in paths if gfile.exists(path)]
 
 
 def remove_quietly(path: str) -> None:
     try:
-        if tf.io.gfile.isdir(path):
-            tf.io.gfile.rmtree(path)
-        elif tf.io.gfile.exists(path):
-            tf.io.gfile.remove(path)
+        if gfile.isdir(path):
+            gfile.rmtree(path)
+        elif gfile.exists(path):
+            gfile.remove(path)
     except tf.errors.OpError:
         pass
 
@@ -168,9 +169,9 @@ def remove_if_empty(directory: str) -> bool:
         except OSError:
             return False
     try:
-        if tf.io.gfile.isdir(directory) and not tf.io.gfile.listdir(directory):
-            tf.io.gfile.rmtree(directory)
-        return not tf.io.gfile.exists(directory)
+        if gfile.isdir(directory) and not gfile.listdir(directory):
+            gfile.rmtree(directory)
+        return not gfile.exists(directory)
     except tf.errors.OpError:
         return False
 
@@ -220,7 +221,7 @@ def claim_candidate(name: str) -> int | None:
 def has_saved_model(export_dir: str) -> bool:
     """Whether ``export_dir`` holds a ``saved_model.pb`` (or ``.pbtxt``): a complete
     export, since publishing copies that file last."""
-    return any(tf.io.gfile.exists(join(export_dir, name)) for name in SAVED_MODEL_FILENAMES)
+    return any(gfile.exists(join(export_dir, name)) for name in SAVED_MODEL_FILENAMES)
 
 
 def _parse(pattern: re.Pattern[str], name: str) -> TempDirName | None:
@@ -240,7 +241,7 @@ def publish(temp_dir: str, export_dir_base: str) -> str:
     candidate = int(time.time())
     for _ in range(1000):
         export_dir = join(export_dir_base, str(candidate))
-        if not tf.io.gfile.exists(export_dir):
+        if not gfile.exists(export_dir):
             if has_scheme(export_dir_base):
                 if _claim_and_publish_by_copy(temp_dir, export_dir_base, candidate):
                     return export_dir
@@ -335,7 +336,7 @@ def _claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: i
             "listing", export_dir_base, lambda: tf.io.gfile.listdir(export_dir_base)
         )
         claims = {name.rstrip("/") for name in listing if name.startswith(prefix)}
-        if claims != {claim.rsplit("/", 1)[-1]} or tf.io.gfile.exists(export_dir):
+        if claims != {claim.rsplit("/", 1)[-1]} or gfile.exists(export_dir):
             time.sleep(random.uniform(0.0, 0.05))  # desynchronise exports that collided
             return False
         copying = True
@@ -385,9 +386,9 @@ def _remove_partial_export(export_dir: str, claim: str) -> bool:
     while True:
         if store_answers(claim):
             try:
-                if tf.io.gfile.isdir(export_dir):
-                    tf.io.gfile.rmtree(export_dir)
-                if store_answers(claim) and not tf.io.gfile.exists(export_dir):
+                if gfile.isdir(export_dir):
+                    gfile.rmtree(export_dir)
+                if store_answers(claim) and not gfile.exists(export_dir):
                     return True
             except tf.errors.OpError:
                 pass
@@ -400,7 +401,7 @@ def store_answers(known_object: str) -> bool:
     """Whether the store answers a stat of an object known to exist (tensorflow-io's S3
     ``exists`` reports an unreachable store as "not found", so it cannot tell)."""
     try:
-        tf.io.gfile.stat(known_object)
+        gfile.stat(known_object)
         return True
     except tf.errors.OpError:
         return False

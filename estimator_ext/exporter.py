@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from estimator_ext import _assets, _fs, _warmup
 from estimator_ext._export import check_flag, export_all_saved_models
+from estimator_ext._gfile import gfile
 from estimator_ext._modekeys import validate_receiver_map
 from estimator_ext._result import ExportResult
 
@@ -148,7 +149,7 @@ class AllModesExporter(tf.estimator.Exporter):
             if version in kept_versions:
                 continue
             try:
-                tf.io.gfile.rmtree(path)
+                gfile.rmtree(path)
                 logger.info(
                     "Deleted old export %s (keeping the newest %d)", path, self._exports_to_keep
                 )
@@ -162,15 +163,15 @@ def integer_named_exports(export_path: str) -> list[tuple[int, str]]:
     Only names made of ASCII digits count (what ``export_all_saved_models`` publishes and
     TF Serving loads); hidden temporary directories of exports in progress never do.
     """
-    if not tf.io.gfile.isdir(export_path):
+    if not gfile.isdir(export_path):
         return []
     exports = []
-    for entry in tf.io.gfile.listdir(export_path):
+    for entry in gfile.listdir(export_path):
         name = entry.rstrip("/")  # object stores list directories as 'name/'
         if not (name.isascii() and name.isdigit()):
             continue
         path = _fs.join(export_path, name)
-        if tf.io.gfile.isdir(path):
+        if gfile.isdir(path):
             exports.append((int(name), path))
     return sorted(exports)
 
