@@ -41,7 +41,9 @@ answered every part; and a response that trickles a byte now and then never trip
 low-speed limit. The attempt runs on a daemon thread (TensorFlow's file calls release the
 GIL) and is abandoned after :func:`call_seconds` plus one second per MiB it moves
 (:data:`SECONDS_PER_MIB`), so a healthy large transfer is not cut: by default 2 minutes
-for a small file. ``ESTIMATOR_EXT_STORE_CALL_SECONDS`` changes the 2 minutes. An
+for a small file. ``ESTIMATOR_EXT_STORE_CALL_SECONDS`` changes the 2 minutes: an
+environment variable, like the S3 client's own settings it complements, so that one
+deployment setting reaches every export, exporter and cleanup of the process. An
 abandoned attempt raises :class:`StoreCallAbandoned` (a ``DeadlineExceededError``); its
 thread stays blocked inside the client, and if it ever returns it may still write the one
 object it was writing, inside the export's hidden temporary or claimed directory, which
