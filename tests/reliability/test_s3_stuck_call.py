@@ -12,6 +12,8 @@ retries estimator_ext made, and leave nothing in the bucket.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.faultproxy import FaultProxy
@@ -39,32 +41,43 @@ def _deadline():  # overrides the suite's 240 s per-test deadline: child start +
     faulthandler.cancel_dump_traceback_later()
 
 
-def test_a_call_stuck_for_good_fails_within_two_minutes_with_the_default_settings(
-    model_dir, reliability_seed, tmp_path
-):
+def _export_behind(
+    kind: str, model_dir: str, seed: int, tmp_path: Any, prefix: str, env_extra: dict[str, str]
+) -> tuple[dict[str, Any], int, list[str]]:
+    """One export to ``s3://BUCKET/<prefix>/exports`` through a proxy that gives every
+    connection the fault ``kind`` from its first byte, for longer than the test runs, with
+    every S3 client setting left to estimator_ext. Returns the export's outcome, how many
+    connections got the fault, and what the bucket holds under ``prefix``."""
     with (
         moto_server(str(tmp_path / "moto.log")) as moto,
         FaultProxy(
             moto["port"],
-            seed=reliability_seed,
+            seed=seed,
             fault_rate=1.0,
-            kinds=("stall",),
-            trigger_bytes=1,  # every connection stalls at its first byte ...
-            stall_seconds=600.0,  # ... for longer than the test runs
+            kinds=(kind,),
+            trigger_bytes=1,
+            stall_seconds=600.0,
             lifetime=280.0,
         ) as proxy,
     ):
-        env = s3_env(proxy.endpoint)
+        env = s3_env(proxy.endpoint, env_extra)
         for name in SETTINGS:
             env.pop(name, None)  # estimator_ext's defaults, not the test's
         child = _s3support.S3Child(model_dir, env, str(tmp_path / "child.log"))
         try:
-            base = f"s3://{BUCKET}/stuck/exports"
+            base = f"s3://{BUCKET}/{prefix}/exports"
             outcome = child.call({"op": "export", "base": base}, timeout=240)
         finally:
             child.close()
-        stalled = proxy.counts().get("stall", 0)
-        keys = bucket_keys(moto["client"], "stuck/")
+        return outcome, proxy.counts().get(kind, 0), bucket_keys(moto["client"], f"{prefix}/")
+
+
+def test_a_call_stuck_for_good_fails_within_two_minutes_with_the_default_settings(
+    model_dir, reliability_seed, tmp_path
+):
+    outcome, stalled, keys = _export_behind(
+        "stall", model_dir, reliability_seed, tmp_path, "stuck", {}
+    )
     print("S3 STUCK CALL", {"seconds": round(outcome["seconds"], 1), "stalled": stalled})
     assert not outcome["ok"], outcome
     assert outcome["seconds"] <= STUCK_CALL_BOUND_SECONDS, outcome
@@ -89,31 +102,14 @@ def test_a_call_that_trickles_is_abandoned_at_the_configured_bound(
     attempt after ESTIMATOR_EXT_STORE_CALL_SECONDS (here 10 s; 120 s by default) and the
     export fails after its retries with an error that says so and names the variable,
     leaving nothing in the bucket."""
-    with (
-        moto_server(str(tmp_path / "moto.log")) as moto,
-        FaultProxy(
-            moto["port"],
-            seed=reliability_seed,
-            fault_rate=1.0,
-            kinds=("trickle",),
-            trigger_bytes=1,  # every connection trickles from its first byte ...
-            stall_seconds=600.0,  # ... for longer than the test runs
-            lifetime=200.0,
-        ) as proxy,
-    ):
-        env = s3_env(
-            proxy.endpoint, {"ESTIMATOR_EXT_STORE_CALL_SECONDS": f"{TRICKLE_CALL_SECONDS:g}"}
-        )
-        for name in SETTINGS:
-            env.pop(name, None)  # estimator_ext's defaults: curl alone would wait for good
-        child = _s3support.S3Child(model_dir, env, str(tmp_path / "child.log"))
-        try:
-            base = f"s3://{BUCKET}/trickle/exports"
-            outcome = child.call({"op": "export", "base": base}, timeout=150)
-        finally:
-            child.close()
-        trickled = proxy.counts().get("trickle", 0)
-        keys = bucket_keys(moto["client"], "trickle/")
+    outcome, trickled, keys = _export_behind(
+        "trickle",
+        model_dir,
+        reliability_seed,
+        tmp_path,
+        "trickle",
+        {"ESTIMATOR_EXT_STORE_CALL_SECONDS": f"{TRICKLE_CALL_SECONDS:g}"},
+    )
     print("S3 TRICKLED CALL", {"seconds": round(outcome["seconds"], 1), "trickled": trickled})
     assert not outcome["ok"], outcome
     assert outcome["error_type"] == "StoreCallAbandoned", outcome
