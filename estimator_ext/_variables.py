@@ -40,7 +40,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from estimator_ext import _bundle_index, _bundle_subset, _compat, _fs
+from estimator_ext import _bundle_index, _bundle_subset, _compat, _fs, _s3
 from estimator_ext._checkpoint import (
     CheckpointCatalog,
     SavedEntry,
@@ -152,13 +152,21 @@ def write_variables(
     if strategy == STREAM:
         assert entries is not None and specs is not None
         group_bytes = options.stream_group_bytes
-        _write_subset(
-            entries,
-            catalog,
+        # One bounded store call on an object store (the subset writer's uploads can hang
+        # in the client like any other); its own thread, so it builds its own graph.
+        _s3.call_store(
+            "writing the variables",
             variables_prefix,
-            session_config,
-            group_bytes,
-            options.progress_interval,
+            lambda: _write_subset(
+                entries,
+                catalog,
+                variables_prefix,
+                session_config,
+                group_bytes,
+                options.progress_interval,
+            ),
+            retries=0,
+            nbytes=sum(catalog.nbytes(name) or 0 for name in specs),
         )
         streamed = {name: catalog.specs[name] for name in specs}
         return WrittenVariables(variables_prefix, STREAM, streamed)

@@ -70,15 +70,17 @@ def files_under(root):
     return sorted(found)
 
 
-def load_all_modes(export_dir):
-    """Loads each tag set with the TF1 loader: serve -> probabilities, eval -> loss,
-    train -> loss."""
+def load_all_modes(export_dir, tag_sets=("serve", "eval", "train")):
+    """Loads each tag set (of ``tag_sets``) with the TF1 loader: serve -> probabilities,
+    eval -> loss, train -> loss."""
     results = {}
     for tags, key, feeds, output in (
         (["serve"], "predict", {"x": ROWS}, "probabilities"),
         (["eval"], "eval", {"x": ROWS, "label": LABELS}, "loss"),
         (["train"], "train", {"x": ROWS, "label": LABELS}, "loss"),
     ):
+        if tags[0] not in tag_sets:
+            continue
         with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
             meta_graph = tf.compat.v1.saved_model.loader.load(session, tags, export_dir)
             signature = meta_graph.signature_def[key]
@@ -326,6 +328,18 @@ def test_s3_export_with_assets_extra_and_warmup_requests(s3_child, moto):
 
 
 @needs_s3
+def test_s3_predict_only_export_writes_the_subset_and_predicts_like_the_estimator(
+    s3_child, trained
+):
+    """The subset writer (a bounded store call of its own) on s3://."""
+    predict_only = s3_child["predict_only"]
+    assert predict_only["strategy"] == "stream"
+    np.testing.assert_allclose(
+        predict_only["loaded"]["serve"]["probabilities"], trained["probabilities"], rtol=1e-6
+    )
+
+
+@needs_s3
 def test_s3_publish_copies_saved_model_last(s3_child):
     check_saved_model_copied_last(s3_child["export"]["copies"])
 
@@ -438,6 +452,15 @@ def _s3_child(args):
                 str(extras_dir) + "/assets.extra/tf_serving_warmup_requests"
             )
         ),
+    }
+
+    # a PREDICT-only export writes a subset of the checkpoint (no optimizer slots)
+    predict_only = estimator_ext.export_all_saved_models(
+        estimator, root + "/predict-only", {MK.PREDICT: serving_receiver_fn}
+    )
+    report["predict_only"] = {
+        "strategy": predict_only.variables_strategy,
+        "loaded": load_all_modes(predict_only, ("serve",)),
     }
 
     report["failures"] = {}
