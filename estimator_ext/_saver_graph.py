@@ -60,6 +60,8 @@ def default_saver(graph: tf.Graph) -> Any:
     with tf.compat.v1.name_scope(None, "save") as scope:
         pass
     graph_def, input_map = _saver_graph_def(saveables)
+    # Importing lowers the graph's producer version to the imported one's: keep it.
+    graph_def.versions.CopyFrom(graph.graph_def_versions)
     tf.graph_util.import_graph_def(graph_def, input_map=input_map, name=scope)
     return tf.compat.v1.train.Saver(saver_def=_saver_def(scope, saveables))
 

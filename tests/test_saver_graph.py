@@ -60,6 +60,16 @@ def _nodes(graph):
     return {node.name: node for node in graph.as_graph_def().node}
 
 
+def _meta_graph(graph, saver):
+    """What the SavedModel builder stores for the graph, in a canonical node order."""
+    with graph.as_default():
+        meta_graph = saver.export_meta_graph()
+    nodes = sorted(meta_graph.graph_def.node, key=lambda node: node.name)
+    del meta_graph.graph_def.node[:]
+    meta_graph.graph_def.node.extend(nodes)
+    return meta_graph
+
+
 MODELS = {
     "partitioned + Adagrad slots + int and string variables": _partitioned_model,
     "one partition each": lambda: _partitioned_model(partitions=1),
@@ -80,6 +90,7 @@ def test_the_imported_saver_is_node_for_node_tfs_saver(model):
     assert sorted(ours) == sorted(theirs)
     different = [name for name in theirs if ours[name] != theirs[name]]
     assert not different, f"{different[0]}:\n{theirs[different[0]]}\nours:\n{ours[different[0]]}"
+    assert _meta_graph(our_graph, our_saver) == _meta_graph(tf_graph, tf_saver)
     restore = our_saver.saver_def.restore_op_name
     assert our_graph.get_operation_by_name(restore).type == "NoOp"  # known to Python too
 
