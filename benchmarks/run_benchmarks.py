@@ -63,13 +63,22 @@ THREE_MODES = ("train", "eval", "infer")
 @dataclasses.dataclass
 class Case:
     name: str
-    model: str  # "linear" or "embedding"
-    checkpoint_gib: float  # 0 for the linear model
+    model: str  # "linear", "embedding" or "many"
+    checkpoint_gib: float  # 0 for the linear and many models
     modes: tuple
     methods: tuple
+    partition_variables: int = 0  # the many model's (2 x columns x partitions)
+    repeats: int | None = None  # None: --repeats
 
 
-def cases(quick: bool) -> list[Case]:
+#: The groups of cases: checkpoint size (issue 4) and number of variables (issue 12).
+GROUPS = ("size", "many")
+MANY_METHODS = ("estimator_ext", "builtin")
+
+
+def cases(quick: bool, group: str = "size", biggest_repeats: int | None = None) -> list[Case]:
+    if group == "many":
+        return many_cases(quick, biggest_repeats)
     sizes = (0.0625, 0.125) if quick else (0.25, 0.5, 1.0, 2.0)
     three = ("estimator_ext", "builtin", "single_x3", "copy")
     found = [Case("linear, 3 modes", "linear", 0.0, THREE_MODES, three)]
@@ -86,6 +95,19 @@ def cases(quick: bool) -> list[Case]:
             ("estimator_ext", "builtin", "single", "copy"),
         )
     )
+    return found
+
+
+def many_cases(quick: bool, biggest_repeats: int | None) -> list[Case]:
+    """The many-variables cases: each count three modes and PREDICT-only, and the linear
+    model (whose target is checked in the same run)."""
+    counts = (40, 100) if quick else (400, 1000, 2000, 5000)
+    found = [Case("linear, 3 modes", "linear", 0.0, THREE_MODES, MANY_METHODS)]
+    for count in counts:
+        repeats = biggest_repeats if count == counts[-1] else None
+        for modes, label in ((THREE_MODES, "3 modes"), (("infer",), "PREDICT only")):
+            name = f"{count} partition variables, {label}"
+            found.append(Case(name, "many", 0.0, modes, MANY_METHODS, count, repeats))
     return found
 
 
@@ -130,6 +152,25 @@ class _Sampler(threading.Thread):
         return max(self.peak, _rss())
 
 
+class _Floor:
+    """Total time spent in the functions wrapped by :meth:`timed` (the "floor")."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    def timed(self, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += 1
+
+        return wrapper
+
+
 def _tree_bytes(path: str, shared_inodes: frozenset = frozenset()) -> int:
     """Bytes of the files under ``path``, leaving out those sharing an inode in
     ``shared_inodes``."""
@@ -157,12 +198,21 @@ def child(args: argparse.Namespace) -> None:
     if args.model == "linear":
         estimator = models.linear_estimator(args.model_dir)
         receivers = models.linear_receivers()
+    elif args.model == "many":
+        estimator = models.many_estimator(args.model_dir, args.partition_variables)
+        receivers = models.many_receivers()
     else:
         estimator = models.embedding_estimator(
             args.model_dir, models.rows_for_checkpoint_gib(args.checkpoint_gib)
         )
         receivers = models.embedding_receivers()
-    receiver_map = {mode: receivers[mode] for mode in modes}
+    floor = _Floor()
+    receiver_map = {mode: floor.timed(receivers[mode]) for mode in modes}
+    # The floor: the receiver and model_fn calls, which every exporter makes. Timed here,
+    # inside this run, by wrapping the estimator's one entry point to its model_fn
+    # (Estimator._call_model_fn; estimator_ext, the built-in and export_saved_model all
+    # call it once per mode graph).
+    estimator._call_model_fn = floor.timed(estimator._call_model_fn)
     checkpoint = estimator.latest_checkpoint()
     out = args.out_dir
 
@@ -210,6 +260,8 @@ def child(args: argparse.Namespace) -> None:
         + json.dumps(
             {
                 "seconds": seconds,
+                "floor_seconds": floor.seconds,
+                "floor_calls": floor.calls,
                 "baseline_bytes": baseline,
                 "peak_above_baseline_bytes": max(0, peak - baseline),
                 "export_bytes": _tree_bytes(out),
@@ -245,6 +297,12 @@ def _prepare(case: Case, workdir: str) -> str:
     if case.model == "linear":
         model_dir = os.path.join(workdir, "linear")
         code = f"import models; models.train_linear({model_dir!r})"
+    elif case.model == "many":
+        model_dir = os.path.join(workdir, f"many-{case.partition_variables}")
+        code = (
+            f"import models; models.write_many_checkpoint({model_dir!r}, "
+            f"{case.partition_variables!r})"
+        )
     else:
         model_dir = os.path.join(workdir, f"embedding-{case.checkpoint_gib:g}")
         code = (
@@ -279,7 +337,8 @@ def measure(
         model_dir = _prepare(case, workdir)
         checkpoint_bytes = _checkpoint_bytes(model_dir)
         print(f"{case.name}: checkpoint {_size_text(checkpoint_bytes)}", flush=True)
-        for repeat in range(small_repeats if case.model == "linear" else repeats):
+        runs = small_repeats if case.model == "linear" else (case.repeats or repeats)
+        for repeat in range(runs):
             order = list(case.methods[repeat % len(case.methods) :]) + list(
                 case.methods[: repeat % len(case.methods)]
             )
@@ -298,6 +357,8 @@ def measure(
                         model_dir,
                         "--checkpoint-gib",
                         str(case.checkpoint_gib),
+                        "--partition-variables",
+                        str(case.partition_variables),
                         "--modes",
                         ",".join(case.modes),
                         "--out-dir",
@@ -317,6 +378,7 @@ def measure(
                 records.append(result)
                 print(
                     f"  [{repeat}] {method:22s} {result['seconds']:7.2f} s  "
+                    f"(floor {result['floor_seconds']:6.2f} s)  "
                     f"peak +{result['peak_above_baseline_bytes'] / MIB:8.1f} MiB  "
                     f"written {result['bytes_written'] / MIB:8.1f} MiB  {result['detail'] or ''}",
                     flush=True,
@@ -456,13 +518,12 @@ def _size_text(nbytes: float) -> str:
     return f"{nbytes / MIB:.1f} MiB" if nbytes >= MIB else f"{nbytes / 1024:.0f} KiB"
 
 
-def write_markdown(
+def size_markdown(
     rows: list[dict[str, Any]],
     all_cases: list[Case],
     machine_info: dict[str, str],
     repeats: str,
-    path: str,
-) -> None:
+) -> list[str]:
     lines = [
         "# Benchmark results",
         "",
@@ -526,11 +587,141 @@ def write_markdown(
         runs = ", ".join(f"{s:.2f}" for s in row["seconds_all"])
         lines.append(f"| {row['case']} | {row['method']} | {runs} |")
     lines += ["", "![time and memory against checkpoint size](results.png)", ""]
-    with open(path, "w") as out:
-        out.write("\n".join(lines))
+    return lines
 
 
-def write_plot(rows: list[dict[str, Any]], path: str) -> bool:
+def summarize_many(records: list[dict[str, Any]], all_cases: list[Case]) -> list[dict[str, Any]]:
+    """Medians per case and method, with the time above each run's own floor."""
+    rows = []
+    for case in all_cases:
+        by_method = {
+            method: [r for r in records if r["case"] == case.name and r["method"] == method]
+            for method in case.methods
+        }
+        if not all(by_method.values()):
+            continue
+        builtin_above = statistics.median(_above(r) for r in by_method["builtin"])
+        builtin_seconds = _median(by_method["builtin"], "seconds")
+        for method, runs in by_method.items():
+            above = statistics.median(_above(r) for r in runs)
+            rows.append(
+                {
+                    "case": case.name,
+                    "model": case.model,
+                    "partition_variables": case.partition_variables,
+                    "modes": list(case.modes),
+                    "method": method,
+                    "runs": len(runs),
+                    "seconds": _median(runs, "seconds"),
+                    "floor_seconds": _median(runs, "floor_seconds"),
+                    "above_seconds": above,
+                    "above_ratio": above / builtin_above if builtin_above > 0 else float("nan"),
+                    "time_ratio": _median(runs, "seconds") / builtin_seconds,
+                    "peak_bytes": _median(runs, "peak_above_baseline_bytes"),
+                    "seconds_all": [r["seconds"] for r in runs],
+                    "above_all": [_above(r) for r in runs],
+                    "strategy": runs[0]["detail"],
+                    "exported_variables": len(runs[0]["exported_variables"][0])
+                    if runs[0]["exported_variables"]
+                    else 0,
+                }
+            )
+    return rows
+
+
+def _above(record: dict[str, Any]) -> float:
+    """A run's time above its floor (the receiver and model_fn calls it made)."""
+    return record["seconds"] - record["floor_seconds"]
+
+
+def _many_targets(rows: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row["method"] != "estimator_ext":
+            continue
+        count = row["partition_variables"]
+        if count in (1000, 2000):
+            met = row["above_ratio"] <= 0.5
+            lines.append(
+                f"- {row['case']}: time above the floor {row['above_ratio']:.2f}x the "
+                f"built-in's (target <= 0.5x): **{'met' if met else 'missed'}**"
+            )
+        elif row["model"] == "linear":
+            met = row["time_ratio"] <= 1.0
+            lines.append(
+                f"- {row['case']}: time {row['time_ratio']:.2f}x built-in (target <= 1.0x): "
+                f"**{'met' if met else 'missed'}**"
+            )
+        else:
+            lines.append(
+                f"- {row['case']}: time above the floor {row['above_ratio']:.2f}x the "
+                "built-in's (measured, no target)"
+            )
+    return lines
+
+
+def many_markdown(rows: list[dict[str, Any]], section: dict[str, Any]) -> list[str]:
+    """The many-variables section of results.md."""
+    info = section["machine"]
+    repeats = section["repeats"]
+    biggest = section.get("biggest_repeats")
+    biggest_text = (
+        f"; **{biggest} for the biggest case** (fewer than the others, to fit the time)"
+        if biggest and biggest != repeats
+        else ""
+    )
+    lines = [
+        "## Many variables (issue 12)",
+        "",
+        "The `many` model (`benchmarks/models.py`): embedding columns of 1,000 x 8, each "
+        "partitioned (10 partitions up to 1,000 partition variables, 20 above), a 64-32-1 "
+        'DNN and Adagrad, so each partition has an accumulator slot; "partition variables" '
+        "counts both. The **floor** is the time the run itself spent in the receiver and "
+        "model_fn calls (timed by wrapping them in that run's process), which every exporter "
+        "pays; **above floor** is each run's time less its own floor (medians of per-run "
+        f"values). Medians of {repeats} runs ({section['small_repeats']} for the linear model)"
+        f"{biggest_text}, each run in its own process, methods alternating; ratios are "
+        "against the built-in in the same run.",
+        "",
+        "Machine: " + ", ".join(f"{key} {value}" for key, value in info.items()) + ".",
+        "",
+        "### Targets (issue 12)",
+        "",
+        *_many_targets(rows),
+        "",
+        "### Results",
+        "",
+        "| case | method | runs | time (s) | floor (s) | above floor (s) "
+        "| above floor vs built-in | time vs built-in | peak RSS above baseline (MiB) "
+        "| exported tensors | strategy |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['case']} | {row['method']} | {row['runs']} | {row['seconds']:.2f} "
+            f"| {row['floor_seconds']:.2f} | {row['above_seconds']:.2f} "
+            f"| {row['above_ratio']:.2f}x | {row['time_ratio']:.2f}x "
+            f"| {row['peak_bytes'] / MIB:.1f} | {row['exported_variables']} "
+            f"| {row['strategy'] or ''} |"
+        )
+    lines += [
+        "",
+        "### Every run: total (above floor), s",
+        "",
+        "| case | method | runs |",
+        "| --- | --- | --- |",
+    ]
+    for row in rows:
+        runs = ", ".join(
+            f"{total:.2f} ({above:.2f})"
+            for total, above in zip(row["seconds_all"], row["above_all"])
+        )
+        lines.append(f"| {row['case']} | {row['method']} | {runs} |")
+    lines.append("")
+    return lines
+
+
+def write_plot(rows: list[dict[str, Any]], many_rows: list[dict[str, Any]], path: str) -> bool:
     try:
         import matplotlib
 
@@ -541,7 +732,10 @@ def write_plot(rows: list[dict[str, Any]], path: str) -> bool:
         return False
     three = [r for r in rows if r["model"] == "embedding" and r["modes"] == list(THREE_MODES)]
     predict = [r for r in rows if r["model"] == "embedding" and r["modes"] == ["infer"]]
-    figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    many = [r for r in many_rows if r["model"] == "many"]
+    panels = 3 if many else 2
+    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
+    time_axis, memory_axis = axes[0], axes[1]
     for method in ("builtin", "single_x3", "estimator_ext", "copy"):
         points = sorted(
             (r["checkpoint_bytes"] / GIB, r["seconds"], r["peak_bytes"] / GIB)
@@ -585,10 +779,36 @@ def write_plot(rows: list[dict[str, Any]], path: str) -> bool:
     for axis in (time_axis, memory_axis):
         axis.grid(alpha=0.3)
         axis.set_ylim(bottom=0)
+    if many:
+        _plot_many(axes[2], many)
     figure.suptitle("Embedding model + Adagrad: TRAIN, EVAL, PREDICT exports")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return True
+
+
+def _plot_many(axis: Any, many: list[dict[str, Any]]) -> None:
+    for method in MANY_METHODS:
+        for modes, style in ((list(THREE_MODES), "-"), (["infer"], "--")):
+            points = sorted(
+                (r["partition_variables"], r["above_seconds"])
+                for r in many
+                if r["method"] == method and r["modes"] == modes
+            )
+            if points:
+                counts, above = zip(*points)
+                label = f"{METHOD_LABELS[method].split(' (')[0]}, " + (
+                    "3 modes" if len(modes) == 3 else "PREDICT only"
+                )
+                axis.plot(counts, above, marker="o", linestyle=style, label=label)
+    axis.set(
+        xlabel="partition variables (slots included)",
+        ylabel="export time above the floor (s)",
+        title="Many variables: time above receiver + model_fn",
+    )
+    axis.legend(fontsize=7, loc="upper left")
+    axis.grid(alpha=0.3)
+    axis.set_ylim(bottom=0)
 
 
 def main() -> None:
@@ -600,6 +820,7 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--model-dir")
     parser.add_argument("--checkpoint-gib", type=float, default=0.0)
+    parser.add_argument("--partition-variables", type=int, default=0)
     parser.add_argument("--modes")
     parser.add_argument("--out-dir")
     parser.add_argument(
@@ -634,45 +855,89 @@ def main() -> None:
     parser.add_argument(
         "--output-dir", default=HERE, help="where results.md/.json/.png are written"
     )
+    parser.add_argument(
+        "--group",
+        choices=GROUPS + ("all",),
+        default="all",
+        help="size: checkpoint sizes (issue 4); many: numbers of variables (issue 12); "
+        "a group not run keeps its results from the results.json in --output-dir",
+    )
+    parser.add_argument(
+        "--biggest-repeats",
+        type=int,
+        default=None,
+        help="runs of the biggest many-variables case (default: --repeats)",
+    )
     args = parser.parse_args()
     if args.child:
         child(args)
         return
-    if args.from_json:
-        with open(args.from_json) as raw:
-            saved = json.load(raw)
-        records, info, quick = saved["records"], saved["machine"], saved["quick"]
-        repeats, small_repeats = saved["repeats"], saved["small_repeats"]
-    else:
-        quick = args.quick
-        repeats = args.repeats or (1 if quick else 3)
-        small_repeats = max(repeats, args.small_repeats or (1 if quick else 7))
-        workdir = args.workdir or tempfile.mkdtemp(prefix="estimator_ext_bench-")
-        os.makedirs(workdir, exist_ok=True)
-        try:
-            records = measure(cases(quick), workdir, repeats, small_repeats, args.settle)
-        finally:
-            if not args.keep:
-                shutil.rmtree(workdir, ignore_errors=True)
-        info = machine()
-    all_cases = cases(quick)
-    rows = summarize(records, all_cases)
-    os.makedirs(args.output_dir, exist_ok=True)
+    json_path = os.path.join(args.output_dir, "results.json")
+    saved = _load_json(args.from_json or json_path)
     if not args.from_json:
-        with open(os.path.join(args.output_dir, "results.json"), "w") as raw:
-            saved = {
-                "machine": info,
-                "quick": quick,
-                "repeats": repeats,
-                "small_repeats": small_repeats,
-                "records": records,
-            }
+        groups = GROUPS if args.group == "all" else (args.group,)
+        for group in groups:
+            section = _measure_group(group, args)
+            if group == "size":
+                saved.update(section)
+            else:
+                saved["many"] = section
+        os.makedirs(args.output_dir, exist_ok=True)
+        with open(json_path, "w") as raw:
             json.dump(saved, raw, indent=1)
-    repeats_text = f"{repeats} runs ({small_repeats} for the linear model)"
-    write_markdown(rows, all_cases, info, repeats_text, os.path.join(args.output_dir, "results.md"))
-    write_plot(rows, os.path.join(args.output_dir, "results.png"))
-    print("\n".join(_targets(rows, all_cases)))
+    lines: list[str] = []
+    rows: list[dict[str, Any]] = []
+    if "records" in saved:
+        size_cases = cases(saved["quick"])
+        rows = summarize(saved["records"], size_cases)
+        repeats_text = f"{saved['repeats']} runs ({saved['small_repeats']} for the linear model)"
+        lines += size_markdown(rows, size_cases, saved["machine"], repeats_text)
+        print("\n".join(_targets(rows, size_cases)))
+    many_rows: list[dict[str, Any]] = []
+    if "many" in saved:
+        many = saved["many"]
+        many_rows = summarize_many(
+            many["records"], cases(many["quick"], "many", many["biggest_repeats"])
+        )
+        lines += many_markdown(many_rows, many)
+        print("\n".join(_many_targets(many_rows)))
+    with open(os.path.join(args.output_dir, "results.md"), "w") as out:
+        out.write("\n".join(lines))
+    write_plot(rows, many_rows, os.path.join(args.output_dir, "results.png"))
     print(f"wrote {os.path.join(args.output_dir, 'results.md')}")
+
+
+def _load_json(path: str) -> dict[str, Any]:
+    if not os.path.exists(path):
+        return {}
+    with open(path) as raw:
+        return json.load(raw)
+
+
+def _measure_group(group: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Runs one group's cases; returns its results.json section."""
+    quick = args.quick
+    repeats = args.repeats or (1 if quick else 3)
+    small_repeats = max(repeats, args.small_repeats or (1 if quick else 7))
+    biggest_repeats = args.biggest_repeats if group == "many" else None
+    workdir = args.workdir or tempfile.mkdtemp(prefix="estimator_ext_bench-")
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        group_cases = cases(quick, group, biggest_repeats)
+        records = measure(group_cases, workdir, repeats, small_repeats, args.settle)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    section = {
+        "machine": machine(),
+        "quick": quick,
+        "repeats": repeats,
+        "small_repeats": small_repeats,
+        "records": records,
+    }
+    if group == "many":
+        section["biggest_repeats"] = biggest_repeats
+    return section
 
 
 if __name__ == "__main__":

@@ -118,3 +118,26 @@ def save_slice_info(variable: Any) -> Any:
     writes it with; TF keeps it in the private ``_save_slice_info`` attribute.
     """
     return variable._save_slice_info
+
+
+def default_saver_saveables(var_list: Any) -> list:
+    """The saveables ``tf.compat.v1.train.Saver(var_list)`` writes, in its order."""
+    return _saveable_util.validate_and_slice_inputs(_saveable_util.op_list_to_dict(var_list))
+
+
+def resource_variable_save_parts(saveable: Any) -> tuple[Any, Any] | None:
+    """(variable handle, tensor saved) of a resource variable's saveable, else None.
+
+    The tensor is None for a partition of a partitioned variable, which the Saver reads
+    with its own ops at build time (TF keeps the reader in the spec's private
+    ``_tensor``); a whole variable is saved from its existing read tensor.
+    """
+    if type(saveable) is not _saveable_util.ResourceVariableSaveable or len(saveable.specs) != 1:
+        return None
+    tensor = saveable.specs[0]._tensor
+    return saveable.handle_op, (None if callable(tensor) else tensor)
+
+
+def caching_device(variable: Any) -> Any:
+    """The variable's caching device (TF's private ``_caching_device``), or None."""
+    return getattr(variable, "_caching_device", None)

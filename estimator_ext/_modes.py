@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from estimator_ext import _compat
+from estimator_ext import _compat, _saver_graph
 from estimator_ext._modekeys import ModeKeys, map_entry, mode_label
 from estimator_ext._receivers import call_receiver_fn, receiver_labels, receiver_tensors_dict
 
@@ -61,7 +61,7 @@ def build_mode_graph(estimator: Any, mode: str, receiver_fn: Callable[[], Any]) 
         )
     signature_def_map = _signature_defs(mode, receiver, spec)
     train_op = _compat.training_step_op(spec) if mode == ModeKeys.TRAIN else None
-    saver, uses_default_saver = _saver_for(spec.scaffold)
+    saver, uses_default_saver = _saver_for(spec.scaffold, graph)
     return ModeGraph(
         mode=mode,
         graph=graph,
@@ -198,16 +198,18 @@ def _default_serving_fallback(
         return None
 
 
-def _saver_for(scaffold: Any) -> tuple[Any, bool]:
+def _saver_for(scaffold: Any, graph: tf.Graph) -> tuple[Any, bool]:
     """The saver that restores this mode's variables at load time, and whether it is ours.
 
+    Without a custom saver, the Estimator's default ``Saver(sharded=True)``, built by
+    ``_saver_graph`` (the same nodes, without creating them one Python call at a time).
     A custom ``Scaffold.saver`` is kept so loading the SavedModel restores exactly what it
     names; a ``tf.train.Checkpoint`` given as the saver is wrapped in a sharded Saver over
     its saveables, as TF does.
     """
     custom = scaffold.saver
     if custom is None:
-        return tf.compat.v1.train.Saver(sharded=True, allow_empty=True), True
+        return _saver_graph.default_saver(graph), True
     if isinstance(custom, tf.train.Checkpoint):
         return tf.compat.v1.train.Saver(
             var_list=_compat.saveables_of_object_checkpoint(custom), sharded=True
