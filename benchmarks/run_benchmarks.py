@@ -693,7 +693,7 @@ def many_markdown(rows: list[dict[str, Any]], section: dict[str, Any]) -> list[s
         "",
         "| case | method | runs | time (s) | floor (s) | above floor (s) "
         "| above floor vs built-in | time vs built-in | peak RSS above baseline (MiB) "
-        "| exported tensors | strategy |",
+        "| exported variables (full names) | strategy |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:

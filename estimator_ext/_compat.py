@@ -141,3 +141,14 @@ def resource_variable_save_parts(saveable: Any) -> tuple[Any, Any] | None:
 def caching_device(variable: Any) -> Any:
     """The variable's caching device (TF's private ``_caching_device``), or None."""
     return getattr(variable, "_caching_device", None)
+
+
+#: TensorFlow versions on which ``_saver_graph``'s NodeDefs were compared node for node with
+#: TF's own ``Saver(sharded=True)`` (tests/test_saver_graph.py). Elsewhere TF's Saver is used.
+SAVER_NODES_VERIFIED = ((2, 15),)
+
+
+def saver_nodes_verified() -> bool:
+    """True when the running TensorFlow's Saver is known to build ``_saver_graph``'s nodes."""
+    major_minor = tuple(int(part) for part in tf.__version__.split(".")[:2])
+    return major_minor in SAVER_NODES_VERIFIED

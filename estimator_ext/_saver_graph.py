@@ -12,8 +12,10 @@ compares them node for node with TF's Saver) are written as NodeDefs and added t
 graph by one ``import_graph_def``, which creates them in C++; the SaverDef is then
 wrapped in a ``Saver`` as TF would describe it, so nothing downstream changes. This holds
 for what the nodes are known for: graphs whose variables are all resource variables (or
-partitions of them) with no device or caching device, and no other saveables. Any other
-graph gets TF's own Saver, built as before.
+partitions of them) with no device or caching device, and no other saveables, on the
+TensorFlow versions where the nodes were compared with TF's
+(``_compat.SAVER_NODES_VERIFIED``: 2.15; TF's Saver may build other nodes on others). Any
+other graph, or TensorFlow, gets TF's own Saver, built as before.
 """
 
 from __future__ import annotations
@@ -51,12 +53,18 @@ def default_saver(graph: tf.Graph) -> Any:
     """The Saver TF's ``Saver(sharded=True, allow_empty=True)`` would give ``graph``.
 
     Built by one GraphDef import when every saveable is a plain resource variable or
-    partition (see the module docstring); otherwise by TF's Saver itself. Either way
+    partition and the TensorFlow version is a verified one (see the module docstring);
+    otherwise by TF's Saver itself. Either way
     the graph gets the same ``save/`` nodes and the same SaverDef.
     """
     saveables = _plain_saveables(graph)
-    if not saveables:
+    if not saveables or not _compat.saver_nodes_verified():
         return tf.compat.v1.train.Saver(sharded=True, allow_empty=True)
+    return _imported_saver(graph, saveables)
+
+
+def _imported_saver(graph: tf.Graph, saveables: list[_Saveable]) -> Any:
+    """Adds the Saver's nodes for ``saveables`` to ``graph`` by one import; its Saver."""
     with tf.compat.v1.name_scope(None, "save") as scope:
         pass
     graph_def, input_map = _saver_graph_def(saveables)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from estimator_ext import _saver_graph
+from estimator_ext import _compat, _saver_graph
 
 
 def _partitioned_model(partitions=3, saver_first=False):
@@ -49,7 +49,10 @@ def _plain_model():
 def _build(model, fast):
     with tf.Graph().as_default() as graph:
         model()
-        if fast:
+        saveables = _saver_graph._plain_saveables(graph)
+        if fast and saveables:  # the import itself, even where default_saver keeps TF's
+            saver = _saver_graph._imported_saver(graph, saveables)
+        elif fast:
             saver = _saver_graph.default_saver(graph)
         else:
             saver = tf.compat.v1.train.Saver(sharded=True, allow_empty=True)
@@ -78,8 +81,18 @@ MODELS = {
 }
 
 
+def test_the_import_is_used_on_the_tensorflow_this_suite_verifies_it_on():
+    # A new TensorFlow minor: run this file with the gate opened (SAVER_NODES_VERIFIED);
+    # when every comparison below passes, add the version.
+    if tuple(int(part) for part in tf.__version__.split(".")[:2]) == (2, 15):
+        assert _compat.saver_nodes_verified()
+
+
 @pytest.mark.parametrize("model", MODELS.values(), ids=MODELS.keys())
-def test_the_imported_saver_is_node_for_node_tfs_saver(model):
+def test_the_imported_saver_is_node_for_node_tfs_saver(model, request):
+    if not _compat.saver_nodes_verified():  # runs, and says whether the gate could open
+        reason = f"not verified on TensorFlow {tf.__version__}: TF's Saver is used there"
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
     with tf.Graph().as_default() as graph:
         model()
         assert _saver_graph._plain_saveables(graph), "the import path must be the one tested"
