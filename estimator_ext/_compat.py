@@ -145,7 +145,7 @@ def caching_device(variable: Any) -> Any:
 
 #: TensorFlow versions on which ``_saver_graph``'s NodeDefs were compared node for node with
 #: TF's own ``Saver(sharded=True)`` (tests/test_saver_graph.py). Elsewhere TF's Saver is used.
-SAVER_NODES_VERIFIED = ((2, 15),)
+SAVER_NODES_VERIFIED = ((2, 12), (2, 13), (2, 14), (2, 15))
 
 
 def saver_nodes_verified() -> bool:

@@ -14,7 +14,8 @@ wrapped in a ``Saver`` as TF would describe it, so nothing downstream changes. T
 for what the nodes are known for: graphs whose variables are all resource variables (or
 partitions of them) with no device or caching device, and no other saveables, on the
 TensorFlow versions where the nodes were compared with TF's
-(``_compat.SAVER_NODES_VERIFIED``: 2.15; TF's Saver may build other nodes on others). Any
+(``_compat.SAVER_NODES_VERIFIED``: 2.12-2.15; TF's Saver may build other nodes on a
+newer one). Any
 other graph, or TensorFlow, gets TF's own Saver, built as before.
 """
 
