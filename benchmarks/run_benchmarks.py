@@ -504,6 +504,21 @@ def _targets(rows: list[dict[str, Any]], all_cases: list[Case]) -> list[str]:
             f"({', '.join(exported)}), {len(slots)} optimizer slots: "
             f"**{'met' if exported and not slots else 'missed'}**"
         )
+    if big:  # issue 12: no regression of the copy path
+        met = big["time_ratio"] <= 0.3 and big["peak_of_checkpoint"] <= 0.01
+        lines.append(
+            f"- issue 12, {biggest_three}: time {big['time_ratio']:.2f}x built-in, peak RSS "
+            f"{100 * big['peak_of_checkpoint']:.1f}% of the checkpoint (targets <= 0.3x, "
+            f"<= 1%): **{'met' if met else 'missed'}**"
+        )
+    if predict:  # issue 12: the byte-range subset in bounded memory
+        peak_mib = predict["peak_bytes"] / MIB
+        met = peak_mib <= 64 and predict["time_ratio"] <= 0.6
+        lines.append(
+            f"- issue 12, {predict_only}: peak RSS above baseline {peak_mib:.1f} MiB, time "
+            f"{predict['time_ratio']:.2f}x built-in (targets <= 64 MiB, <= 0.6x): "
+            f"**{'met' if met else 'missed'}**"
+        )
     small = row("linear, 3 modes", "estimator_ext")
     if small:
         met = small["time_ratio"] <= 1.1
@@ -536,7 +551,7 @@ def size_markdown(
         "",
         "Machine: " + ", ".join(f"{key} {value}" for key, value in machine_info.items()) + ".",
         "",
-        "## Targets (issue 4)",
+        "## Targets (issues 4 and 12)",
         "",
         "Checked on the `estimator_ext` method: the library's default behaviour "
         '(the "copy" strategy really copies).',
