@@ -7,9 +7,8 @@ import posixpath
 import stat
 from collections.abc import Mapping
 
-import tensorflow as tf
-
 from estimator_ext._fs import copy_file, dirname, has_scheme, join, local_path
+from estimator_ext._gfile import gfile
 
 #: Longest file or directory name (in UTF-8 bytes) accepted in assets_extra destinations:
 #: NAME_MAX of ext4, XFS, btrfs, APFS and NTFS-as-mounted; longer names fail mid-export.
@@ -123,12 +122,12 @@ def _checked_source(destination: str, source: object) -> str:
             f"non-empty string, received {source!r}."
         )
     _check_encodable(source_path, f"assets_extra[{destination!r}] = {source_path!r}")
-    if not tf.io.gfile.exists(source_path):
+    if not gfile.exists(source_path):
         raise ValueError(
             f"assets_extra[{destination!r}] = {source_path!r} does not exist (or is a "
             "symlink to nothing). Give the path of an existing file."
         )
-    if tf.io.gfile.isdir(source_path):
+    if gfile.isdir(source_path):
         raise ValueError(
             f"assets_extra[{destination!r}] = {source_path!r} is a directory; list each file to "
             "copy as its own entry."
@@ -165,5 +164,5 @@ def copy_assets_extra(plan: list[tuple[str, str]], export_dir: str) -> None:
     root = join(export_dir, "assets.extra")
     for destination, source in plan:
         target = join(root, *destination.split("/"))
-        tf.io.gfile.makedirs(dirname(target))
+        gfile.makedirs(dirname(target))
         copy_file(source, target, "copying assets_extra")

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from estimator_ext import _compat, _fs
+from estimator_ext._gfile import gfile
 from estimator_ext._modekeys import mode_label
 from estimator_ext._modes import ModeGraph
 
@@ -59,14 +60,14 @@ def resolve_checkpoint(estimator: Any, checkpoint_path: str | None) -> str:
 def _existing_checkpoint(path: str, argument: str) -> str:
     # A prefix with its index comes first: TF's ram:// filesystem reports every prefix of
     # an existing file name as a directory, so isdir('ram://m/model.ckpt-2') is True.
-    if tf.io.gfile.exists(path + ".index"):
+    if gfile.exists(path + ".index"):
         return path
-    if tf.io.gfile.isdir(path):
+    if gfile.isdir(path):
         variables_dir = _fs.join(path, "variables")
-        if tf.io.gfile.exists(_fs.join(variables_dir, "variables.index")):
+        if gfile.exists(_fs.join(variables_dir, "variables.index")):
             return _fs.join(variables_dir, "variables")  # a SavedModel directory
         latest = tf.train.latest_checkpoint(path)
-        if latest is None and tf.io.gfile.exists(_fs.join(path, "variables.index")):
+        if latest is None and gfile.exists(_fs.join(path, "variables.index")):
             latest = _fs.join(path, "variables")  # a SavedModel's variables/ directory
         if latest is None:
             raise ValueError(
@@ -75,7 +76,7 @@ def _existing_checkpoint(path: str, argument: str) -> str:
                 "'model_dir/model.ckpt-100', or a directory the estimator has saved into."
             )
         return latest
-    if tf.io.gfile.exists(path):
+    if gfile.exists(path):
         _check_is_v1_checkpoint(path, argument)
         return path
     raise ValueError(
@@ -115,11 +116,11 @@ class CheckpointCatalog:
     @property
     def is_v2(self) -> bool:
         """True for the index + data files format TF2 writes (the only one we can copy)."""
-        return tf.io.gfile.exists(self.prefix + ".index")
+        return gfile.exists(self.prefix + ".index")
 
     def data_files(self) -> list[str]:
         """The checkpoint's ``.data-*`` files, sorted."""
-        return sorted(tf.io.gfile.glob(self.prefix + ".data-*"))
+        return sorted(gfile.glob(self.prefix + ".data-*"))
 
     def nbytes(self, name: str) -> int | None:
         """Size of tensor ``name`` in memory; None when unknown (strings)."""

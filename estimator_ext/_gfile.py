@@ -47,6 +47,10 @@ class _BoundedGFile:
         return _call("listing", path, lambda: list(tf.io.gfile.listdir(path)))
 
     @staticmethod
+    def glob(pattern: str) -> list[str]:
+        return _call("listing", pattern, lambda: list(tf.io.gfile.glob(pattern)))
+
+    @staticmethod
     def stat(path: str) -> Any:
         return _call("stat", path, lambda: tf.io.gfile.stat(path))
 

@@ -51,6 +51,7 @@ from estimator_ext._checkpoint import (
     specs_of,
     tensor_nbytes,
 )
+from estimator_ext._gfile import gfile
 from estimator_ext._modekeys import mode_label
 from estimator_ext._modes import ModeGraph
 from estimator_ext._progress import PROGRESS_INTERVAL, ProgressLog, watch_growth
@@ -139,7 +140,7 @@ def write_variables(
         shape or dtype, or ``options.strategy`` cannot apply to it.
     """
     variables_prefix = _fs.join(export_dir, "variables", "variables")
-    tf.io.gfile.makedirs(_fs.join(export_dir, "variables"))
+    gfile.makedirs(_fs.join(export_dir, "variables"))
     entries = saved_entries(mode_graph)
     specs = None if entries is None else specs_of(entries)
     if specs is not None:
@@ -207,7 +208,7 @@ def _copy_checkpoint(
         )
     copies = [(name, variables_prefix + name[len(catalog.prefix) :]) for name in data_files]
     copies.append((catalog.prefix + ".index", variables_prefix + ".index"))
-    sizes = [tf.io.gfile.stat(source).length for source, _ in copies]
+    sizes = [gfile.stat(source).length for source, _ in copies]
     progress = ProgressLog("Writing variables", sum(sizes), progress_interval)
     for (source, destination), size in zip(copies, sizes):
         base = progress.done
