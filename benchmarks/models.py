@@ -44,6 +44,11 @@ def embedding_model_fn(
     )
     pooled = tf.reduce_mean(tf.nn.embedding_lookup(embedding, features["ids"]), axis=1)
     logits = tf.compat.v1.layers.dense(pooled, 1, name="logits")
+    return _binary_head(mode, logits, labels)
+
+
+def _binary_head(mode: str, logits: Any, labels: Any) -> tf.estimator.EstimatorSpec:
+    """The benchmark models' shared head: a sigmoid, its loss and AUC, Adagrad."""
     predictions = {"probability": tf.sigmoid(logits), "logits": logits}
     if mode == MK.PREDICT:
         return tf.estimator.EstimatorSpec(mode, predictions=predictions)
@@ -62,7 +67,12 @@ def embedding_estimator(model_dir: str, rows: int) -> tf.estimator.Estimator:
 
 def write_embedding_checkpoint(model_dir: str, rows: int) -> str:
     """Writes ``model_dir/model.ckpt-1`` for the embedding model without training; returns it."""
-    estimator = embedding_estimator(model_dir, rows)
+    return _write_initial_checkpoint(embedding_estimator(model_dir, rows), model_dir)
+
+
+def _write_initial_checkpoint(estimator: tf.estimator.Estimator, model_dir: str) -> str:
+    """Writes ``model_dir/model.ckpt-1`` from the TRAIN graph of ``estimator``'s model_fn
+    (an ``ids`` feature), initialised, not trained; returns it."""
     tf.io.gfile.makedirs(model_dir)
     with tf.Graph().as_default() as graph:
         tf.compat.v1.train.create_global_step(graph)
@@ -169,16 +179,7 @@ def many_model_fn(
     for index, units in enumerate(MANY_HIDDEN):
         net = tf.compat.v1.layers.dense(net, units, tf.nn.relu, name=f"hidden_{index}")
     logits = tf.compat.v1.layers.dense(net, 1, name="logits")
-    predictions = {"probability": tf.sigmoid(logits), "logits": logits}
-    if mode == MK.PREDICT:
-        return tf.estimator.EstimatorSpec(mode, predictions=predictions)
-    loss = tf.compat.v1.losses.sigmoid_cross_entropy(labels, logits)
-    optimizer = tf.compat.v1.train.AdagradOptimizer(0.05)
-    train_op = optimizer.minimize(loss, global_step=tf.compat.v1.train.get_global_step())
-    metrics = {"auc": tf.compat.v1.metrics.auc(labels, tf.sigmoid(logits))}
-    return tf.estimator.EstimatorSpec(
-        mode, predictions=predictions, loss=loss, train_op=train_op, eval_metric_ops=metrics
-    )
+    return _binary_head(mode, logits, labels)
 
 
 def many_estimator(model_dir: str, partition_variables: int) -> tf.estimator.Estimator:
@@ -189,29 +190,8 @@ def many_estimator(model_dir: str, partition_variables: int) -> tf.estimator.Est
 
 def write_many_checkpoint(model_dir: str, partition_variables: int) -> str:
     """Writes ``model_dir/model.ckpt-1`` for the many-variables model; returns it."""
-    estimator = many_estimator(model_dir, partition_variables)
-    tf.io.gfile.makedirs(model_dir)
-    with tf.Graph().as_default() as graph:
-        tf.compat.v1.train.create_global_step(graph)
-        features = {"ids": tf.compat.v1.placeholder(tf.int64, [None, IDS_PER_ROW], name="ids")}
-        labels = tf.compat.v1.placeholder(tf.float32, [None, 1], name="label")
-        estimator.model_fn(features, labels, MK.TRAIN, estimator.config)
-        saver = tf.compat.v1.train.Saver(sharded=True)  # what the Estimator's Scaffold uses
-        with tf.compat.v1.Session(graph=graph) as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            return saver.save(session, os.path.join(model_dir, "model.ckpt"), global_step=1)
+    return _write_initial_checkpoint(many_estimator(model_dir, partition_variables), model_dir)
 
 
-def many_receivers() -> dict[str, Callable[[], Any]]:
-    def supervised():
-        ids = tf.compat.v1.placeholder(tf.int64, [None, IDS_PER_ROW], name="ids")
-        label = tf.compat.v1.placeholder(tf.float32, [None, 1], name="label")
-        return tf.estimator.experimental.build_raw_supervised_input_receiver_fn(
-            {"ids": ids}, label
-        )()
-
-    def serving():
-        ids = tf.compat.v1.placeholder(tf.int64, [None, IDS_PER_ROW], name="ids")
-        return tf.estimator.export.ServingInputReceiver({"ids": ids}, {"ids": ids})
-
-    return {MK.TRAIN: supervised, MK.EVAL: supervised, MK.PREDICT: serving}
+#: The many-variables model takes the same ``ids`` feature as the embedding model.
+many_receivers = embedding_receivers
