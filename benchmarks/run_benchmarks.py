@@ -390,13 +390,18 @@ def _median(records: list[dict[str, Any]], key: str) -> float:
     return statistics.median(record[key] for record in records)
 
 
+def _runs_by_method(records: list[dict[str, Any]], case: Case) -> dict[str, list[dict[str, Any]]]:
+    """``case``'s records, per method, in the case's method order."""
+    return {
+        method: [r for r in records if r["case"] == case.name and r["method"] == method]
+        for method in case.methods
+    }
+
+
 def summarize(records: list[dict[str, Any]], all_cases: list[Case]) -> list[dict[str, Any]]:
     rows = []
     for case in all_cases:
-        by_method = {
-            method: [r for r in records if r["case"] == case.name and r["method"] == method]
-            for method in case.methods
-        }
+        by_method = _runs_by_method(records, case)
         builtin = by_method["builtin"]
         builtin_seconds = _median(builtin, "seconds")
         builtin_peak = _median(builtin, "peak_above_baseline_bytes")
@@ -609,10 +614,7 @@ def summarize_many(records: list[dict[str, Any]], all_cases: list[Case]) -> list
     """Medians per case and method, with the time above each run's own floor."""
     rows = []
     for case in all_cases:
-        by_method = {
-            method: [r for r in records if r["case"] == case.name and r["method"] == method]
-            for method in case.methods
-        }
+        by_method = _runs_by_method(records, case)
         if not all(by_method.values()):
             continue
         builtin_above = statistics.median(_above(r) for r in by_method["builtin"])
