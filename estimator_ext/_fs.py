@@ -42,6 +42,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
+from estimator_ext import _local_copy
 from estimator_ext._gfile import gfile
 from estimator_ext._s3 import call_store, was_abandoned
 
@@ -418,7 +419,11 @@ def copy_file(source: str, destination: str, operation: str, nbytes: int = 0) ->
     (``nbytes``: the file's size, when known) where ``destination`` is on a store.
 
     The first attempt refuses to overwrite (a guard against a name taken meanwhile); a
-    retry after a failed attempt may find that attempt's own object, so it overwrites."""
+    retry after a failed attempt may find that attempt's own object, so it overwrites.
+    Local to local, the copy starts its own writeback as it goes (``_local_copy``)."""
+    if not has_scheme(source) and not has_scheme(destination):
+        _local_copy.copy(local_path(source), local_path(destination))
+        return
     attempts: list[None] = []
 
     def copy() -> None:

@@ -6,10 +6,11 @@ never more than one a second (:class:`ProgressLog`). Each record carries its fig
 the message. The library never draws a progress bar: only the CLI does
 (``estimator_ext/_cli_progress.py``), and only when stderr is a terminal.
 
-Copies made by ``tf.io.gfile.copy`` (the "copy" strategy's checkpoint files) report
-nothing until they end; for a local destination, :func:`watch_growth` polls the growing
-file from a thread (``gfile.copy`` releases the GIL) so a multi-GB copy still logs once a
-second. A remote destination advances file by file.
+The "copy" strategy's local-to-local copies (``_local_copy``) report each chunk. Copies
+made by ``tf.io.gfile.copy`` report nothing until they end; for a local destination of a
+remote checkpoint, :func:`watch_growth` polls the growing file from a thread
+(``gfile.copy`` releases the GIL) so a multi-GB copy still logs once a second. A remote
+destination advances file by file.
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ would:
 
 ``"copy"``
   the mode saves exactly the checkpoint's tensors with the default saver (a TRAIN
-  export of a plain model): the checkpoint's data and index files are copied through
-  ``tf.io.gfile``; no tensor passes through this process's memory, and the export
-  shares no file with the checkpoint.
+  export of a plain model): the checkpoint's data and index files are copied (local to
+  local by ``_local_copy``, which starts each chunk's writeback as it copies so the
+  ``fsync`` before publishing waits for little; otherwise through ``tf.io.gfile``); no
+  tensor passes through this process's memory, and the export shares no file with the
+  checkpoint.
 ``"stream"``
   the mode saves a strict subset of them (a PREDICT-only export has no optimizer
   slots). From a V2 checkpoint, the needed tensors' byte ranges are copied in bounded
@@ -40,7 +42,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from estimator_ext import _bundle_index, _bundle_subset, _compat, _fs, _s3
+from estimator_ext import _bundle_index, _bundle_subset, _compat, _fs, _local_copy, _s3
 from estimator_ext._checkpoint import (
     CheckpointCatalog,
     SavedEntry,
@@ -198,8 +200,9 @@ def _copy_checkpoint(
 ) -> None:
     """Copies the checkpoint's data and index files to ``variables_prefix``.
 
-    Bytes copied are logged (``_progress``): a local destination is watched as it grows,
-    so a multi-GB file logs once a second; a remote one advances file by file.
+    Bytes copied are logged (``_progress``) so a multi-GB file logs once a second: a
+    local-to-local copy reports each chunk, a local destination of a remote checkpoint is
+    watched as it grows; a remote destination advances file by file.
     """
     data_files = catalog.data_files()
     if not data_files:
@@ -214,6 +217,8 @@ def _copy_checkpoint(
         base = progress.done
         if _fs.has_scheme(destination):
             _fs.copy_file(source, destination, "copying the variables", nbytes=size)
+        elif not _fs.has_scheme(source):
+            _local_copy.copy(_fs.local_path(source), _fs.local_path(destination), progress.advance)
         else:
             with watch_growth(_fs.local_path(destination), progress, base):
                 tf.io.gfile.copy(source, destination, overwrite=False)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 
+import pytest
+
 from estimator_ext import _progress
 
 
@@ -67,14 +69,18 @@ def test_update_to_never_goes_back_and_records_carry_their_figures(caplog):
     ]
 
 
-def test_the_copy_strategy_logs_while_one_large_file_copies(tmp_path, caplog):
-    """tf.io.gfile.copy reports nothing until it ends; the watcher sees the file grow."""
+@pytest.mark.parametrize("where", ["local", "ram"])
+def test_the_copy_strategy_logs_while_one_large_file_copies(where, tmp_path, caplog):
+    """A local checkpoint is copied chunk by chunk, each chunk counted (_local_copy); one
+    on another file system goes through tf.io.gfile.copy, which reports nothing until it
+    ends, so a watcher sees the local file grow. Either way: records during the copy."""
     import tensorflow as tf
 
     from estimator_ext import _variables
     from estimator_ext._checkpoint import CheckpointCatalog
 
-    prefix = str(tmp_path / "ckpt" / "model")
+    root = str(tmp_path) if where == "local" else f"ram://progress-{os.getpid()}"
+    prefix = f"{root}/ckpt/model"
     values = tf.random.stateless_uniform([48 << 20], seed=[1, 2])  # 192 MiB of float32
     tf.train.Checkpoint(big=tf.Variable(values)).write(prefix)
     catalog = CheckpointCatalog(prefix)
@@ -83,21 +89,25 @@ def test_the_copy_strategy_logs_while_one_large_file_copies(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
         _variables._copy_checkpoint(catalog, destination, progress_interval=0.0)
     figures = [r.progress for r in caplog.records if hasattr(r, "progress")]
-    total = sum(os.path.getsize(prefix + suffix) for suffix in _suffixes(prefix))
+    total = sum(tf.io.gfile.stat(prefix + suffix).length for suffix in _suffixes(prefix))
     assert figures[-1].done == figures[-1].total == total
-    data_size = os.path.getsize(prefix + ".data-00000-of-00001")
+    data_size = tf.io.gfile.stat(prefix + ".data-00000-of-00001").length
     during = [f.done for f in figures if 0 < f.done < data_size]
     assert during, f"no record while the {data_size}-byte data file was copied: {figures}"
     assert [f.done for f in figures] == sorted(f.done for f in figures)
     reader = tf.train.load_checkpoint(destination)
     key = "big/.ATTRIBUTES/VARIABLE_VALUE"
     assert (reader.get_tensor(key) == values.numpy()).all()
+    if where == "ram":
+        tf.io.gfile.rmtree(root)
 
 
 def _suffixes(prefix):
-    directory = os.path.dirname(prefix)
-    base = os.path.basename(prefix)
-    return [name[len(base) :] for name in os.listdir(directory) if name.startswith(base + ".")]
+    import tensorflow as tf
+
+    directory, base = prefix.rsplit("/", 1)
+    names = tf.io.gfile.listdir(directory)
+    return [name[len(base) :] for name in names if name.startswith(base + ".")]
 
 
 def test_the_cli_bar_is_redrawn_in_place_and_ended_before_other_lines():

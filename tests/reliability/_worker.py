@@ -314,19 +314,19 @@ def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: dict[
     """An export that SIGKILLs itself at ``point``, by wrapping the real function there."""
 
     def body(say: Callable[[str], None]) -> str:
-        from estimator_ext import _compat
+        from estimator_ext import _compat, _local_copy
 
         if point == "after-temp-dir":
             _export._write_saved_model = lambda *args, **kwargs: _kill_self()
         elif point == "mid-variables":  # a data file is in place, the index is not
-            real_copy = tf.io.gfile.copy
+            real_copy = _local_copy.copy
 
-            def copy_then_die(source, target, overwrite=False):
-                real_copy(source, target, overwrite=overwrite)
+            def copy_then_die(source, target, on_bytes=None):
+                real_copy(source, target, on_bytes)
                 if ".data-" in str(target):
                     _kill_self()
 
-            tf.io.gfile.copy = copy_then_die
+            _local_copy.copy = copy_then_die
         elif point == "after-variables":
             real_write = _export.write_variables
 
@@ -344,14 +344,14 @@ def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: dict[
 
             _compat.SavedModelBuilder.save = save_then_die
         elif point == "mid-assets-extra":
-            real_copy = tf.io.gfile.copy
+            real_copy = _local_copy.copy
 
-            def copy_then_die(source, target, overwrite=False):
-                real_copy(source, target, overwrite=overwrite)
+            def copy_then_die(source, target, on_bytes=None):
+                real_copy(source, target, on_bytes)
                 if "assets.extra" in target:
                     _kill_self()
 
-            tf.io.gfile.copy = copy_then_die
+            _local_copy.copy = copy_then_die
         elif point == "mid-fsync":
             real_fsync = os.fsync
             calls = []

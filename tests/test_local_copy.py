@@ -1,0 +1,118 @@
+"""estimator_ext._local_copy: the local-to-local copy of the variables and assets_extra,
+on the real local filesystem: bytes, progress, both transfer loops, and the tf.errors
+its failures raise (those TF's own copy raises for the same errno)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from estimator_ext import _local_copy
+
+SIZE = 2 * _local_copy.CHUNK_BYTES + 12_345  # two whole chunks and a partial one
+
+
+@pytest.fixture
+def source(tmp_path):
+    path = tmp_path / "source.bin"
+    path.write_bytes(np.random.default_rng(20261203).bytes(SIZE))
+    return path
+
+
+def test_copies_every_byte_and_reports_each_chunk(source, tmp_path):
+    destination = tmp_path / "copy.bin"
+    counted = []
+    _local_copy.copy(str(source), str(destination), counted.append)
+    assert destination.read_bytes() == source.read_bytes()
+    assert counted == [_local_copy.CHUNK_BYTES, _local_copy.CHUNK_BYTES, 12_345]
+
+
+def test_an_empty_file_copies_as_an_empty_file(tmp_path):
+    (tmp_path / "empty").write_bytes(b"")
+    counted = []
+    _local_copy.copy(str(tmp_path / "empty"), str(tmp_path / "copy"), counted.append)
+    assert (tmp_path / "copy").read_bytes() == b"" and counted == []
+
+
+def test_the_read_write_loop_copies_the_same_bytes(source, tmp_path):
+    """The loop taken where copy_file_range is missing (macOS) or refused (EXDEV on
+    some kernels, some file systems)."""
+    destination = tmp_path / "copy.bin"
+    counted = []
+    source_fd = os.open(source, os.O_RDONLY)
+    destination_fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        _local_copy._transfer(source_fd, destination_fd, counted.append, kernel_copy=False)
+    finally:
+        os.close(source_fd)
+        os.close(destination_fd)
+    assert destination.read_bytes() == source.read_bytes()
+    assert sum(counted) == SIZE and len(counted) == 3
+
+
+def test_an_existing_destination_is_refused_and_kept(source, tmp_path):
+    """As tf.io.gfile.copy(overwrite=False): AlreadyExistsError naming the file."""
+    destination = tmp_path / "taken.bin"
+    destination.write_bytes(b"someone else's")
+    with pytest.raises(tf.errors.AlreadyExistsError, match="taken.bin; File exists"):
+        _local_copy.copy(str(source), str(destination))
+    assert destination.read_bytes() == b"someone else's"
+
+
+def test_a_missing_source_is_a_not_found_error_and_creates_nothing(tmp_path):
+    with pytest.raises(tf.errors.NotFoundError, match="gone.bin; No such file"):
+        _local_copy.copy(str(tmp_path / "gone.bin"), str(tmp_path / "copy.bin"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_missing_destination_directory_is_a_not_found_error(source, tmp_path):
+    missing = tmp_path / "no" / "copy.bin"
+    with pytest.raises(tf.errors.NotFoundError, match=r"no/copy.bin; No such file"):
+        _local_copy.copy(str(source), str(missing))
+    assert sorted(os.listdir(tmp_path)) == ["source.bin"]
+
+
+def test_a_file_size_limit_is_an_out_of_range_error_naming_both_files(source, tmp_path):
+    """RLIMIT_FSIZE below the file's size (SIGXFSZ ignored, so the write fails with
+    EFBIG): TF's OutOfRangeError, "File too large", the destination and the source."""
+    limit = _local_copy.CHUNK_BYTES
+    script = textwrap.dedent(
+        f"""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.RLIM_INFINITY))
+        from estimator_ext import _local_copy
+        try:
+            _local_copy.copy({str(source)!r}, {str(tmp_path / "copy.bin")!r})
+        except Exception as error:
+            print(type(error).__name__, error)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("OutOfRangeError ") and "File too large" in line, result
+    assert f"copy.bin (copying {source})" in line
+
+
+def test_errno_values_map_to_the_errors_tf_raises():
+    """The mapping TF's file system uses (tsl ErrnoToCode) for the errors a copy meets."""
+    import errno
+
+    cases = {
+        errno.ENOSPC: tf.errors.ResourceExhaustedError,
+        errno.EDQUOT: tf.errors.ResourceExhaustedError,
+        errno.EACCES: tf.errors.PermissionDeniedError,
+        errno.EROFS: tf.errors.PermissionDeniedError,
+        errno.EIO: tf.errors.UnknownError,
+    }
+    for number, kind in cases.items():
+        error = _local_copy._tf_error(OSError(number, os.strerror(number)), "/x/y")
+        assert type(error) is kind and error.message == f"/x/y; {os.strerror(number)}"
