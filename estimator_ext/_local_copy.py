@@ -10,24 +10,28 @@ disk, 2026-12-03).
 Here the file is copied :data:`CHUNK_BYTES` at a time inside the kernel
 (``os.copy_file_range``; where it is missing or refused, a read/write loop through one
 reused buffer), and after each chunk ``posix_fadvise(POSIX_FADV_DONTNEED)`` on that
-range asks the kernel to start writing it back: on Linux it starts asynchronous
-writeback of the range's dirty pages, and drops the pages already clean. The disk then
-writes while the copy goes on, and the ``fsync`` before publishing finds almost nothing
-left. Measured on that checkpoint, copy plus ``fsync``, 5 runs each: 0.73-1.87 s here,
-1.36-2.97 s with ``tf.io.gfile.copy``; the ``fsync`` fell from 0.8 s to under 0.06 s.
-Memory is unchanged: no tensor byte passes through this process on Linux, one chunk
-elsewhere.
+range asks the kernel to start writing it back. On Linux that starts asynchronous
+writeback of the range's dirty pages; it never discards a dirty page, it drops only
+pages already clean, and pages just written are still under writeback, so the cache
+keeps them. Elsewhere the call is advisory, or skipped without ``posix_fadvise``. The
+disk then writes while the copy goes on, and the ``fsync`` before publishing finds almost
+nothing left. Measured on that checkpoint, copy plus ``fsync``, 5 runs each: 0.73-1.87 s
+here, 1.36-2.97 s with ``tf.io.gfile.copy``; the ``fsync`` fell from 0.8 s to under
+0.06 s. Memory is unchanged: no tensor byte passes through this process on Linux, one
+chunk elsewhere. The new file gets the source's permission bits, as with TF's copy.
 
 Errors are raised as the ``tf.errors`` exception TF's own file system raises for the
-same ``errno`` (``tsl/platform/errors.cc``, ``ErrnoToCode``), with TF's message form
-(``"<path>; <reason>"``), so callers see the same types whichever copy ran: a full
-disk is a ``ResourceExhaustedError``, a file size limit an ``OutOfRangeError``, a
+same ``errno`` (``ErrnoToCode``), with TF's message form, ``"<path>; <reason>"`` (a
+failed transfer names ``"<destination> (copying <source>)"``), so callers see the same
+types whichever copy ran: a full disk is a ``ResourceExhaustedError``, a file size limit
+an ``OutOfRangeError``, a vanished source a ``NotFoundError``.
 vanished source a ``NotFoundError``.
 """
 
 from __future__ import annotations
 
 import errno
+import io
 import os
 from typing import Callable
 
@@ -36,33 +40,33 @@ import tensorflow as tf
 #: Bytes copied, then handed to writeback, per step.
 CHUNK_BYTES = 8 * 1024 * 1024
 
-# errno -> the tf.errors exception TF raises for it (tsl/platform/errors.cc, ErrnoToCode).
-# Anything not listed is an UnknownError, as in TF.
+# errno -> the tf.errors exception TF raises for it: the whole of ErrnoToCode in TF's
+# tensorflow/core/platform/error.cc (tsl/platform/errors.cc in newer TF). Names this
+# platform's errno module lacks are skipped; anything not listed is an UnknownError, as in TF.
+_TF_ERROR_ERRNOS: dict[type[tf.errors.OpError], str] = {
+    tf.errors.InvalidArgumentError: "EINVAL ENAMETOOLONG E2BIG EDESTADDRREQ EDOM EFAULT "
+    "EILSEQ ENOPROTOOPT ENOSTR ENOTSOCK ENOTTY EPROTOTYPE ESPIPE",
+    tf.errors.DeadlineExceededError: "ETIMEDOUT ETIME",
+    tf.errors.NotFoundError: "ENODEV ENOENT ENXIO ESRCH",
+    tf.errors.AlreadyExistsError: "EEXIST EADDRNOTAVAIL EALREADY",
+    tf.errors.PermissionDeniedError: "EPERM EACCES EROFS",
+    tf.errors.FailedPreconditionError: "ENOTEMPTY EISDIR ENOTDIR EADDRINUSE EBADF EBUSY "
+    "ECHILD EISCONN ENOTBLK ENOTCONN EPIPE ESHUTDOWN ETXTBSY",
+    tf.errors.ResourceExhaustedError: "ENOSPC EDQUOT EMFILE EMLINK ENFILE ENOBUFS ENODATA "
+    "ENOMEM ENOSR EUSERS",
+    tf.errors.OutOfRangeError: "EFBIG EOVERFLOW ERANGE",
+    tf.errors.UnimplementedError: "ENOSYS ENOTSUP EAFNOSUPPORT EPFNOSUPPORT EPROTONOSUPPORT "
+    "ESOCKTNOSUPPORT EXDEV",
+    tf.errors.UnavailableError: "EAGAIN ECONNREFUSED ECONNABORTED ECONNRESET EINTR EHOSTDOWN "
+    "EHOSTUNREACH ENETDOWN ENETRESET ENETUNREACH ENOLCK ENOLINK ENONET",
+    tf.errors.AbortedError: "EDEADLK ESTALE",
+    tf.errors.CancelledError: "ECANCELED",
+}
 _ERRNO_TO_TF_ERROR: dict[int, type[tf.errors.OpError]] = {
-    errno.ENOENT: tf.errors.NotFoundError,
-    errno.ENODEV: tf.errors.NotFoundError,
-    errno.ENXIO: tf.errors.NotFoundError,
-    errno.EEXIST: tf.errors.AlreadyExistsError,
-    errno.EPERM: tf.errors.PermissionDeniedError,
-    errno.EACCES: tf.errors.PermissionDeniedError,
-    errno.EROFS: tf.errors.PermissionDeniedError,
-    errno.ENOSPC: tf.errors.ResourceExhaustedError,
-    errno.EDQUOT: tf.errors.ResourceExhaustedError,
-    errno.EMFILE: tf.errors.ResourceExhaustedError,
-    errno.ENFILE: tf.errors.ResourceExhaustedError,
-    errno.ENOMEM: tf.errors.ResourceExhaustedError,
-    errno.EFBIG: tf.errors.OutOfRangeError,
-    errno.EOVERFLOW: tf.errors.OutOfRangeError,
-    errno.EISDIR: tf.errors.FailedPreconditionError,
-    errno.ENOTDIR: tf.errors.FailedPreconditionError,
-    errno.EBUSY: tf.errors.FailedPreconditionError,
-    errno.ETXTBSY: tf.errors.FailedPreconditionError,
-    errno.EBADF: tf.errors.FailedPreconditionError,
-    errno.EINVAL: tf.errors.InvalidArgumentError,
-    errno.ENAMETOOLONG: tf.errors.InvalidArgumentError,
-    errno.EINTR: tf.errors.UnavailableError,
-    errno.EAGAIN: tf.errors.UnavailableError,
-    errno.ESTALE: tf.errors.AbortedError,
+    getattr(errno, name): kind
+    for kind, names in _TF_ERROR_ERRNOS.items()
+    for name in names.split()
+    if hasattr(errno, name)
 }
 
 # copy_file_range refusals that mean "not for these two files": use the read/write loop.
@@ -70,25 +74,28 @@ _NO_KERNEL_COPY = {errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, er
 
 
 def copy(source: str, destination: str, on_bytes: Callable[[int], None] | None = None) -> None:
-    """Copies local file ``source`` to a new local file ``destination``.
+    """Copies local file ``source`` to a new local file ``destination``, with the
+    source's permission bits (as TF's copy).
 
-    ``destination`` must not exist (``AlreadyExistsError`` otherwise, as
-    ``tf.io.gfile.copy(..., overwrite=False)``). ``on_bytes(n)`` is called after each
-    chunk with the bytes it copied. On an error the partial destination is left for the
-    caller, whose temporary directory holds it, to remove.
+    ``destination`` must not exist: ``AlreadyExistsError`` otherwise, as
+    ``tf.io.gfile.copy(..., overwrite=False)`` (whose message lacks the path; this one
+    names it). ``on_bytes(n)`` is called after each chunk with the bytes it copied. On an
+    error the partial destination is left for the caller, whose temporary directory holds
+    it, to remove.
 
     Raises:
       tf.errors.OpError: the subclass TF raises for the failing call's ``errno``.
     """
     source_fd = _open(source, os.O_RDONLY)
     try:
-        destination_fd = _open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        mode = os.fstat(source_fd).st_mode & 0o777
+        destination_fd = _open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             _transfer(source_fd, destination_fd, on_bytes or (lambda _: None))
         except OSError as error:
+            os.close(destination_fd)  # the copy's error is the one to report
             raise _tf_error(error, f"{destination} (copying {source})") from error
-        finally:
-            os.close(destination_fd)
+        _close(destination_fd, destination)  # a network file system may report ENOSPC here
     finally:
         os.close(source_fd)
 
@@ -100,6 +107,13 @@ def _open(path: str, flags: int, mode: int = 0o777) -> int:
         raise _tf_error(error, path) from error
 
 
+def _close(fd: int, path: str) -> None:
+    try:
+        os.close(fd)
+    except OSError as error:
+        raise _tf_error(error, path) from error
+
+
 def _transfer(
     source_fd: int,
     destination_fd: int,
@@ -107,8 +121,15 @@ def _transfer(
     kernel_copy: bool = hasattr(os, "copy_file_range"),
 ) -> None:
     """Copies from the descriptors' positions to the source's end, in chunks; each chunk
-    is handed to writeback, then counted. Without ``kernel_copy``, one reused buffer."""
+    is handed to writeback, then counted. Without ``kernel_copy``, one reused buffer.
+
+    ``copy_file_range`` is given up for the loop while nothing is copied yet, on a refusal
+    (a file system or kernel without it, EXDEV across file systems on some kernels) or on
+    an empty first answer: procfs- and sysfs-like files report a size they do not have,
+    and some kernels copy nothing from them without an error (CPython's ``shutil`` does
+    the same)."""
     offset = 0
+    reader = io.FileIO(source_fd, "rb", closefd=False)
     buffer: bytearray | None = None
     while True:
         if kernel_copy:
@@ -119,9 +140,12 @@ def _transfer(
                     raise
                 kernel_copy = False
                 continue
+            if not copied and not offset:
+                kernel_copy = False
+                continue
         else:
             buffer = buffer if buffer is not None else bytearray(CHUNK_BYTES)
-            copied = os.readv(source_fd, [buffer])
+            copied = reader.readinto(buffer) or 0
             view = memoryview(buffer)[:copied]
             while view:
                 view = view[os.write(destination_fd, view) :]

@@ -56,8 +56,48 @@ def test_the_read_write_loop_copies_the_same_bytes(source, tmp_path):
     assert sum(counted) == SIZE and len(counted) == 3
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o755])
+def test_the_copy_keeps_the_source_permission_bits(mode, source, tmp_path):
+    """As TF's copy: a private file stays private, an executable stays executable."""
+    source.chmod(mode)
+    old_umask = os.umask(0o022)
+    try:
+        _local_copy.copy(str(source), str(tmp_path / "copy.bin"))
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "copy.bin").stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs a second file system")
+def test_a_copy_across_file_systems_takes_the_read_write_loop(tmp_path):
+    """copy_file_range refuses (EXDEV on this kernel) before a byte is copied: the
+    read/write loop copies the file instead, chunks still counted."""
+    path = f"/dev/shm/estimator_ext-test-{os.getpid()}"
+    data = np.random.default_rng(7).bytes(_local_copy.CHUNK_BYTES + 99)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    try:
+        counted = []
+        _local_copy.copy(path, str(tmp_path / "copy.bin"), counted.append)
+    finally:
+        os.remove(path)
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    assert counted == [_local_copy.CHUNK_BYTES, 99]
+
+
+def test_a_file_that_reports_no_size_is_still_copied(tmp_path):
+    """/proc files say they are empty; copy_file_range gives nothing (or EXDEV) for them,
+    the read/write loop gives their contents, as TF's copy does."""
+    if not os.path.exists("/proc/version"):
+        pytest.skip("needs procfs")
+    _local_copy.copy("/proc/version", str(tmp_path / "version"))
+    with open("/proc/version", "rb") as handle:
+        assert (tmp_path / "version").read_bytes() == handle.read() != b""
+
+
 def test_an_existing_destination_is_refused_and_kept(source, tmp_path):
-    """As tf.io.gfile.copy(overwrite=False): AlreadyExistsError naming the file."""
+    """AlreadyExistsError, as tf.io.gfile.copy(overwrite=False), and naming the file
+    (TF's message says only "file already exists")."""
     destination = tmp_path / "taken.bin"
     destination.write_bytes(b"someone else's")
     with pytest.raises(tf.errors.AlreadyExistsError, match="taken.bin; File exists"):
@@ -102,11 +142,42 @@ def test_a_file_size_limit_is_an_out_of_range_error_naming_both_files(source, tm
     assert f"copy.bin (copying {source})" in line
 
 
+@pytest.mark.parametrize(
+    "situation", ["missing source", "missing directory", "taken name", "directory in the way"]
+)
+def test_failures_raise_the_class_tf_io_gfile_copy_raises(situation, source, tmp_path):
+    """The same situation through TF's own copy and ours: the same tf.errors class."""
+    (tmp_path / "taken.bin").write_bytes(b"x")
+    (tmp_path / "a_directory").mkdir()
+    arguments = {
+        "missing source": (tmp_path / "gone.bin", tmp_path / "out.bin"),
+        "missing directory": (source, tmp_path / "no" / "out.bin"),
+        "taken name": (source, tmp_path / "taken.bin"),
+        "directory in the way": (source, tmp_path / "a_directory"),
+    }[situation]
+    raised = []
+    for copier in (tf.io.gfile.copy, _local_copy.copy):
+        with pytest.raises(tf.errors.OpError) as error:
+            copier(str(arguments[0]), str(arguments[1]))
+        raised.append(type(error.value))
+    assert raised[0] is raised[1], raised
+
+
 def test_errno_values_map_to_the_errors_tf_raises():
-    """The mapping TF's file system uses (tsl ErrnoToCode) for the errors a copy meets."""
+    """One errno of each of TF's classes (ErrnoToCode), and an unlisted one."""
     import errno
 
     cases = {
+        errno.EXDEV: tf.errors.UnimplementedError,
+        errno.ETIMEDOUT: tf.errors.DeadlineExceededError,
+        errno.ENOTEMPTY: tf.errors.FailedPreconditionError,
+        errno.ERANGE: tf.errors.OutOfRangeError,
+        errno.ECANCELED: tf.errors.CancelledError,
+        errno.ESTALE: tf.errors.AbortedError,
+        errno.ECONNRESET: tf.errors.UnavailableError,
+        errno.ESPIPE: tf.errors.InvalidArgumentError,
+        errno.ESRCH: tf.errors.NotFoundError,
+        errno.EALREADY: tf.errors.AlreadyExistsError,
         errno.ENOSPC: tf.errors.ResourceExhaustedError,
         errno.EDQUOT: tf.errors.ResourceExhaustedError,
         errno.EACCES: tf.errors.PermissionDeniedError,

@@ -76,30 +76,34 @@ def test_the_copy_strategy_logs_while_one_large_file_copies(where, tmp_path, cap
     ends, so a watcher sees the local file grow. Either way: records during the copy."""
     import tensorflow as tf
 
-    from estimator_ext import _variables
+    from estimator_ext import _local_copy, _variables
     from estimator_ext._checkpoint import CheckpointCatalog
 
     root = str(tmp_path) if where == "local" else f"ram://progress-{os.getpid()}"
-    prefix = f"{root}/ckpt/model"
-    values = tf.random.stateless_uniform([48 << 20], seed=[1, 2])  # 192 MiB of float32
-    tf.train.Checkpoint(big=tf.Variable(values)).write(prefix)
-    catalog = CheckpointCatalog(prefix)
-    (tmp_path / "export" / "variables").mkdir(parents=True)
-    destination = str(tmp_path / "export" / "variables" / "variables")
-    with caplog.at_level(logging.INFO, logger="estimator_ext"):
-        _variables._copy_checkpoint(catalog, destination, progress_interval=0.0)
-    figures = [r.progress for r in caplog.records if hasattr(r, "progress")]
-    total = sum(tf.io.gfile.stat(prefix + suffix).length for suffix in _suffixes(prefix))
-    assert figures[-1].done == figures[-1].total == total
-    data_size = tf.io.gfile.stat(prefix + ".data-00000-of-00001").length
-    during = [f.done for f in figures if 0 < f.done < data_size]
-    assert during, f"no record while the {data_size}-byte data file was copied: {figures}"
-    assert [f.done for f in figures] == sorted(f.done for f in figures)
-    reader = tf.train.load_checkpoint(destination)
-    key = "big/.ATTRIBUTES/VARIABLE_VALUE"
-    assert (reader.get_tensor(key) == values.numpy()).all()
-    if where == "ram":
-        tf.io.gfile.rmtree(root)
+    try:
+        prefix = f"{root}/ckpt/model"
+        values = tf.random.stateless_uniform([48 << 20], seed=[1, 2])  # 192 MiB of float32
+        tf.train.Checkpoint(big=tf.Variable(values)).write(prefix)
+        catalog = CheckpointCatalog(prefix)
+        (tmp_path / "export" / "variables").mkdir(parents=True)
+        destination = str(tmp_path / "export" / "variables" / "variables")
+        with caplog.at_level(logging.INFO, logger="estimator_ext"):
+            _variables._copy_checkpoint(catalog, destination, progress_interval=0.0)
+        figures = [r.progress for r in caplog.records if hasattr(r, "progress")]
+        total = sum(tf.io.gfile.stat(prefix + suffix).length for suffix in _suffixes(prefix))
+        assert figures[-1].done == figures[-1].total == total
+        data_size = tf.io.gfile.stat(prefix + ".data-00000-of-00001").length
+        during = [f.done for f in figures if 0 < f.done < data_size]
+        assert during, f"no record while the {data_size}-byte data file was copied: {figures}"
+        if where == "local":  # counted chunk by chunk, not watched
+            assert all(done % _local_copy.CHUNK_BYTES == 0 for done in during), during
+        assert [f.done for f in figures] == sorted(f.done for f in figures)
+        reader = tf.train.load_checkpoint(destination)
+        key = "big/.ATTRIBUTES/VARIABLE_VALUE"
+        assert (reader.get_tensor(key) == values.numpy()).all()
+    finally:
+        if where == "ram":
+            tf.io.gfile.rmtree(root)
 
 
 def _suffixes(prefix):
