@@ -39,6 +39,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Callable
 
 import tensorflow as tf
 
@@ -413,16 +414,23 @@ def _write_text(path: str, text: str) -> None:
         handle.write(text)
 
 
-def copy_file(source: str, destination: str, operation: str, nbytes: int = 0) -> None:
+def copy_file(
+    source: str,
+    destination: str,
+    operation: str,
+    nbytes: int = 0,
+    on_bytes: Callable[[int], None] | None = None,
+) -> None:
     """Copies one file to a destination this export owns (its hidden temporary, or the
     directory it holds the claim on), with :func:`call_store`'s retries and bound
     (``nbytes``: the file's size, when known) where ``destination`` is on a store.
 
     The first attempt refuses to overwrite (a guard against a name taken meanwhile); a
     retry after a failed attempt may find that attempt's own object, so it overwrites.
-    Local to local, the copy starts its own writeback as it goes (``_local_copy``)."""
-    if not has_scheme(source) and not has_scheme(destination):
-        _local_copy.copy(local_path(source), local_path(destination))
+    Local to local, the copy starts its own writeback as it goes (``_local_copy``) and
+    calls ``on_bytes`` after each chunk; other copies report nothing until they end."""
+    if is_local_to_local(source, destination):
+        _local_copy.copy(local_path(source), local_path(destination), on_bytes)
         return
     attempts: list[None] = []
 
@@ -431,6 +439,11 @@ def copy_file(source: str, destination: str, operation: str, nbytes: int = 0) ->
         tf.io.gfile.copy(source, destination, overwrite=len(attempts) > 1)
 
     call_store(operation, destination, copy, nbytes=nbytes)
+
+
+def is_local_to_local(source: str, destination: str) -> bool:
+    """Whether :func:`copy_file` copies with ``_local_copy`` (and reports each chunk)."""
+    return not has_scheme(source) and not has_scheme(destination)
 
 
 def _staged_files(temp_dir: str) -> list[tuple[str, str]]:

@@ -42,7 +42,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from estimator_ext import _bundle_index, _bundle_subset, _compat, _fs, _local_copy, _s3
+from estimator_ext import _bundle_index, _bundle_subset, _compat, _fs, _s3
 from estimator_ext._checkpoint import (
     CheckpointCatalog,
     SavedEntry,
@@ -215,10 +215,8 @@ def _copy_checkpoint(
     progress = ProgressLog("Writing variables", sum(sizes), progress_interval)
     for (source, destination), size in zip(copies, sizes):
         base = progress.done
-        if _fs.has_scheme(destination):
-            _fs.copy_file(source, destination, "copying the variables", nbytes=size)
-        elif not _fs.has_scheme(source):
-            _local_copy.copy(_fs.local_path(source), _fs.local_path(destination), progress.advance)
+        if _fs.has_scheme(destination) or _fs.is_local_to_local(source, destination):
+            _fs.copy_file(source, destination, "copying the variables", size, progress.advance)
         else:
             with watch_growth(_fs.local_path(destination), progress, base):
                 tf.io.gfile.copy(source, destination, overwrite=False)
