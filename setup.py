@@ -18,17 +18,18 @@ A TensorFlow outside 2.12-2.15 (2.16+ has no ``tf.estimator``) or a Python outsi
 import pathlib
 import re
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
 def read_version() -> str:
-    """``__version__`` from estimator_ext/__init__.py, read without importing TensorFlow."""
-    init_text = (HERE / "estimator_ext" / "__init__.py").read_text(encoding="utf-8")
-    match = re.search(r'^__version__ = "([^"]+)"', init_text, re.MULTILINE)
+    """``VERSION`` from estimator_ext/_versions.py (``estimator_ext.__version__``), read
+    without importing the package."""
+    versions_text = (HERE / "estimator_ext" / "_versions.py").read_text(encoding="utf-8")
+    match = re.search(r'^VERSION = "([^"]+)"', versions_text, re.MULTILINE)
     if match is None:
-        raise RuntimeError('estimator_ext/__init__.py has no __version__ = "..." line')
+        raise RuntimeError('estimator_ext/_versions.py has no VERSION = "..." line')
     return match.group(1)
 
 
@@ -70,7 +71,7 @@ setup(
     ),
     long_description=read_long_description(),
     long_description_content_type="text/markdown",
-    packages=["estimator_ext"],
+    packages=find_packages(include=["estimator_ext", "estimator_ext.*"]),
     package_data={"estimator_ext": ["py.typed"]},
     include_package_data=True,
     zip_safe=False,

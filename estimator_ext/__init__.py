@@ -20,35 +20,35 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from estimator_ext._versions import check_python
+from estimator_ext._versions import VERSION, check_python
 
 check_python()
 
-from estimator_ext.patching import multi_export, patch, patched, unpatch  # noqa: E402  (no TensorFlow)
+from estimator_ext.patching import multi_export, patch, patched, unpatch
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from estimator_ext._cleanup import clean_stale_temporaries
-    from estimator_ext._export import export_all_saved_models
-    from estimator_ext._receivers import (
+    from estimator_ext.export.export_all import export_all_saved_models
+    from estimator_ext.export.receivers import (
         SupervisedInputReceiver,
         build_raw_supervised_input_receiver_fn,
         build_supervised_input_receiver_fn_from_input_fn,
     )
-    from estimator_ext._result import ExportResult
+    from estimator_ext.export.result import ExportResult
     from estimator_ext.exporter import AllModesExporter
     from estimator_ext.mixin import MultiExportMixin
+    from estimator_ext.storage.cleanup import clean_stale_temporaries
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 _LAZY_MODULE_BY_NAME = {
     "AllModesExporter": "estimator_ext.exporter",
-    "ExportResult": "estimator_ext._result",
+    "ExportResult": "estimator_ext.export.result",
     "MultiExportMixin": "estimator_ext.mixin",
-    "SupervisedInputReceiver": "estimator_ext._receivers",
-    "build_raw_supervised_input_receiver_fn": "estimator_ext._receivers",
-    "build_supervised_input_receiver_fn_from_input_fn": "estimator_ext._receivers",
-    "clean_stale_temporaries": "estimator_ext._cleanup",
-    "export_all_saved_models": "estimator_ext._export",
+    "SupervisedInputReceiver": "estimator_ext.export.receivers",
+    "build_raw_supervised_input_receiver_fn": "estimator_ext.export.receivers",
+    "build_supervised_input_receiver_fn_from_input_fn": "estimator_ext.export.receivers",
+    "clean_stale_temporaries": "estimator_ext.storage.cleanup",
+    "export_all_saved_models": "estimator_ext.export.export_all",
 }
 
 #: Public submodules, imported on first attribute access.

@@ -12,6 +12,9 @@ from __future__ import annotations
 import sys
 from typing import Any, NamedTuple
 
+#: This release of estimator_ext (``estimator_ext.__version__``; setup.py reads it from here).
+VERSION = "0.1.0"
+
 SUPPORTED_PYTHON = ((3, 9), (3, 11))
 SUPPORTED_TENSORFLOW = ((2, 12), (2, 15))
 

@@ -16,11 +16,15 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from estimator_ext import _assets, _fs, _warmup
-from estimator_ext._export import check_flag, export_all_saved_models
-from estimator_ext._gfile import gfile
-from estimator_ext._modekeys import validate_receiver_map
-from estimator_ext._result import ExportResult
+from estimator_ext.export import assets_extra as assets_extra_files
+from estimator_ext.export.export_all import check_flag, export_all_saved_models
+from estimator_ext.export.modekeys import validate_receiver_map
+from estimator_ext.export.result import ExportResult
+from estimator_ext.serving.warmup_plan import plan_warmup_requests
+from estimator_ext.storage import names as naming
+from estimator_ext.storage import paths
+from estimator_ext.storage.files import gfile
+from estimator_ext.storage.names import integer_named_exports
 
 logger = logging.getLogger("estimator_ext")
 
@@ -86,11 +90,11 @@ class AllModesExporter(tf.estimator.Exporter):
     ) -> None:
         self._name = _check_name(name)
         self._receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
-        assets_extra_plan = _assets.plan_assets_extra(assets_extra)  # export re-checks the sources
+        assets_extra_plan = assets_extra_files.plan_assets_extra(
+            assets_extra
+        )  # export re-checks the sources
         destinations = [destination for destination, _ in assets_extra_plan]
-        warmup_plan = _warmup.plan_warmup_requests(
-            warmup_requests, self._receiver_fn_by_mode, destinations
-        )
+        warmup_plan = plan_warmup_requests(warmup_requests, self._receiver_fn_by_mode, destinations)
         self._warmup_requests = warmup_plan.requests if warmup_plan is not None else None
         self._assets_extra = dict(assets_extra) if assets_extra is not None else None
         self._as_text = check_flag("as_text", as_text, "AllModesExporter")
@@ -141,7 +145,7 @@ class AllModesExporter(tf.estimator.Exporter):
         exports = [
             (version, path)
             for version, path in integer_named_exports(export_path)
-            if _fs.has_saved_model(path)
+            if naming.has_saved_model(path)
         ]
         kept_versions = {version for version, _ in exports[-self._exports_to_keep :]}
         kept_versions.add(int(_basename(just_written)))
@@ -157,29 +161,10 @@ class AllModesExporter(tf.estimator.Exporter):
                 logger.warning("Could not delete old export %s: %s", path, error)
 
 
-def integer_named_exports(export_path: str) -> list[tuple[int, str]]:
-    """``(version, path)`` of every integer-named directory in ``export_path``, oldest first.
-
-    Only names made of ASCII digits count (what ``export_all_saved_models`` publishes and
-    TF Serving loads); hidden temporary directories of exports in progress never do.
-    """
-    if not gfile.isdir(export_path):
-        return []
-    exports = []
-    for entry in gfile.listdir(export_path):
-        name = entry.rstrip("/")  # object stores list directories as 'name/'
-        if not (name.isascii() and name.isdigit()):
-            continue
-        path = _fs.join(export_path, name)
-        if gfile.isdir(path):
-            exports.append((int(name), path))
-    return sorted(exports)
-
-
 def _basename(path: str) -> str:
     return (
         path.rstrip("/").rsplit("/", 1)[-1]
-        if _fs.has_scheme(path)
+        if paths.has_scheme(path)
         else os.path.basename(path.rstrip(os.sep))
     )
 

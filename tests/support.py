@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext._receivers import _as_graph_tensors
+from estimator_ext.export.receivers import _as_graph_tensors
 
 MK = tf.estimator.ModeKeys
 

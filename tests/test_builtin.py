@@ -20,7 +20,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 import estimator_ext
-from estimator_ext import _tf_names, patching
+from estimator_ext import patching
+from estimator_ext._tf_private import module_paths
 from tests import support
 from tests.support import MK
 
@@ -294,7 +295,7 @@ def test_patch_builtin_before_tensorflow_is_imported(tmp_path):
         assert "tensorflow" not in sys.modules
         import tensorflow as tf
         tf.estimator.Estimator  # loads the estimator module; the hook patches it
-        base = sys.modules[{_tf_names.ESTIMATOR_MODULE!r}].Estimator
+        base = sys.modules[{module_paths.ESTIMATOR_MODULE!r}].Estimator
         assert isinstance(base.__dict__["{BUILTIN}"], wrapt.FunctionWrapper)
         assert "tf.compat.v1.estimator.Estimator.{BUILTIN}" in record
         estimator_ext.unpatch()

@@ -1,5 +1,5 @@
 """The checkpoint index reader/writer (estimator_ext/_bundle_index.py) and the byte-range
-subset writer (estimator_ext/_bundle_subset.py), checked against TF's own reader.
+subset writer (estimator_ext/bundle_subset.py), checked against TF's own reader.
 
 Real checkpoints written by TF: every dtype a model holds (strings with NUL and 0xff bytes,
 a resource variable, a partitioned variable, a zero-size tensor), hundreds of variables,
@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from estimator_ext import _bundle_index as bi
-from estimator_ext import _bundle_subset
+from estimator_ext.variables import bundle_index, bundle_subset
 from tests import subset_model
 
 STRINGS = np.array([b"", b"a", b"nul\x00and\xffff", "\u00e9t\u00e9".encode("utf-8"), b"x" * 300])
@@ -125,24 +124,24 @@ def _data_files(prefix):
 
 
 def test_crc32c_matches_the_standard_check_values():
-    assert bi.crc32c(b"") == 0
-    assert bi.crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
-    assert bi.crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720 (iSCSI) test vectors
-    assert bi.crc32c(b"\xff" * 32) == 0x62A8AB43
-    assert bi.crc32c(b"56789", bi.crc32c(b"1234")) == 0xE3069283  # continued
+    assert bundle_index.crc32c(b"") == 0
+    assert bundle_index.crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+    assert bundle_index.crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720 (iSCSI) test vectors
+    assert bundle_index.crc32c(b"\xff" * 32) == 0x62A8AB43
+    assert bundle_index.crc32c(b"56789", bundle_index.crc32c(b"1234")) == 0xE3069283  # continued
     for value in (0, 1, 0xE3069283, 0xFFFFFFFF):
-        assert bi.unmask_crc(bi.mask_crc(value)) == value
-    assert bi.mask_crc(0) == 0xA282EAD8
+        assert bundle_index.unmask_crc(bundle_index.mask_crc(value)) == value
+    assert bundle_index.mask_crc(0) == 0xA282EAD8
 
 
 def test_varints_round_trip_and_truncated_ones_are_refused():
     for value in (0, 1, 127, 128, 300, 2**32, 2**63 - 1):
-        encoded = bi.encode_varint(value)
-        assert bi.decode_varint(b"z" + encoded, 1) == (value, 1 + len(encoded))
-    with pytest.raises(bi.CorruptIndexError, match="runs past the end"):
-        bi.decode_varint(b"\x80\x80", 0)
+        encoded = bundle_index.encode_varint(value)
+        assert bundle_index.decode_varint(b"z" + encoded, 1) == (value, 1 + len(encoded))
+    with pytest.raises(bundle_index.CorruptIndexError, match="runs past the end"):
+        bundle_index.decode_varint(b"\x80\x80", 0)
     with pytest.raises(ValueError, match="unsigned"):
-        bi.encode_varint(-1)
+        bundle_index.encode_varint(-1)
 
 
 # --- our reader against TF's ------------------------------------------------------------------
@@ -151,7 +150,7 @@ def test_varints_round_trip_and_truncated_ones_are_refused():
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_reader_agrees_with_tf_and_with_the_stored_crc32c(checkpoints, name):
     prefix = checkpoints[name]
-    index = bi.read_index(prefix)
+    index = bundle_index.read_index(prefix)
     reader = tf.train.load_checkpoint(prefix)
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     assert sorted(index.tensor_names()) == sorted(
@@ -166,18 +165,18 @@ def test_reader_agrees_with_tf_and_with_the_stored_crc32c(checkpoints, name):
         keys = index.keys_of(tensor)
         assert len(keys) == 1 + len(entry.slices)
         for key in keys[1:]:
-            assert bi.slice_key_name(key) == tensor.encode()
+            assert bundle_index.slice_key_name(key) == tensor.encode()
         for key in keys:
             stored = index.entries[key]
             if stored.size and stored.dtype != tf.string.as_datatype_enum:
                 data = _read_range(prefix, index, stored)
-                assert bi.mask_crc(bi.crc32c(data)) == stored.crc32c, key
+                assert bundle_index.mask_crc(bundle_index.crc32c(data)) == stored.crc32c, key
                 checked += 1
     assert checked >= 1
 
 
 def _read_range(prefix, index, entry):
-    path = _bundle_subset.data_file_name(prefix, entry.shard_id, index.header.num_shards)
+    path = bundle_subset.data_file_name(prefix, entry.shard_id, index.header.num_shards)
     with open(path, "rb") as data_file:
         data_file.seek(entry.offset)
         return data_file.read(entry.size)
@@ -185,11 +184,11 @@ def _read_range(prefix, index, entry):
 
 def test_a_string_tensor_is_one_range_of_varint_lengths_their_crc_and_the_bytes(checkpoints):
     prefix = checkpoints["dtypes"]
-    index = bi.read_index(prefix)
+    index = bundle_index.read_index(prefix)
     data = _read_range(prefix, index, index.entries[b"words"])
     position, lengths = 0, []
     for _ in STRINGS:
-        length, position = bi.decode_varint(data, position)
+        length, position = bundle_index.decode_varint(data, position)
         lengths.append(length)
     assert lengths == [len(value) for value in STRINGS]
     assert data[position + 4 :] == b"".join(STRINGS)  # 4 bytes: the lengths' checksum
@@ -200,10 +199,10 @@ def test_rewritten_index_in_many_small_blocks_reads_back_in_tf(checkpoints, name
     prefix = checkpoints[name]
     with open(prefix + ".index", "rb") as index_file:
         original = index_file.read()
-    pairs = bi.parse_table(original)
+    pairs = bundle_index.parse_table(original)
     for block_size in (64, 1 << 16):
-        rewritten = bi.index_bytes(bi.BundleIndex.from_table(pairs), block_size=block_size)
-        assert bi.parse_table(rewritten) == pairs
+        rewritten = bundle_index.index_bytes(bundle_index.BundleIndex.from_table(pairs), block_size=block_size)
+        assert bundle_index.parse_table(rewritten) == pairs
         copy = str(tmp_path / f"b{block_size}" / "copy")
         os.makedirs(os.path.dirname(copy))
         for data_file in _data_files(prefix):
@@ -223,41 +222,41 @@ def _index_table(checkpoints):
 
 def test_bad_magic_short_file_and_flipped_bytes_are_refused(checkpoints):
     table = _index_table(checkpoints)
-    with pytest.raises(bi.CorruptIndexError, match="magic"):
-        bi.parse_table(table[:-1] + b"\x00")
-    with pytest.raises(bi.CorruptIndexError, match="shorter than its footer"):
-        bi.parse_table(table[:20])
+    with pytest.raises(bundle_index.CorruptIndexError, match="magic"):
+        bundle_index.parse_table(table[:-1] + b"\x00")
+    with pytest.raises(bundle_index.CorruptIndexError, match="shorter than its footer"):
+        bundle_index.parse_table(table[:20])
     flipped = bytearray(table)
     flipped[10] ^= 0x01
-    with pytest.raises(bi.CorruptIndexError, match="Checksum mismatch"):
-        bi.parse_table(bytes(flipped))
+    with pytest.raises(bundle_index.CorruptIndexError, match="Checksum mismatch"):
+        bundle_index.parse_table(bytes(flipped))
 
 
 def test_a_compressed_block_is_refused_as_unsupported():
     pairs = [(b"", b"header"), (b"a", b"1")]
-    table = bytearray(bi.build_table(pairs))
-    first = bi._BlockBuilder()
+    table = bytearray(bundle_index.build_table(pairs))
+    first = bundle_index._BlockBuilder()
     for key, value in pairs:
         first.add(key, value)
     end = len(first.finish())  # the only data block starts at offset 0
     # Mark it snappy-compressed (type 1) with a valid checksum: TF could read it, we do not.
     table[end] = 1
-    table[end + 1 : end + 5] = struct.pack("<I", bi.mask_crc(bi.crc32c(bytes(table[: end + 1]))))
-    with pytest.raises(bi.UnsupportedIndexError, match="compressed \\(type 1\\)"):
-        bi.parse_table(bytes(table))
+    table[end + 1 : end + 5] = struct.pack("<I", bundle_index.mask_crc(bundle_index.crc32c(bytes(table[: end + 1]))))
+    with pytest.raises(bundle_index.UnsupportedIndexError, match="compressed \\(type 1\\)"):
+        bundle_index.parse_table(bytes(table))
 
 
 def test_tables_need_ascending_keys_and_a_header():
     with pytest.raises(ValueError, match="strictly ascending"):
-        bi.build_table([(b"b", b""), (b"a", b"")])
-    with pytest.raises(bi.CorruptIndexError, match="no header"):
-        bi.BundleIndex.from_table(bi.parse_table(bi.build_table([(b"a", b"")])))
+        bundle_index.build_table([(b"b", b""), (b"a", b"")])
+    with pytest.raises(bundle_index.CorruptIndexError, match="no header"):
+        bundle_index.BundleIndex.from_table(bundle_index.parse_table(bundle_index.build_table([(b"a", b"")])))
 
 
 def test_slice_key_names_unescape_ordered_code():
-    assert bi.slice_key_name(b"\x00a\x00\xffb\xff\x00c\x00\x01\x02\x80") == b"a\x00b\xffc"
-    with pytest.raises(bi.CorruptIndexError, match="no well-formed tensor name"):
-        bi.slice_key_name(b"\x00abc")
+    assert bundle_index.slice_key_name(b"\x00a\x00\xffb\xff\x00c\x00\x01\x02\x80") == b"a\x00b\xffc"
+    with pytest.raises(bundle_index.CorruptIndexError, match="no well-formed tensor name"):
+        bundle_index.slice_key_name(b"\x00abc")
 
 
 # --- the subset writer ----------------------------------------------------------------------------
@@ -278,14 +277,14 @@ def test_write_subset_is_bit_identical_in_tf_and_holds_only_the_subset(
 ):
     source = checkpoints[name]
     destination = str(tmp_path / "variables")
-    written = _bundle_subset.write_subset(source, names, destination, chunk_bytes=5)
+    written = bundle_subset.write_subset(source, names, destination, chunk_bytes=5)
     assert sorted(os.listdir(tmp_path)) == ["variables.data-00000-of-00001", "variables.index"]
     assert os.path.getsize(destination + ".data-00000-of-00001") == written
     want = {key: value for key, value in _tf_tensors(source).items() if key in names}
     _assert_bit_identical(_tf_tensors(destination), want)
-    index = bi.read_index(destination)
+    index = bundle_index.read_index(destination)
     assert index.header.num_shards == 1
-    source_index = bi.read_index(source)
+    source_index = bundle_index.read_index(source)
     for key, entry in index.entries.items():  # same bytes, so the same crc32c TF verifies
         assert (
             entry.crc32c == source_index.entries[key].crc32c
@@ -295,11 +294,11 @@ def test_write_subset_is_bit_identical_in_tf_and_holds_only_the_subset(
 
 def test_write_subset_refuses_unknown_names_and_bad_chunk_sizes(checkpoints, tmp_path):
     with pytest.raises(KeyError, match="nope"):
-        _bundle_subset.write_subset(checkpoints["dtypes"], ["f32", "nope"], str(tmp_path / "v"))
+        bundle_subset.write_subset(checkpoints["dtypes"], ["f32", "nope"], str(tmp_path / "v"))
     with pytest.raises(
         ValueError, match="chunk_bytes must be a positive number of bytes, received 0"
     ):
-        _bundle_subset.write_subset(
+        bundle_subset.write_subset(
             checkpoints["dtypes"], ["f32"], str(tmp_path / "v"), chunk_bytes=0
         )
     assert os.listdir(tmp_path) == []
@@ -316,12 +315,12 @@ def test_write_subset_names_a_truncated_data_file(checkpoints, tmp_path):
     with pytest.raises(
         ValueError, match="ends .* bytes before the end of tensor .*the checkpoint is truncated"
     ):
-        _bundle_subset.write_subset(copy, ["f32", "words", "part", "res"], str(tmp_path / "v"))
+        bundle_subset.write_subset(copy, ["f32", "words", "part", "res"], str(tmp_path / "v"))
 
 
 def test_write_subset_logs_bytes_written_while_copying(checkpoints, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
-        _bundle_subset.write_subset(
+        bundle_subset.write_subset(
             checkpoints["dtypes"],
             ["f32", "part"],
             str(tmp_path / "v"),
@@ -340,7 +339,7 @@ def test_write_subset_logs_bytes_written_while_copying(checkpoints, tmp_path, ca
 
 def _snappy_literal(data):
     """``data`` as a valid snappy stream made only of literals (no compression needed)."""
-    out = bytearray(bi.encode_varint(len(data)))
+    out = bytearray(bundle_index.encode_varint(len(data)))
     for start in range(0, len(data), 65536):
         chunk = data[start : start + 65536]
         n = len(chunk) - 1
@@ -360,22 +359,22 @@ def _snappy_table(pairs):
     out = bytearray()
 
     def write(builder):
-        handle = bi.encode_varint(len(out))
+        handle = bundle_index.encode_varint(len(out))
         typed = _snappy_literal(builder.finish())
-        handle += bi.encode_varint(len(typed))
+        handle += bundle_index.encode_varint(len(typed))
         typed += b"\x01"
-        out.extend(typed + struct.pack("<I", bi.mask_crc(bi.crc32c(typed))))
+        out.extend(typed + struct.pack("<I", bundle_index.mask_crc(bundle_index.crc32c(typed))))
         return handle
 
-    data = bi._BlockBuilder()
+    data = bundle_index._BlockBuilder()
     for key, value in pairs:
         data.add(key, value)
     data_handle = write(data)
-    metaindex_handle = write(bi._BlockBuilder())
-    index = bi._BlockBuilder()
+    metaindex_handle = write(bundle_index._BlockBuilder())
+    index = bundle_index._BlockBuilder()
     index.add(pairs[-1][0], data_handle)
     index_handle = write(index)
-    out += (metaindex_handle + index_handle).ljust(40, b"\x00") + struct.pack("<Q", bi.TABLE_MAGIC)
+    out += (metaindex_handle + index_handle).ljust(40, b"\x00") + struct.pack("<Q", bundle_index.TABLE_MAGIC)
     return bytes(out)
 
 
@@ -383,7 +382,7 @@ def test_a_snappy_index_tf_reads_makes_the_export_stream_through_tf_instead(
     checkpoints, tmp_path, caplog
 ):
     import estimator_ext
-    from estimator_ext import _variables
+    from estimator_ext.variables import strategies
 
     source = checkpoints["estimator"]
     copy = str(tmp_path / "snappy" / "model.ckpt-2")
@@ -391,18 +390,18 @@ def test_a_snappy_index_tf_reads_makes_the_export_stream_through_tf_instead(
     for data_file in _data_files(source):
         shutil.copy(data_file, copy + data_file[len(source) :])
     with open(source + ".index", "rb") as index_file:
-        pairs = bi.parse_table(index_file.read())
+        pairs = bundle_index.parse_table(index_file.read())
     with open(copy + ".index", "wb") as index_file:
         index_file.write(_snappy_table(pairs))
     _assert_bit_identical(_tf_tensors(copy), _tf_tensors(source))  # TF reads it
-    with pytest.raises(bi.UnsupportedIndexError, match="compressed"):
-        bi.read_index(copy)
+    with pytest.raises(bundle_index.UnsupportedIndexError, match="compressed"):
+        bundle_index.read_index(copy)
     estimator = subset_model.make_estimator(os.path.dirname(source), 16)
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
         export = estimator_ext.export_all_saved_models(
             estimator, str(tmp_path / "exports"), subset_model.receiver_map(), checkpoint_path=copy
         )
-    assert export.variables_strategy == _variables.STREAM
+    assert export.variables_strategy == strategies.STREAM
     assert any("streaming instead" in record.getMessage() for record in caplog.records)
     exported = _tf_tensors(os.path.join(str(export), "variables", "variables"))
     wanted = {name: value for name, value in _tf_tensors(source).items() if name in exported}
@@ -417,7 +416,7 @@ def test_write_subset_reads_and_writes_through_tf_io_gfile(checkpoints, tmp_path
     for path in _data_files(source) + [source + ".index"]:
         tf.io.gfile.copy(path, ram_source + path[len(source) :])
     destination = "ram://bundle-subset/export/variables"
-    _bundle_subset.write_subset(ram_source, ["words", "part"], destination, chunk_bytes=3)
+    bundle_subset.write_subset(ram_source, ["words", "part"], destination, chunk_bytes=3)
     local = str(tmp_path / "variables")
     for suffix in (".index", ".data-00000-of-00001"):
         tf.io.gfile.copy(destination + suffix, local + suffix)

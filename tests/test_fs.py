@@ -13,35 +13,38 @@ import time
 
 import pytest
 
-from estimator_ext import _assets, _fs
+from estimator_ext.export import assets_extra as assets_extra_files
+from estimator_ext.storage import copy_publish, staging
+from estimator_ext.storage import names as naming
+from estimator_ext.storage import publish as publishing
 
 
 def test_temp_dir_names_are_hidden_unique_and_say_who_writes_them():
     """Never integer-like (a loader would take it for an export), hidden, distinct on
     every call (threads of one process share time and pid), and parseable back to the
     start time, host and pid that clean_stale_temporaries relies on."""
-    names = {_fs.temp_dir_name() for _ in range(200)}
+    names = {naming.temp_dir_name() for _ in range(200)}
     assert len(names) == 200
     for name in names:
         assert name.startswith(".") and not name.isdigit()
-        parsed = _fs.parse_temp_dir_name(name)
-        assert parsed == _fs.TempDirName(parsed.started, _fs.host_label(), os.getpid())
+        parsed = naming.parse_temp_dir_name(name)
+        assert parsed == naming.TempDirName(parsed.started, naming.host_label(), os.getpid())
         assert abs(parsed.started - time.time()) < 60
 
 
 def test_host_names_with_dashes_still_parse(monkeypatch):
     """Dashes separate the name's fields, so a host's own dashes are replaced."""
-    monkeypatch.setattr(_fs.socket, "gethostname", lambda: "worker-7-abc")
-    parsed = _fs.parse_temp_dir_name(_fs.temp_dir_name())
+    monkeypatch.setattr(naming.socket, "gethostname", lambda: "worker-7-abc")
+    parsed = naming.parse_temp_dir_name(naming.temp_dir_name())
     assert parsed.host == "worker_7_abc" and parsed.pid == os.getpid()
 
 
 def test_claim_names_parse_and_are_not_temporaries():
     """Claim files carry the candidate integer and the same writer fields."""
-    name = f"{_fs.CLAIM_PREFIX}1700000000-{_fs._writer_fields()}"
-    assert _fs.parse_claim_name(name).pid == os.getpid()
-    assert _fs.parse_temp_dir_name(name) is None and not name.isdigit()
-    assert _fs.parse_claim_name(_fs.temp_dir_name()) is None
+    name = f"{naming.CLAIM_PREFIX}1700000000-{naming.writer_fields()}"
+    assert naming.parse_claim_name(name).pid == os.getpid()
+    assert naming.parse_temp_dir_name(name) is None and not name.isdigit()
+    assert naming.parse_claim_name(naming.temp_dir_name()) is None
 
 
 @pytest.mark.parametrize(
@@ -57,11 +60,11 @@ def test_claim_names_parse_and_are_not_temporaries():
     ],
 )
 def test_other_names_are_not_temporaries(name):
-    assert _fs.parse_temp_dir_name(name) is None
+    assert naming.parse_temp_dir_name(name) is None
 
 
 def _temp_with(base, content: str) -> str:
-    temp = os.path.join(base, _fs.temp_dir_name())
+    temp = os.path.join(base, naming.temp_dir_name())
     os.makedirs(temp)
     with open(os.path.join(temp, "content"), "w") as handle:
         handle.write(content)
@@ -82,7 +85,7 @@ def test_publish_takes_the_first_free_integer_from_now(tmp_path):
             if kind == "export":
                 open(os.path.join(path, "saved_model.pb"), "w").close()
     temp = _temp_with(base, "mine")
-    export_dir = _fs.publish(temp, base)
+    export_dir = publishing.publish(temp, base)
     assert int(os.path.basename(export_dir)) >= now + 3
     assert os.listdir(export_dir) == ["content"] and not os.path.exists(temp)
     assert os.listdir(os.path.join(base, str(now))) == ["saved_model.pb"]
@@ -112,7 +115,7 @@ def test_publish_moves_on_when_another_export_takes_the_name_during_the_rename(
             raise
 
     monkeypatch.setattr(os, "rename", rename_after_competitor)
-    export_dir = _fs.publish(mine, base)
+    export_dir = publishing.publish(mine, base)
     monkeypatch.undo()
     assert raced[1] in (errno.ENOTEMPTY, errno.EEXIST)
     assert int(os.path.basename(export_dir)) == int(os.path.basename(raced[0])) + 1
@@ -123,7 +126,7 @@ def test_publish_moves_on_when_another_export_takes_the_name_during_the_rename(
 def test_publish_raises_other_rename_errors(tmp_path):
     """Errors other than "name taken" (here: the temporary is gone) propagate."""
     with pytest.raises(FileNotFoundError):
-        _fs.publish(str(tmp_path / (_fs.TEMP_PREFIX + "missing")), str(tmp_path))
+        publishing.publish(str(tmp_path / (naming.TEMP_PREFIX + "missing")), str(tmp_path))
 
 
 def test_publish_flushes_read_only_files(tmp_path):
@@ -131,7 +134,7 @@ def test_publish_flushes_read_only_files(tmp_path):
     file may be) is opened read-only for that and publishes fine."""
     temp = _temp_with(str(tmp_path), "x")
     os.chmod(os.path.join(temp, "content"), 0o444)
-    export_dir = _fs.publish(temp, str(tmp_path))
+    export_dir = publishing.publish(temp, str(tmp_path))
     assert os.listdir(export_dir) == ["content"]
 
 
@@ -140,20 +143,20 @@ def test_remove_created_dirs_removes_only_what_is_still_empty(tmp_path):
     in the meantime stops the removal there, keeping its content and its parents."""
     created = [str(tmp_path / "a"), str(tmp_path / "a" / "b"), str(tmp_path / "a" / "b" / "c")]
     os.makedirs(created[-1])
-    _fs.remove_created_dirs(created)
+    staging.remove_created_dirs(created)
     assert not os.path.exists(created[0])
 
     os.makedirs(created[-1])
     open(os.path.join(created[1], "someone-elses-export"), "w").close()
-    _fs.remove_created_dirs(created)
+    staging.remove_created_dirs(created)
     assert not os.path.exists(created[2])
     assert os.listdir(created[1]) == ["someone-elses-export"]
 
 
 def test_missing_ancestors_lists_outermost_first(tmp_path):
     path = str(tmp_path / "x" / "y" / "z")
-    assert _fs.missing_ancestors(path) == [str(tmp_path / "x"), str(tmp_path / "x" / "y"), path]
-    assert _fs.missing_ancestors(str(tmp_path)) == []
+    assert staging.missing_ancestors(path) == [str(tmp_path / "x"), str(tmp_path / "x" / "y"), path]
+    assert staging.missing_ancestors(str(tmp_path)) == []
 
 
 def test_assets_extra_plan_normalizes_and_copy_nests(tmp_path):
@@ -163,15 +166,15 @@ def test_assets_extra_plan_normalizes_and_copy_nests(tmp_path):
     source.write_text("words")
     link = tmp_path / "link.txt"
     os.symlink(source, link)
-    plan = _assets.plan_assets_extra({"vocab/./words.txt": str(source), "a\\b.txt": str(link)})
+    plan = assets_extra_files.plan_assets_extra({"vocab/./words.txt": str(source), "a\\b.txt": str(link)})
     assert plan == [("vocab/words.txt", str(source)), ("a/b.txt", str(link))]
     export_dir = tmp_path / "export"
     export_dir.mkdir()
-    _assets.copy_assets_extra(plan, str(export_dir))
+    assets_extra_files.copy_assets_extra(plan, str(export_dir))
     for relative in ("vocab/words.txt", "a/b.txt"):
         copied = export_dir / "assets.extra" / relative
         assert copied.read_text() == "words" and not copied.is_symlink()
-    assert _assets.plan_assets_extra(None) == [] and _assets.plan_assets_extra({}) == []
+    assert assets_extra_files.plan_assets_extra(None) == [] and assets_extra_files.plan_assets_extra({}) == []
 
 
 # --- export_dir_base: one rule for every function that takes it ---------------------------
@@ -183,11 +186,11 @@ def test_export_dir_base_rule_accepts_str_bytes_and_paths(tmp_path, function):
     missing or an existing directory; trailing slashes go, except from roots."""
     base = str(tmp_path / "exports")
     for given in (base, base.encode("utf-8"), tmp_path / "exports", base + "/", base + "//"):
-        assert _fs.check_export_dir_base(given, function) == base
-    assert _fs.check_export_dir_base(str(tmp_path), function) == str(tmp_path)
-    assert _fs.check_export_dir_base("/", function) == "/"
-    assert _fs.check_export_dir_base("ram://", function) == "ram://"
-    assert _fs.check_export_dir_base("ram://exports/", function) == "ram://exports"
+        assert staging.check_export_dir_base(given, function) == base
+    assert staging.check_export_dir_base(str(tmp_path), function) == str(tmp_path)
+    assert staging.check_export_dir_base("/", function) == "/"
+    assert staging.check_export_dir_base("ram://", function) == "ram://"
+    assert staging.check_export_dir_base("ram://exports/", function) == "ram://exports"
     assert not os.path.exists(base)  # checking creates nothing
 
 
@@ -195,7 +198,7 @@ def test_export_dir_base_rule_accepts_str_bytes_and_paths(tmp_path, function):
 @pytest.mark.parametrize("value", [None, 123, "", "   ", b"", ["exports"]])
 def test_export_dir_base_rule_refuses_what_is_not_a_path(function, value):
     with pytest.raises(TypeError) as raised:
-        _fs.check_export_dir_base(value, function)
+        staging.check_export_dir_base(value, function)
     message = str(raised.value)
     assert message.startswith(f"{function}: export_dir_base must be a non-empty directory path")
     assert f"received {value!r}" in message and "e.g. 'exports/'" in message
@@ -208,7 +211,7 @@ def test_export_dir_base_rule_refuses_an_existing_file(tmp_path):
         with pytest.raises(
             ValueError, match=rf"^{function}: export_dir_base='.*exports' is a file; "
         ):
-            _fs.check_export_dir_base(str(a_file), function)
+            staging.check_export_dir_base(str(a_file), function)
     assert a_file.read_text() == "not a directory" and os.listdir(tmp_path) == ["exports"]
 
 
@@ -221,7 +224,7 @@ def test_clean_stale_temporaries_takes_the_same_rule(tmp_path):
     with pytest.raises(ValueError, match="clean_stale_temporaries: export_dir_base=.* is a file"):
         estimator_ext.clean_stale_temporaries(str(a_file), older_than=0)
     assert a_file.read_text() == "not a directory"
-    stale = tmp_path / "base" / f"{_fs.TEMP_PREFIX}1700000000-{_fs.host_label()}-999999999-ab12"
+    stale = tmp_path / "base" / f"{naming.TEMP_PREFIX}1700000000-{naming.host_label()}-999999999-ab12"
     stale.mkdir(parents=True)
     removed = estimator_ext.clean_stale_temporaries(str(tmp_path / "base").encode(), older_than=0)
     assert removed == [str(stale)] and os.listdir(tmp_path / "base") == []
@@ -231,9 +234,9 @@ def test_remove_if_empty_keeps_what_is_not_empty(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "file").write_text("x")
     (tmp_path / "empty").mkdir()
-    assert _fs.remove_if_empty(str(tmp_path / "full")) is False
-    assert _fs.remove_if_empty(str(tmp_path / "empty")) is True
-    assert _fs.remove_if_empty(str(tmp_path / "never")) is True
+    assert staging.remove_if_empty(str(tmp_path / "full")) is False
+    assert staging.remove_if_empty(str(tmp_path / "empty")) is True
+    assert staging.remove_if_empty(str(tmp_path / "never")) is True
     assert sorted(os.listdir(tmp_path)) == ["full"] and os.listdir(tmp_path / "full") == ["file"]
 
 
@@ -247,12 +250,12 @@ def test_a_staged_listing_without_the_variables_is_refused(tmp_path):
     (staged / "variables").mkdir(parents=True)
     (staged / "saved_model.pb").write_bytes(b"pb")
     with pytest.raises(tf.errors.UnavailableError) as raised:
-        _fs._staged_files(str(staged))
+        copy_publish._staged_files(str(staged))
     assert "lacks variables/variables.index, variables/variables.data-*" in raised.value.message
     assert "named 1 file(s)" in raised.value.message
     (staged / "variables" / "variables.index").write_bytes(b"i")
     (staged / "variables" / "variables.data-00000-of-00001").write_bytes(b"d")
-    assert sorted(relative for relative, _ in _fs._staged_files(str(staged))) == [
+    assert sorted(relative for relative, _ in copy_publish._staged_files(str(staged))) == [
         "saved_model.pb",
         "variables/variables.data-00000-of-00001",
         "variables/variables.index",
@@ -263,4 +266,4 @@ def test_walk_files_raises_on_a_directory_it_cannot_list(tmp_path):
     import tensorflow as tf
 
     with pytest.raises(tf.errors.NotFoundError):
-        list(_fs.walk_files(str(tmp_path / "missing")))
+        list(staging.walk_files(str(tmp_path / "missing")))

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import cli, inspect
+from estimator_ext.serving.description import VARIABLE_OPS
 from tests import support
 
 SUBPROCESS_TIMEOUT = 240
@@ -70,7 +71,7 @@ def test_describe_matches_what_the_loader_restores(exports):
                     assert info["shape"] == tensor.shape.as_list()
         with graph.as_default():
             collected = tf.compat.v1.global_variables() + tf.compat.v1.local_variables()
-        variable_ops = [op for op in graph.get_operations() if op.type in inspect.VARIABLE_OPS]
+        variable_ops = [op for op in graph.get_operations() if op.type in VARIABLE_OPS]
         assert meta["variables"]["count"] == len(variable_ops) >= len(collected) > 0
     assert [meta["has_train_op"] for meta in description["meta_graphs"]] == [True, False, False]
     assert json.loads(json.dumps(description)) == description  # JSON-able as it is
@@ -180,7 +181,7 @@ def test_describe_on_an_in_memory_filesystem(exports):
     export, _ = exports
     ram_export = f"ram://inspect-{os.getpid()}/1"
     try:
-        for relative, path in estimator_ext._fs.walk_files(export):
+        for relative, path in estimator_ext.storage.staging.walk_files(export):
             destination = f"{ram_export}/{relative}"
             tf.io.gfile.makedirs(os.path.dirname(destination))
             tf.io.gfile.copy(path, destination)

@@ -23,7 +23,8 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext import _legacy, _tf_exports, patching
+from estimator_ext import patching
+from estimator_ext.patching import legacy, tf_entry_points
 from tests import support
 from tests.support import MK
 
@@ -449,14 +450,14 @@ def test_legacy_contrib_names_are_estimator_ext_functions():
         )
         assert (
             tf.contrib.estimator.export_saved_model_for_mode
-            is _tf_exports.export_saved_model_for_mode
+            is tf_entry_points.export_saved_model_for_mode
         )
         assert tf.compat.v1.contrib is tf.contrib
         import tensorflow.contrib.estimator as contrib_estimator
         from tensorflow.contrib.estimator import export_all_saved_models  # noqa: F401  (import syntax works too)
 
         assert contrib_estimator is tf.contrib.estimator
-        assert sorted(dir(tf.contrib.estimator)) == sorted(_legacy.LEGACY_CONTRIB_ESTIMATOR_NAMES)
+        assert sorted(dir(tf.contrib.estimator)) == sorted(legacy.LEGACY_CONTRIB_ESTIMATOR_NAMES)
 
 
 @pytest.mark.parametrize(
@@ -660,7 +661,8 @@ def test_patch_before_tensorflow_is_imported(tmp_path):
         textwrap.dedent(f"""
         import json, sys
         import estimator_ext
-        from estimator_ext import _legacy, _tf_exports, patching
+        from estimator_ext import patching
+        from estimator_ext.patching import legacy, tf_entry_points
         assert "tensorflow" not in sys.modules, "import estimator_ext imported TensorFlow"
         record = estimator_ext.patch()
         assert "tensorflow" not in sys.modules, "patching imported TensorFlow"

@@ -1,4 +1,4 @@
-"""Every private TensorFlow name goes through the inventory: ``_compat.py`` and ``_tf_names.py``.
+"""Every private TensorFlow name goes through the inventory, ``estimator_ext/_tf_private/``.
 
 Private means: a ``tensorflow.python...`` or ``tensorflow_estimator.python...`` module (imported,
 reached as an attribute, or spelled in ANY string literal, docstrings included, since strings
@@ -10,12 +10,12 @@ allow-list that is sound for TF: ``obj._name`` (also ``getattr(obj, "_name")``, 
 ``setattr``, ``delattr`` and ``obj.__dict__["_name"]``) is allowed only when
 
 * ``obj`` is ``self``, ``cls`` or ``super()``;
-* ``obj`` is a module of this package (``_fs._remove_if_empty``: our own privacy, not TF's);
+* ``obj`` is a module of this package (``staging._remove_if_empty``: our own privacy, not TF's);
 * or ``_name`` is an attribute this package itself defines on its own objects (a class body
   name, a ``self._name = ...`` target), or namedtuple's public ``_asdict``/``_replace``/...
 
 Anything else (``estimator._call_model_fn``, ``variable._save_slice_info``,
-``builder._has_saved_variables``) must be an accessor in ``_compat.py``.
+``builder._has_saved_variables``) must be an accessor in ``_tf_private/members.py``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import pytest
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent.parent / "estimator_ext"
-INVENTORY = {"_compat.py", "_tf_names.py"}
+INVENTORY_DIR = PACKAGE_DIR / "_tf_private"
 PRIVATE_MODULE = re.compile(r"\btensorflow(?:_estimator)?\.python\b")
 ATTRIBUTE_FUNCTIONS = {"getattr", "hasattr", "setattr", "delattr"}
 #: Underscore names that are public API (namedtuple's).
@@ -75,7 +75,7 @@ def _package_module_aliases(tree: ast.AST) -> set[str]:
     package_modules = {path.stem for path in _package_modules()}
     aliases: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "estimator_ext":
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "estimator_ext":
             aliases.update(a.asname or a.name for a in node.names if a.name in package_modules)
         elif isinstance(node, ast.Import):
             for alias in node.names:
@@ -164,23 +164,23 @@ def test_no_private_tensorflow_name_outside_the_inventory():
     own_attributes = _own_attributes_of_package()
     offences = {}
     for path in _package_modules():
-        if path.name in INVENTORY:
+        if path.parent == INVENTORY_DIR:
             continue
         found = find_private_names(path.read_text(), own_attributes)
         if found:
             offences[str(path.relative_to(PACKAGE_DIR.parent))] = found
     assert not offences, (
-        "private TensorFlow names outside estimator_ext/_compat.py and _tf_names.py (add an "
+        "private TensorFlow names outside estimator_ext/_tf_private/ (add an "
         f"accessor or a module-path constant there and use it): {offences}"
     )
 
 
 def test_the_inventory_exists_and_is_where_the_private_names_are():
-    compat = (PACKAGE_DIR / "_compat.py").read_text()
-    tf_names = (PACKAGE_DIR / "_tf_names.py").read_text()
-    assert find_private_names(tf_names, set()), "the module paths moved out of _tf_names.py?"
-    assert find_private_names(compat, set()), "the private accessors moved out of _compat.py?"
-    assert "import tensorflow" not in tf_names, "_tf_names.py must stay importable without TF"
+    members = (INVENTORY_DIR / "members.py").read_text()
+    module_paths = (INVENTORY_DIR / "module_paths.py").read_text()
+    assert find_private_names(module_paths, set()), "the module paths moved out of module_paths.py?"
+    assert find_private_names(members, set()), "the private accessors moved out of members.py?"
+    assert "import tensorflow" not in module_paths, "module_paths.py must stay TensorFlow-free"
 
 
 FLAGGED = [
@@ -203,15 +203,15 @@ FLAGGED = [
     ("getattr(estimator, '_warm_start_settings', None)", "'_warm_start_settings'"),
     ("hasattr(builder, '_has_saved_variables')", "_has_saved_variables"),
     ("builder.__dict__['_has_saved_variables'] = True", "_has_saved_variables"),
-    ("from estimator_ext import _fs\nsome_tf_object._remove_if_empty()", "_remove_if_empty"),
+    ("from estimator_ext.storage import staging\nsome_tf_object._remove_if_empty()", "_remove_if_empty"),
 ]
 
 ALLOWED = [
     "self._changes.append(change)",
     "cls._registry = {}",
     "super()._setup()",
-    "from estimator_ext import _fs\n_fs._remove_if_empty('d')",
-    "import estimator_ext._fs as fs_module\nfs_module._remove_if_empty('d')",
+    "from estimator_ext.storage import staging\nstaging._remove_if_empty('d')",
+    "import estimator_ext.storage.staging as staging_module\nstaging_module._remove_if_empty('d')",
     "record._own_attribute",  # defined by the package (see own_attributes below)
     "from tensorflow.core.protobuf import saved_model_pb2",
     "import tensorflow as tf\ntf.compat.v1.saved_model.Builder",

@@ -1,4 +1,4 @@
-"""Progress records on the ``estimator_ext`` logger (estimator_ext/_progress.py).
+"""Progress records on the ``estimator_ext`` logger (estimator_ext/progress_log.py).
 
 At most one record a second while bytes are written, plus a final one; an export logs
 each mode graph built and the bytes of variables written.
@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from estimator_ext import _progress
+from estimator_ext.variables import progress as progress_log
 
 
 def _messages(caplog, prefix):
@@ -20,7 +20,7 @@ def _messages(caplog, prefix):
 
 def test_progress_is_logged_at_most_once_per_interval_and_at_the_end(caplog):
     now = [0.0]
-    progress = _progress.ProgressLog(
+    progress = progress_log.ProgressLog(
         "Writing variables", 4 << 20, interval=1.0, clock=lambda: now[0]
     )
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
@@ -37,7 +37,7 @@ def test_progress_is_logged_at_most_once_per_interval_and_at_the_end(caplog):
 
 def test_nothing_to_write_logs_one_complete_record(caplog):
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
-        _progress.ProgressLog("Writing variables", 0).finish()
+        progress_log.ProgressLog("Writing variables", 0).finish()
     assert _messages(caplog, "Writing") == ["Writing variables: 0.0 MiB of 0.0 MiB (100%)"]
 
 
@@ -56,16 +56,16 @@ def test_an_export_logs_each_mode_graph_built_and_the_bytes_written(tmp_path, ca
 
 
 def test_update_to_never_goes_back_and_records_carry_their_figures(caplog):
-    progress = _progress.ProgressLog("Writing variables", 100, interval=0.0)
+    progress = progress_log.ProgressLog("Writing variables", 100, interval=0.0)
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
         progress.update_to(60)
         progress.update_to(40)  # a late poll of a file already counted
         progress.finish()
     figures = [r.progress for r in caplog.records if hasattr(r, "progress")]
     assert figures == [
-        _progress.Progress("Writing variables", 60, 100),
-        _progress.Progress("Writing variables", 60, 100),
-        _progress.Progress("Writing variables", 60, 100),
+        progress_log.Progress("Writing variables", 60, 100),
+        progress_log.Progress("Writing variables", 60, 100),
+        progress_log.Progress("Writing variables", 60, 100),
     ]
 
 
@@ -76,8 +76,9 @@ def test_the_copy_strategy_logs_while_one_large_file_copies(where, tmp_path, cap
     ends, so a watcher sees the local file grow. Either way: records during the copy."""
     import tensorflow as tf
 
-    from estimator_ext import _local_copy, _variables
-    from estimator_ext._checkpoint import CheckpointCatalog
+    from estimator_ext.storage import local_copy
+    from estimator_ext.variables import strategies
+    from estimator_ext.variables.catalog import CheckpointCatalog
 
     root = str(tmp_path) if where == "local" else f"ram://progress-{os.getpid()}"
     try:
@@ -88,7 +89,7 @@ def test_the_copy_strategy_logs_while_one_large_file_copies(where, tmp_path, cap
         (tmp_path / "export" / "variables").mkdir(parents=True)
         destination = str(tmp_path / "export" / "variables" / "variables")
         with caplog.at_level(logging.INFO, logger="estimator_ext"):
-            _variables._copy_checkpoint(catalog, destination, progress_interval=0.0)
+            strategies._copy_checkpoint(catalog, destination, progress_interval=0.0)
         figures = [r.progress for r in caplog.records if hasattr(r, "progress")]
         total = sum(tf.io.gfile.stat(prefix + suffix).length for suffix in _suffixes(prefix))
         assert figures[-1].done == figures[-1].total == total
@@ -96,7 +97,7 @@ def test_the_copy_strategy_logs_while_one_large_file_copies(where, tmp_path, cap
         during = [f.done for f in figures if 0 < f.done < data_size]
         assert during, f"no record while the {data_size}-byte data file was copied: {figures}"
         if where == "local":  # counted chunk by chunk, not watched
-            assert all(done % _local_copy.CHUNK_BYTES == 0 for done in during), during
+            assert all(done % local_copy.CHUNK_BYTES == 0 for done in during), during
         assert [f.done for f in figures] == sorted(f.done for f in figures)
         reader = tf.train.load_checkpoint(destination)
         key = "big/.ATTRIBUTES/VARIABLE_VALUE"
@@ -117,12 +118,12 @@ def _suffixes(prefix):
 def test_the_cli_bar_is_redrawn_in_place_and_ended_before_other_lines():
     import io
 
-    from estimator_ext._cli_progress import ProgressHandler, render_bar
+    from estimator_ext.cli.progress_bar import ProgressHandler, render_bar
 
-    assert render_bar("p", _progress.Progress("Writing variables", 1 << 20, 4 << 20), 200) == (
+    assert render_bar("p", progress_log.Progress("Writing variables", 1 << 20, 4 << 20), 200) == (
         "p: Writing variables [######------------------]  25% 1.0 MiB of 4.0 MiB"
     )
-    assert len(render_bar("p", _progress.Progress("x", 1, 2), 20)) == 19
+    assert len(render_bar("p", progress_log.Progress("x", 1, 2), 20)) == 19
     stream = io.StringIO()
     handler = ProgressHandler(stream, "p", bar=True)
     test_logger = logging.getLogger("estimator_ext.test_bar")
@@ -131,9 +132,9 @@ def test_the_cli_bar_is_redrawn_in_place_and_ended_before_other_lines():
     test_logger.setLevel(logging.INFO)
     try:
         for done in (1, 2):
-            test_logger.info("ignored", extra={"progress": _progress.Progress("W", done, 4)})
+            test_logger.info("ignored", extra={"progress": progress_log.Progress("W", done, 4)})
         test_logger.info("Built a graph")
-        test_logger.info("ignored", extra={"progress": _progress.Progress("W", 4, 4)})
+        test_logger.info("ignored", extra={"progress": progress_log.Progress("W", 4, 4)})
         test_logger.warning("careful")
     finally:
         test_logger.removeHandler(handler)
@@ -148,7 +149,7 @@ def test_the_cli_bar_is_redrawn_in_place_and_ended_before_other_lines():
 def test_write_options_reject_a_negative_progress_interval():
     import pytest
 
-    from estimator_ext._variables import WriteOptions
+    from estimator_ext.variables.strategies import WriteOptions
 
     with pytest.raises(ValueError, match=r"progress_interval must be a number of seconds >= 0"):
         WriteOptions(progress_interval=-1)

@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from estimator_ext._recorder import MISSING, Recorder, current_value
+from estimator_ext.patching.recorder import MISSING, Recorder, current_value
 
 
 class Base:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from estimator_ext import _compat, _saver_graph
+from estimator_ext._tf_private import members as tf_private
+from estimator_ext.export import saver_graph
 
 
 def _partitioned_model(partitions=3, saver_first=False):
@@ -49,11 +50,11 @@ def _plain_model():
 def _build(model, fast):
     with tf.Graph().as_default() as graph:
         model()
-        saveables = _saver_graph._plain_saveables(graph)
+        saveables = saver_graph._plain_saveables(graph)
         if fast and saveables:  # the import itself, even where default_saver keeps TF's
-            saver = _saver_graph._imported_saver(graph, saveables)
+            saver = saver_graph._imported_saver(graph, saveables)
         elif fast:
-            saver = _saver_graph.default_saver(graph)
+            saver = saver_graph.default_saver(graph)
         else:
             saver = tf.compat.v1.train.Saver(sharded=True, allow_empty=True)
     return graph, saver
@@ -85,14 +86,14 @@ def test_the_import_is_used_on_every_supported_tensorflow():
     # Every supported minor (2.12-2.15) was compared node for node by the test below (the
     # nox matrix runs it on each). A new minor: add it to SAVER_NODES_VERIFIED only once
     # this file passes there.
-    assert _compat.saver_nodes_verified(), tf.__version__
+    assert tf_private.saver_nodes_verified(), tf.__version__
 
 
 @pytest.mark.parametrize("model", MODELS.values(), ids=MODELS.keys())
 def test_the_imported_saver_is_node_for_node_tfs_saver(model):
     with tf.Graph().as_default() as graph:
         model()
-        assert _saver_graph._plain_saveables(graph), "the import path must be the one tested"
+        assert saver_graph._plain_saveables(graph), "the import path must be the one tested"
     tf_graph, tf_saver = _build(model, fast=False)
     our_graph, our_saver = _build(model, fast=True)
     assert our_saver.saver_def == tf_saver.saver_def
@@ -156,7 +157,7 @@ FALLBACKS = {
 def test_other_graphs_get_tfs_own_saver(model):
     with tf.Graph().as_default() as graph:
         model()
-        assert not _saver_graph._plain_saveables(graph)
+        assert not saver_graph._plain_saveables(graph)
     tf_graph, tf_saver = _build(model, fast=False)
     our_graph, our_saver = _build(model, fast=True)
     assert our_saver.saver_def == tf_saver.saver_def

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from estimator_ext._serving_signature import _parse_spec
+from estimator_ext.serving.signature import _parse_spec
 
 SPEC = {
     "age": tf.io.FixedLenFeature([1], tf.float32),

@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext import _variables
+from estimator_ext.variables import strategies
 from tests import subset_model
 from tests.subset_model import IDS, PARTED_ROWS, WORDS
 
@@ -92,7 +92,7 @@ def _expected_outputs(tensors):
 def test_predict_only_export_of_a_256_mib_table_stays_under_64_mib_above_baseline(big):
     measured = big["measured"]
     print(f"peak RSS above baseline: {measured['above_baseline_kib'] / 1024:.1f} MiB ({measured})")
-    assert measured["strategy"] == _variables.STREAM
+    assert measured["strategy"] == strategies.STREAM
     assert measured["above_baseline_kib"] <= LIMIT_KIB, measured
 
 

@@ -1,8 +1,8 @@
-"""How the SavedModel's variables are written (estimator_ext/_variables.py) and the
+"""How the SavedModel's variables are written (estimator_ext/strategies.py) and the
 checkpoint is found and checked against (estimator_ext/_checkpoint.py).
 
 Each strategy is taken by model construction and, for parity, also forced by passing
-``_variables.WriteOptions(strategy=...)`` to the export:
+``strategies.WriteOptions(strategy=...)`` to the export:
 
 * "copy": a TRAIN-including export of a plain model saves exactly the checkpoint's tensors;
 * "stream": a PREDICT-only (or EVAL-first) export saves a strict subset (no Adagrad slots);
@@ -24,7 +24,9 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext import _checkpoint, _variables
+from estimator_ext.variables import catalog as catalogs
+from estimator_ext.variables import checkpoint as checkpoints
+from estimator_ext.variables import strategies
 from tests import support
 from tests.support import MK
 
@@ -97,7 +99,7 @@ def _export(estimator, export_base, modes=ALL_MODES, **kwargs):
 
 def _forced(strategy):
     """The export argument that forces ``strategy`` for the saving mode's variables."""
-    return {"_write_options": _variables.WriteOptions(strategy=strategy)}
+    return {"_write_options": strategies.WriteOptions(strategy=strategy)}
 
 
 def _exported_tensors(export):
@@ -126,7 +128,7 @@ def _variables_dir(export):
 
 def test_train_export_of_a_plain_model_copies_the_checkpoint(adagrad, tmp_path):
     export = _export(adagrad, tmp_path)
-    assert export.variables_strategy == _variables.COPY
+    assert export.variables_strategy == strategies.COPY
     checkpoint = adagrad.latest_checkpoint()
     assert _variables_dir(export) == ["variables.data-00000-of-00001", "variables.index"]
     with (
@@ -145,7 +147,7 @@ def test_training_on_leaves_a_copied_export_alone(tmp_path):
     estimator.train(support.input_fn(support.TARGET), steps=10)
     checkpoint = estimator.latest_checkpoint()
     export = _export(estimator, tmp_path / "exports")
-    assert export.variables_strategy == _variables.COPY
+    assert export.variables_strategy == strategies.COPY
     before = _exported_tensors(export)
     # Training on writes new checkpoint files and deletes old ones (keep_checkpoint_max=5):
     # the export, a copy of the old files, must not change.
@@ -156,7 +158,7 @@ def test_training_on_leaves_a_copied_export_alone(tmp_path):
 
 def test_copy_writes_identical_independent_files(adagrad, tmp_path):
     export = _export(adagrad, tmp_path)
-    assert export.variables_strategy == _variables.COPY
+    assert export.variables_strategy == strategies.COPY
     exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")
     checkpoint_data = adagrad.latest_checkpoint() + ".data-00000-of-00001"
     assert not os.path.samefile(exported_data, checkpoint_data)
@@ -167,7 +169,7 @@ def test_copy_writes_identical_independent_files(adagrad, tmp_path):
 
 def test_predict_only_export_streams_only_what_predict_needs(adagrad, tmp_path):
     export = _export(adagrad, tmp_path, modes=(MK.PREDICT,))
-    assert export.variables_strategy == _variables.STREAM
+    assert export.variables_strategy == strategies.STREAM
     exported = _exported_tensors(export)
     assert set(exported) == PREDICT_VARIABLES  # no Adagrad accumulators
     _assert_same_tensors(
@@ -200,7 +202,7 @@ def test_streamed_partitions_restore_through_the_modes_sharded_saver(adagrad, tm
 def test_eval_first_export_streams_and_predict_is_checked_against_it(adagrad, tmp_path):
     export = _export(adagrad, tmp_path, modes=(MK.EVAL, MK.PREDICT))
     assert export.saved_variables_mode == MK.EVAL
-    assert export.variables_strategy == _variables.STREAM
+    assert export.variables_strategy == strategies.STREAM
     assert set(_exported_tensors(export)) == PREDICT_VARIABLES
     support.assert_predict_parity(adagrad, export)
     support.assert_eval_parity(adagrad, export, support.TARGET)
@@ -233,7 +235,7 @@ def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagr
     """A V1 checkpoint has no index to copy byte ranges from: RestoreV2 -> SaveV2 shards."""
     v1_checkpoint = _write_v1_checkpoint(adagrad.latest_checkpoint(), str(tmp_path / "v1"))
     assert not os.path.exists(v1_checkpoint + ".index")
-    tiny_shards = _variables.WriteOptions(stream_group_bytes=16)  # every tensor and partition alone
+    tiny_shards = strategies.WriteOptions(stream_group_bytes=16)  # every tensor and partition alone
     export = _export(
         adagrad,
         tmp_path / "exports",
@@ -241,7 +243,7 @@ def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagr
         checkpoint_path=v1_checkpoint,
         _write_options=tiny_shards,
     )
-    assert export.variables_strategy == _variables.STREAM
+    assert export.variables_strategy == strategies.STREAM
     data_files = [name for name in _variables_dir(export) if name.startswith("variables.data-")]
     assert len(data_files) == 8  # 3 embedding partitions + 4 dense tensors + global_step
     _assert_same_tensors(
@@ -254,9 +256,9 @@ def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagr
 @pytest.mark.parametrize(
     "modes, strategy",
     [
-        (ALL_MODES, _variables.STREAM),
-        (ALL_MODES, _variables.RESTORE_SAVE),
-        ((MK.PREDICT,), _variables.RESTORE_SAVE),
+        (ALL_MODES, strategies.STREAM),
+        (ALL_MODES, strategies.RESTORE_SAVE),
+        ((MK.PREDICT,), strategies.RESTORE_SAVE),
     ],
     ids=["all-modes-streamed", "all-modes-restore-save", "predict-restore-save"],
 )
@@ -273,13 +275,13 @@ def test_every_strategy_writes_the_same_variables(adagrad, tmp_path, modes, stra
 def test_forcing_a_strategy_that_cannot_apply_is_refused_and_leaves_nothing(adagrad, tmp_path):
     base = tmp_path / "exports"
     with pytest.raises(ValueError, match=r"strategy 'copy' cannot apply.*needs 'stream'"):
-        _export(adagrad, base, modes=(MK.PREDICT,), **_forced(_variables.COPY))
+        _export(adagrad, base, modes=(MK.PREDICT,), **_forced(strategies.COPY))
     assert not base.exists()
     with pytest.raises(ValueError, match="strategy must be one of"):
-        _variables.WriteOptions(strategy="hardlink")
+        strategies.WriteOptions(strategy="hardlink")
     for size in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="stream_group_bytes must be a positive int"):
-            _variables.WriteOptions(stream_group_bytes=size)
+            strategies.WriteOptions(stream_group_bytes=size)
 
 
 # --- restore-save: what metadata cannot describe ----------------------------------------------
@@ -331,12 +333,12 @@ def restore_save_estimators(tmp_path_factory):
 def test_tables_and_custom_savers_restore_then_save(restore_save_estimators, tmp_path, name, modes):
     estimator = restore_save_estimators[name]
     export = _export(estimator, tmp_path, modes=modes)
-    assert export.variables_strategy == _variables.RESTORE_SAVE
+    assert export.variables_strategy == strategies.RESTORE_SAVE
     support.assert_predict_parity(estimator, export)
     if MK.EVAL in modes:
         support.assert_eval_parity(estimator, export, support.TARGET)
     with pytest.raises(ValueError, match="cannot apply"):
-        _export(estimator, tmp_path / "forced", modes=modes, **_forced(_variables.STREAM))
+        _export(estimator, tmp_path / "forced", modes=modes, **_forced(strategies.STREAM))
     assert not (tmp_path / "forced").exists()
 
 
@@ -358,13 +360,13 @@ def test_table_contents_are_exported(restore_save_estimators, tmp_path):
 
 def test_the_checkpoints_metadata_is_read_once_per_export(adagrad, tmp_path, monkeypatch):
     prefixes = []
-    original = _checkpoint.CheckpointCatalog.__init__
+    original = catalogs.CheckpointCatalog.__init__
 
     def recording_init(self, prefix):
         prefixes.append(prefix)
         original(self, prefix)
 
-    monkeypatch.setattr(_checkpoint.CheckpointCatalog, "__init__", recording_init)
+    monkeypatch.setattr(catalogs.CheckpointCatalog, "__init__", recording_init)
     _export(adagrad, tmp_path / "all")
     _export(adagrad, tmp_path / "predict", modes=(MK.PREDICT,))
     assert prefixes == [adagrad.latest_checkpoint()] * 2
@@ -405,7 +407,7 @@ def test_check_against_lists_missing_and_mismatched_together():
     }
     available = {"b": ((3,), tf.float64), "c": ((7,), tf.int64), "d": ((1,), tf.float32)}
     with pytest.raises(ValueError) as raised:
-        _checkpoint.check_against(MK.EVAL, needed, available, "checkpoint 'x'")
+        catalogs.check_against(MK.EVAL, needed, available, "checkpoint 'x'")
     message = str(raised.value)
     assert "'eval' (ModeKeys.EVAL)" in message
     assert "missing from checkpoint 'x': a" in message
@@ -415,7 +417,7 @@ def test_check_against_lists_missing_and_mismatched_together():
 
 def test_groups_respect_the_budget_and_keep_big_or_unsized_tensors_alone():
     def piece(name, nbytes):
-        return _variables._Slice(name, "", tf.float32, nbytes)
+        return strategies._Slice(name, "", tf.float32, nbytes)
 
     slices = [
         piece("a", 10),
@@ -426,14 +428,14 @@ def test_groups_respect_the_budget_and_keep_big_or_unsized_tensors_alone():
         piece("d", 20),
         piece("e", 1),
     ]
-    groups = _variables._groups(slices, budget=25)
+    groups = strategies._groups(slices, budget=25)
     assert [[item.key for item in group] for group in groups] == [
         ["big"],
         ["s"],
         ["a", "b", "c"],
         ["d", "e"],
     ]
-    assert _variables._groups([], budget=25) == []
+    assert strategies._groups([], budget=25) == []
 
 
 # --- which checkpoint -----------------------------------------------------------------------
@@ -446,11 +448,11 @@ def _all_checkpoints(estimator):
 def test_resolve_checkpoint_from_a_directory_a_prefix_and_a_saved_model(adagrad, tmp_path):
     older, latest = _all_checkpoints(adagrad)[0], adagrad.latest_checkpoint()
     assert older != latest
-    assert _checkpoint.resolve_checkpoint(adagrad, None) == latest
-    assert _checkpoint.resolve_checkpoint(adagrad, adagrad.model_dir) == latest
-    assert _checkpoint.resolve_checkpoint(adagrad, older) == older
+    assert checkpoints.resolve_checkpoint(adagrad, None) == latest
+    assert checkpoints.resolve_checkpoint(adagrad, adagrad.model_dir) == latest
+    assert checkpoints.resolve_checkpoint(adagrad, older) == older
     export = _export(adagrad, tmp_path, modes=(MK.PREDICT,))
-    assert _checkpoint.resolve_checkpoint(adagrad, str(export)) == os.path.join(
+    assert checkpoints.resolve_checkpoint(adagrad, str(export)) == os.path.join(
         export, "variables", "variables"
     )
 
@@ -506,7 +508,7 @@ def test_warm_start_checkpoint_is_the_fallback(adagrad, tmp_path):
         warm_start_from=adagrad.model_dir,
     )
     assert fresh.latest_checkpoint() is None
-    assert _checkpoint.resolve_checkpoint(fresh, None) == adagrad.latest_checkpoint()
+    assert checkpoints.resolve_checkpoint(fresh, None) == adagrad.latest_checkpoint()
     export = _export(fresh, tmp_path / "exports", modes=(MK.PREDICT,))
     support.assert_predict_parity(adagrad, export)
 
@@ -532,7 +534,7 @@ class _PinnedEstimator(tf.estimator.Estimator):
 def test_an_overridden_latest_checkpoint_is_honoured(adagrad, tmp_path):
     pinned = _PinnedEstimator(adagrad_model_fn, model_dir=adagrad.model_dir, params={})
     pinned.pinned = _all_checkpoints(adagrad)[0]
-    assert _checkpoint.resolve_checkpoint(pinned, None) == pinned.pinned
+    assert checkpoints.resolve_checkpoint(pinned, None) == pinned.pinned
     export = _export(pinned, tmp_path, modes=(MK.PREDICT,))
     _assert_same_tensors(
         _exported_tensors(export), _checkpoint_tensors(pinned.pinned, PREDICT_VARIABLES)

@@ -37,7 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import estimator_ext  # noqa: E402
-from estimator_ext import _export, _fs  # noqa: E402
+from estimator_ext.export import export_all
+from estimator_ext.storage import names as naming
+from estimator_ext.storage import publish as publishing
 from tests import support  # noqa: E402
 from tests.reliability import _tree  # noqa: E402
 
@@ -193,7 +195,7 @@ def _phase(base: str, pid: int, exports_before: list[str]) -> str:
     temps = [
         name
         for name in os.listdir(base)
-        if (_fs.parse_temp_dir_name(name) or _fs.TempDirName(0, "", -1)).pid == pid
+        if (naming.parse_temp_dir_name(name) or naming.TempDirName(0, "", -1)).pid == pid
     ]
     if not temps:
         return "before-temp-dir"
@@ -296,7 +298,7 @@ def _wait_for_saved_model_pb(base: str, pid: int, timeout: float = CHILD_TIMEOUT
     while time.monotonic() < deadline:
         if temp is None:
             for name in os.listdir(base):
-                parsed = _fs.parse_temp_dir_name(name)
+                parsed = naming.parse_temp_dir_name(name)
                 if parsed and parsed.pid == pid:
                     temp = os.path.join(base, name)
         if temp is not None and (
@@ -314,44 +316,45 @@ def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: dict[
     """An export that SIGKILLs itself at ``point``, by wrapping the real function there."""
 
     def body(say: Callable[[str], None]) -> str:
-        from estimator_ext import _compat, _local_copy
+        from estimator_ext._tf_private import members as tf_private
+        from estimator_ext.storage import local_copy
 
         if point == "after-temp-dir":
-            _export._write_saved_model = lambda *args, **kwargs: _kill_self()
+            export_all._write_saved_model = lambda *args, **kwargs: _kill_self()
         elif point == "mid-variables":  # a data file is in place, the index is not
-            real_copy = _local_copy.copy
+            real_copy = local_copy.copy
 
             def copy_then_die(source, target, on_bytes=None):
                 real_copy(source, target, on_bytes)
                 if ".data-" in str(target):
                     _kill_self()
 
-            _local_copy.copy = copy_then_die
+            local_copy.copy = copy_then_die
         elif point == "after-variables":
-            real_write = _export.write_variables
+            real_write = export_all.write_variables
 
             def write_then_die(*args, **kwargs):
                 real_write(*args, **kwargs)
                 _kill_self()
 
-            _export.write_variables = write_then_die
+            export_all.write_variables = write_then_die
         elif point == "after-saved-model-pb":
-            real_save = _compat.SavedModelBuilder.save
+            real_save = tf_private.SavedModelBuilder.save
 
             def save_then_die(self, *args, **kwargs):
                 real_save(self, *args, **kwargs)
                 _kill_self()
 
-            _compat.SavedModelBuilder.save = save_then_die
+            tf_private.SavedModelBuilder.save = save_then_die
         elif point == "mid-assets-extra":
-            real_copy = _local_copy.copy
+            real_copy = local_copy.copy
 
             def copy_then_die(source, target, on_bytes=None):
                 real_copy(source, target, on_bytes)
                 if "assets.extra" in target:
                     _kill_self()
 
-            _local_copy.copy = copy_then_die
+            local_copy.copy = copy_then_die
         elif point == "mid-fsync":
             real_fsync = os.fsync
             calls = []
@@ -451,7 +454,7 @@ def start_live_export(model_dir: str, base: str) -> dict[str, Any]:
     temps = [
         name
         for name in os.listdir(base)
-        if (_fs.parse_temp_dir_name(name) or _fs.TempDirName(0, "", -1)).pid == pid
+        if (naming.parse_temp_dir_name(name) or naming.TempDirName(0, "", -1)).pid == pid
     ]
     _LIVE.update(pid=pid, read_end=read_end, go_write=go_write)
     return {"pid": pid, "temp_dirs": [os.path.join(base, name) for name in temps]}
@@ -516,7 +519,7 @@ def concurrent_exports(
 def publish_stress(
     base: str, processes: int, publishes_each: int, start_in: float
 ) -> dict[str, Any]:
-    """Many processes publishing tiny prepared temporaries through ``_fs.publish`` at the
+    """Many processes publishing tiny prepared temporaries through ``publishing.publish`` at the
     same moment: each temporary holds one file naming it, so a lost or merged publish
     shows up as a missing or extra name."""
     start_at = time.time() + start_in
@@ -526,13 +529,13 @@ def publish_stress(
         temps = []
         for index in range(publishes_each):
             token = f"{os.getpid()}-{index}"
-            temp = os.path.join(base, _fs.temp_dir_name())
+            temp = os.path.join(base, naming.temp_dir_name())
             os.makedirs(temp)
             with open(os.path.join(temp, token), "w") as handle:
                 handle.write(token)
             temps.append((token, temp))
         _sleep_until(start_at)
-        published = {token: _fs.publish(temp, base) for token, temp in temps}
+        published = {token: publishing.publish(temp, base) for token, temp in temps}
         return {"published": published, "rename_collisions": collisions[0]}
 
     children = [_fork(body) for _ in range(processes)]
@@ -553,21 +556,21 @@ def export_with_fsize_limit(
     that a later, smaller write (saved_model.pb) is what fails."""
 
     def body(say: Callable[[str], None]) -> str:
-        from estimator_ext import _export
+        from estimator_ext.export import export_all
 
         estimator = support.make_adam_estimator(model_dir)
         receivers = support.adam_receiver_map(modes)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         if limit_after_variables:
-            real_write = _export.write_variables
+            real_write = export_all.write_variables
 
             def write_then_limit(*args, **kwargs):
                 written = real_write(*args, **kwargs)
                 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
                 return written
 
-            _export.write_variables = write_then_limit
+            export_all.write_variables = write_then_limit
         else:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
         return str(

@@ -19,10 +19,11 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext import _fs
+from estimator_ext.storage import names as naming
+from estimator_ext.storage import paths
 from tests.reliability import _tree
 
-HOST = _fs.host_label()
+HOST = naming.host_label()
 HOUR = 3600
 
 
@@ -31,7 +32,7 @@ def make_temporary(
 ) -> str:
     """A temporary as an export would leave it (variables and saved_model.pb inside),
     named with ``started``, ``host`` and ``pid``, every mtime set to ``mtime``."""
-    path = os.path.join(base, f"{_fs.TEMP_PREFIX}{int(started)}-{host}-{pid}-{token}")
+    path = os.path.join(base, f"{naming.TEMP_PREFIX}{int(started)}-{host}-{pid}-{token}")
     os.makedirs(os.path.join(path, "variables"))
     for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
         with open(os.path.join(path, name), "wb") as handle:
@@ -129,16 +130,16 @@ def test_touches_nothing_but_its_own_temporaries(base, dead_pid, tmp_path):
     for name in (
         "1700000000",
         "temp-1700000000",
-        f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}-ab12.bak",
-        f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}",
-        f"{_fs.TEMP_PREFIX}x-{HOST}-{dead_pid}-ab12",
+        f"{naming.TEMP_PREFIX}0-{HOST}-{dead_pid}-ab12.bak",
+        f"{naming.TEMP_PREFIX}0-{HOST}-{dead_pid}",
+        f"{naming.TEMP_PREFIX}x-{HOST}-{dead_pid}-ab12",
         "other",
     ):
         os.makedirs(os.path.join(base, name))
         os.utime(os.path.join(base, name), (0, 0))
-    with open(os.path.join(base, f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}-cd34"), "w") as handle:
+    with open(os.path.join(base, f"{naming.TEMP_PREFIX}0-{HOST}-{dead_pid}-cd34"), "w") as handle:
         handle.write("a file, not a directory")
-    os.symlink(outside, os.path.join(base, f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}-ef56"))
+    os.symlink(outside, os.path.join(base, f"{naming.TEMP_PREFIX}0-{HOST}-{dead_pid}-ef56"))
     before_base, before_outside = _tree.snapshot(base), _tree.snapshot(str(outside))
 
     assert estimator_ext.clean_stale_temporaries(base, older_than=0) == []
@@ -174,13 +175,13 @@ def test_concurrent_cleaners_remove_each_temporary_once_without_errors(base, dea
 def test_works_through_tf_io_gfile_on_ram_filesystem(dead_pid):
     """A non-local base (``ram://``) is cleaned through ``tf.io.gfile``."""
     base = f"ram://clean-stale-{os.getpid()}-{time.time_ns()}"
-    stale = _fs.join(base, f"{_fs.TEMP_PREFIX}0-{HOST}-{dead_pid}-ab12")
-    live = _fs.join(base, f"{_fs.TEMP_PREFIX}0-{HOST}-{os.getpid()}-ab12")
+    stale = paths.join(base, f"{naming.TEMP_PREFIX}0-{HOST}-{dead_pid}-ab12")
+    live = paths.join(base, f"{naming.TEMP_PREFIX}0-{HOST}-{os.getpid()}-ab12")
     for path in (stale, live):
-        tf.io.gfile.makedirs(_fs.join(path, "variables"))
-        with tf.io.gfile.GFile(_fs.join(path, "saved_model.pb"), "w") as handle:
+        tf.io.gfile.makedirs(paths.join(path, "variables"))
+        with tf.io.gfile.GFile(paths.join(path, "saved_model.pb"), "w") as handle:
             handle.write("x")
-    tf.io.gfile.makedirs(_fs.join(base, "1700000000"))
+    tf.io.gfile.makedirs(paths.join(base, "1700000000"))
     try:
         assert estimator_ext.clean_stale_temporaries(base, older_than=0) == [stale]
         assert sorted(tf.io.gfile.listdir(base)) == sorted(["1700000000", os.path.basename(live)])
@@ -225,9 +226,9 @@ def test_stale_publish_claims_are_removed_live_ones_kept(base, dead_pid):
     """Claim files (written beside the exports while copy-publishing on filesystems
     without atomic rename) follow the same rules: a dead writer's old claim is removed,
     a live writer's kept; a directory with a claim's name is not ours and stays."""
-    stale = os.path.join(base, f"{_fs.CLAIM_PREFIX}1700000000-0-{HOST}-{dead_pid}-ab12")
-    live = os.path.join(base, f"{_fs.CLAIM_PREFIX}1700000000-0-{HOST}-{os.getpid()}-ab12")
-    not_a_claim = os.path.join(base, f"{_fs.CLAIM_PREFIX}1700000000-0-{HOST}-{dead_pid}-cd34")
+    stale = os.path.join(base, f"{naming.CLAIM_PREFIX}1700000000-0-{HOST}-{dead_pid}-ab12")
+    live = os.path.join(base, f"{naming.CLAIM_PREFIX}1700000000-0-{HOST}-{os.getpid()}-ab12")
+    not_a_claim = os.path.join(base, f"{naming.CLAIM_PREFIX}1700000000-0-{HOST}-{dead_pid}-cd34")
     for path in (stale, live):
         with open(path, "w") as handle:
             handle.write("temp dir being copied")

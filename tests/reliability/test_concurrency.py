@@ -17,7 +17,9 @@ import time
 import tensorflow as tf
 
 import estimator_ext
-from estimator_ext import _fs
+from estimator_ext.storage import names as naming
+from estimator_ext.storage import paths
+from estimator_ext.storage import publish as publishing
 from tests import support
 from tests.reliability import _tree
 
@@ -135,7 +137,7 @@ def test_threads_exporting_at_once_get_distinct_complete_exports(
 def test_os_rename_refuses_an_existing_non_empty_directory(tmp_path):
     """The premise of the local publish: renaming a directory onto an existing
     non-empty one fails with ENOTEMPTY or EEXIST (and onto a file with ENOTDIR), so
-    ``_fs.publish`` can never merge two exports; it moves to the next integer."""
+    ``publishing.publish`` can never merge two exports; it moves to the next integer."""
     source = tmp_path / "source"
     source.mkdir()
     (source / "a").write_text("a")
@@ -167,10 +169,10 @@ def test_copy_publishing_on_ram_filesystem_never_merges_or_loses_an_export():
     )
     temps = []
     for index in range(16):
-        temp = _fs.join(base, _fs.temp_dir_name())
-        tf.io.gfile.makedirs(_fs.join(temp, "variables"))
+        temp = paths.join(base, naming.temp_dir_name())
+        tf.io.gfile.makedirs(paths.join(temp, "variables"))
         for name in names:
-            with tf.io.gfile.GFile(_fs.join(temp, name), "w") as handle:
+            with tf.io.gfile.GFile(paths.join(temp, name), "w") as handle:
                 handle.write(f"{index}:{name}")
         temps.append(temp)
     barrier = threading.Barrier(len(temps))
@@ -179,7 +181,7 @@ def test_copy_publishing_on_ram_filesystem_never_merges_or_loses_an_export():
     def publish(index):
         barrier.wait()
         try:
-            published[index] = _fs.publish(temps[index], base)
+            published[index] = publishing.publish(temps[index], base)
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -193,7 +195,7 @@ def test_copy_publishing_on_ram_filesystem_never_merges_or_loses_an_export():
         assert len(set(published.values())) == len(temps)
         for index, export_dir in published.items():
             for name in names:
-                with tf.io.gfile.GFile(_fs.join(export_dir, name)) as handle:
+                with tf.io.gfile.GFile(paths.join(export_dir, name)) as handle:
                     assert handle.read() == f"{index}:{name}"
         assert sorted(name.rstrip("/") for name in tf.io.gfile.listdir(base)) == sorted(
             export_dir.rsplit("/", 1)[-1] for export_dir in published.values()

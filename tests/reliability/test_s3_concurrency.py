@@ -1,7 +1,7 @@
 """Four processes x three exports to ONE s3:// base: all complete, under distinct names.
 
 On s3:// there is no atomic rename, so exports claim their integer name with a claim
-file (``_fs._claim_and_publish_by_copy``); four writers started together collide on
+file (``_fs.claim_and_publish_by_copy``); four writers started together collide on
 the same second and must move on to distinct names, each export complete.
 """
 

@@ -8,12 +8,12 @@ import time
 import pytest
 import tensorflow as tf
 
-from estimator_ext import _s3
+from estimator_ext.storage import object_store, s3, watchdog
 
 
 def test_defaults_fill_only_what_the_user_did_not_set():
     environ = {"S3_REQUEST_TIMEOUT_MSEC": "60000"}
-    applied = _s3.apply_s3_defaults("s3://bucket/exports", environ)
+    applied = s3.apply_s3_defaults("s3://bucket/exports", environ)
     assert environ["S3_REQUEST_TIMEOUT_MSEC"] == "60000"  # the user's value kept
     assert applied == {
         "S3_CONNECT_TIMEOUT_MSEC": "5000",
@@ -26,19 +26,19 @@ def test_defaults_fill_only_what_the_user_did_not_set():
 def test_no_defaults_for_other_filesystems():
     for path in ("gs://bucket/x", "/tmp/x", "ram://x"):
         environ: dict = {}
-        assert _s3.apply_s3_defaults(path, environ) == {} and environ == {}
+        assert s3.apply_s3_defaults(path, environ) == {} and environ == {}
 
 
 def test_store_error_keeps_the_class_and_names_store_message_and_retries():
     original = tf.errors.UnavailableError(None, None, "SlowDown: Please reduce your request rate.")
-    error = _s3.store_error(original, "s3://bucket/exports/1/x", "copy-publish", 2, 1.5)
+    error = object_store.store_error(original, "s3://bucket/exports/1/x", "copy-publish", 2, 1.5)
     assert type(error) is tf.errors.UnavailableError
     assert error.message.startswith(
         "estimator_ext: the object store failed (s3://bucket) during copy-publish"
     )
     assert "SlowDown: Please reduce your request rate." in error.message
     assert "retried this operation 2 time(s) over 1.5 s" in error.message
-    assert _s3.store_error(error, "s3://bucket/x", "again", 0, 0.0) is error  # never wrapped twice
+    assert object_store.store_error(error, "s3://bucket/x", "again", 0, 0.0) is error  # never wrapped twice
 
 
 def test_call_store_retries_transient_errors_then_raises_a_store_error():
@@ -49,7 +49,7 @@ def test_call_store_retries_transient_errors_then_raises_a_store_error():
         raise tf.errors.UnavailableError(None, None, "reset by peer")
 
     try:
-        _s3.call_store("listing", "s3://bucket/base", flaky, retries=2, backoff=0.01)
+        object_store.call_store("listing", "s3://bucket/base", flaky, retries=2, backoff=0.01)
     except tf.errors.UnavailableError as error:
         assert (
             "retried this operation 2 time(s)" in error.message and "reset by peer" in error.message
@@ -58,16 +58,16 @@ def test_call_store_retries_transient_errors_then_raises_a_store_error():
         raise AssertionError("no error")
     assert len(calls) == 3
     local_calls = []
-    assert _s3.call_store("listing", "/tmp/base", lambda: local_calls.append(1) or "ok") == "ok"
+    assert object_store.call_store("listing", "/tmp/base", lambda: local_calls.append(1) or "ok") == "ok"
     assert local_calls == [1]
 
 
 def test_call_seconds_default_and_override_and_bad_values_name_the_variable():
-    assert _s3.call_seconds({}) == _s3.DEFAULT_CALL_SECONDS == 120.0  # the docs' 2 minutes
-    assert _s3.call_seconds({"ESTIMATOR_EXT_STORE_CALL_SECONDS": "300"}) == 300.0
+    assert watchdog.call_seconds({}) == watchdog.DEFAULT_CALL_SECONDS == 120.0  # the docs' 2 minutes
+    assert watchdog.call_seconds({"ESTIMATOR_EXT_STORE_CALL_SECONDS": "300"}) == 300.0
     for bad in ("0", "-5", "soon", "nan", "inf", ""):
         with pytest.raises(ValueError, match=r"ESTIMATOR_EXT_STORE_CALL_SECONDS must be a posi"):
-            _s3.call_seconds({"ESTIMATOR_EXT_STORE_CALL_SECONDS": bad})
+            watchdog.call_seconds({"ESTIMATOR_EXT_STORE_CALL_SECONDS": bad})
 
 
 def test_a_store_call_that_never_returns_is_abandoned_at_its_bound(monkeypatch):
@@ -85,11 +85,11 @@ def test_a_store_call_that_never_returns_is_abandoned_at_its_bound(monkeypatch):
     started = time.monotonic()
     try:
         with pytest.raises(tf.errors.DeadlineExceededError) as raised:
-            _s3.call_store("copy-publish", "s3://bucket/base/1/x", stuck, retries=1, backoff=0.01)
+            object_store.call_store("copy-publish", "s3://bucket/base/1/x", stuck, retries=1, backoff=0.01)
         elapsed = time.monotonic() - started
     finally:
         release.set()
-    assert isinstance(raised.value, _s3.StoreCallAbandoned) and _s3.was_abandoned(raised.value)
+    assert isinstance(raised.value, watchdog.StoreCallAbandoned) and watchdog.was_abandoned(raised.value)
     message = raised.value.message
     assert "the object store failed (s3://bucket) during copy-publish" in message
     assert "did not return from copy-publish" in message and "abandoned" in message
@@ -97,10 +97,10 @@ def test_a_store_call_that_never_returns_is_abandoned_at_its_bound(monkeypatch):
     assert len(attempts) == 2 and all("estimator_ext store call" in name for name in attempts)
     assert 0.6 <= elapsed < 5, elapsed
     # the per-MiB allowance: 2 MiB at 1 s/MiB outlasts a 0.5 s call
-    assert _s3.bounded("copy", "s3://b/k", lambda: time.sleep(0.5) or "done", 2 * 2**20) == "done"
+    assert watchdog.bounded("copy", "s3://b/k", lambda: time.sleep(0.5) or "done", 2 * 2**20) == "done"
     errors = []
     try:
-        _s3.bounded("copy", "s3://b/k", lambda: 1 / 0)
+        watchdog.bounded("copy", "s3://b/k", lambda: 1 / 0)
     except ZeroDivisionError as error:  # the call's own error comes back to the caller
         errors.append(error)
-    assert errors and not _s3.was_abandoned(errors[0])
+    assert errors and not watchdog.was_abandoned(errors[0])

@@ -16,14 +16,14 @@ import os
 import pytest
 
 import estimator_ext
-from estimator_ext import _fs
+from estimator_ext.storage import names as naming
 from tests.reliability import _tree
 
 RANDOM_KILL_TRIALS = 60
 
 
 def _temporaries(base: str):
-    return sorted(name for name in os.listdir(base) if _fs.parse_temp_dir_name(name))
+    return sorted(name for name in os.listdir(base) if naming.parse_temp_dir_name(name))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_killed_temporaries_never_look_like_exports(killed_base):
     temporaries = _temporaries(base)
     assert killed_before_publish and temporaries
     for name in os.listdir(base):
-        assert name.isdigit() or (name.startswith(".") and _fs.parse_temp_dir_name(name)), name
+        assert name.isdigit() or (name.startswith(".") and naming.parse_temp_dir_name(name)), name
     assert not any(name.isdigit() for name in temporaries)
 
 

@@ -1,0 +1,95 @@
+"""The watchdog on every object-store call: each attempt runs on a daemon thread and is abandoned past its bound."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import MutableMapping
+from typing import Any, Callable, TypeVar
+
+import tensorflow as tf
+
+#: The environment variable that sets how long one store call may take (see module doc).
+CALL_SECONDS_VARIABLE = "ESTIMATOR_EXT_STORE_CALL_SECONDS"
+
+
+#: One store call is abandoned after this many seconds by default ...
+DEFAULT_CALL_SECONDS = 120.0
+
+
+#: ... plus this many for each MiB it moves (a floor of 1 MiB/s for a healthy transfer).
+SECONDS_PER_MIB = 1.0
+
+
+T = TypeVar("T")
+
+
+def call_seconds(environ: MutableMapping[str, str] | None = None) -> float:
+    """Seconds one store call may take before it is abandoned (before the per-MiB
+    allowance): ``ESTIMATOR_EXT_STORE_CALL_SECONDS``, else :data:`DEFAULT_CALL_SECONDS`.
+
+    Raises:
+      ValueError: the variable is set to something other than a positive number.
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get(CALL_SECONDS_VARIABLE)
+    if text is None:
+        return DEFAULT_CALL_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(
+            f"{CALL_SECONDS_VARIABLE} must be a positive number of seconds (how long one "
+            f"object-store call may take before estimator_ext abandons it); received "
+            f"{text!r}. Unset it for the default ({DEFAULT_CALL_SECONDS:.0f} s), or set e.g. "
+            f"{CALL_SECONDS_VARIABLE}=300."
+        )
+    return seconds
+
+
+class StoreCallAbandoned(tf.errors.DeadlineExceededError):
+    """A store call that did not return within its bound (see the module doc)."""
+
+
+def bounded(operation: str, path: str, function: Callable[[], T], nbytes: int = 0) -> T:
+    """Runs ``function`` on a daemon thread and returns its result, or raises
+    :class:`StoreCallAbandoned` when it has not returned within :func:`call_seconds` +
+    ``nbytes`` / 1 MiB x :data:`SECONDS_PER_MIB`. Errors it raises are re-raised here."""
+    seconds = call_seconds() + SECONDS_PER_MIB * nbytes / 2**20
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # handed to the caller's thread below
+            outcome["error"] = error
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=run, name=f"estimator_ext store call: {operation}")
+    worker.daemon = True
+    worker.start()
+    if not finished.wait(seconds):
+        raise StoreCallAbandoned(
+            None,
+            None,
+            f"the store's client did not return from {operation} of {path!r} within "
+            f"{seconds:.0f} s and was abandoned (set {CALL_SECONDS_VARIABLE} to allow longer; "
+            f"now {call_seconds():g} s plus {SECONDS_PER_MIB:g} s per MiB)",
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def was_abandoned(error: BaseException) -> bool:
+    """Whether ``error`` or an error it was raised from is :class:`StoreCallAbandoned`."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, StoreCallAbandoned):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,54 @@
+"""What a mode's saver saves."""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import tensorflow as tf
+
+from estimator_ext._tf_private import members as tf_private
+from estimator_ext.export.mode_graph import ModeGraph
+from estimator_ext.variables.catalog import Spec
+
+SavedEntry = Union[Any, list[Any]]  # a variable's tensor, or the partitions of one variable
+
+
+def saved_entries(mode_graph: ModeGraph) -> dict[str, SavedEntry] | None:
+    """Checkpoint key -> variable (or list of partitions) the mode's saver saves, or None.
+
+    None means metadata cannot describe what the saver writes: a custom saver, or
+    saveables that are not variables (lookup tables), whose keys only they know.
+    """
+    graph = mode_graph.graph
+    if not mode_graph.uses_default_saver:
+        return None
+    if graph.get_collection(tf.compat.v1.GraphKeys.SAVEABLE_OBJECTS):
+        return None
+    return tf_private.saveable_names(graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES))
+
+
+def plain_variable_specs(mode_graph: ModeGraph) -> dict[str, Spec] | None:
+    """Checkpoint key -> (shape, dtype) of what the mode's saver saves, or None.
+
+    None means the mode cannot be checked by metadata: it has a custom saver, or
+    saveables that are not variables (lookup tables), whose keys and shapes only the
+    saveable itself knows.
+    """
+    entries = saved_entries(mode_graph)
+    return None if entries is None else specs_of(entries)
+
+
+def specs_of(entries: dict[str, SavedEntry]) -> dict[str, Spec]:
+    """Checkpoint key -> (shape, dtype) of each entry; a partitioned one has its full shape."""
+    specs: dict[str, Spec] = {}
+    for name, variable in entries.items():
+        if isinstance(variable, (list, tuple)):  # a partitioned variable: saved as one tensor
+            first = variable[0]
+            shape: tuple[int, ...] | None = tuple(tf_private.save_slice_info(first).full_shape)
+            dtype = first.dtype.base_dtype
+        else:
+            static = variable.shape
+            shape = tuple(static.as_list()) if static.is_fully_defined() else None
+            dtype = variable.dtype.base_dtype
+        specs[name] = (shape, dtype)
+    return specs

@@ -1,0 +1,394 @@
+"""Writing the SavedModel's variables, from the checkpoint the export reads.
+
+TF's built-in restores the whole checkpoint into a session for every mode, then saves
+it again: the model passes through memory once per mode, whole. Here the saving mode is
+first checked against the checkpoint's metadata (``_checkpoint.py``) and its variables
+are written with the cheapest strategy that gives the same files a restore-then-save
+would:
+
+``"copy"``
+  the mode saves exactly the checkpoint's tensors with the default saver (a TRAIN
+  export of a plain model): the checkpoint's data and index files are copied (local to
+  local by ``_local_copy``, which starts each chunk's writeback as it copies so the
+  ``fsync`` before publishing waits for little; otherwise through ``tf.io.gfile``); no
+  tensor passes through this process's memory, and the export shares no file with the
+  checkpoint.
+``"stream"``
+  the mode saves a strict subset of them (a PREDICT-only export has no optimizer
+  slots). From a V2 checkpoint, the needed tensors' byte ranges are copied in bounded
+  chunks into a new data file and a new index is written (``_bundle_subset``): memory
+  is one chunk, whatever the tensor size. From a V1 checkpoint (or an index
+  ``_bundle_index`` cannot read): each tensor, or group of small tensors up to
+  ``stream_group_bytes`` (:data:`STREAM_GROUP_BYTES` by default), goes from a
+  ``RestoreV2`` straight into a ``SaveV2`` of its own shard inside one graph run, the
+  shards chained so one is written before the next is read; then
+  ``MergeV2Checkpoints`` joins the shards (it renames data files and merges the small
+  indices). Peak memory is the largest tensor (or partition) plus a constant.
+``"restore-save"``
+  anything metadata cannot describe: lookup tables (``MutableHashTable`` saveables,
+  e.g. ``LinearSDCA``), a custom ``Scaffold.saver``, a ``tf.train.Checkpoint`` saver.
+  The mode's graph restores the checkpoint in a session and its own saver writes the
+  variables, as TF does.
+
+The modes that follow the saving one are checked against what was written
+(:func:`check_mode`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import tensorflow as tf
+
+from estimator_ext._tf_private import members as tf_private
+from estimator_ext.export.mode_graph import ModeGraph
+from estimator_ext.export.modekeys import mode_label
+from estimator_ext.storage import copying, object_store, paths, staging
+from estimator_ext.storage.files import gfile
+from estimator_ext.variables import bundle_index, bundle_subset
+from estimator_ext.variables.catalog import CheckpointCatalog, Spec, check_against, tensor_nbytes
+from estimator_ext.variables.progress import PROGRESS_INTERVAL, ProgressLog, watch_growth
+from estimator_ext.variables.saved_entries import (
+    SavedEntry,
+    plain_variable_specs,
+    saved_entries,
+    specs_of,
+)
+
+logger = logging.getLogger("estimator_ext")
+
+#: Strategies for writing the saving mode's variables (see :func:`write_variables`).
+COPY = "copy"
+STREAM = "stream"
+RESTORE_SAVE = "restore-save"
+STRATEGIES = (COPY, STREAM, RESTORE_SAVE)
+
+#: Small tensors are streamed together up to this many bytes per shard by default; a
+#: larger tensor gets a shard of its own. It is the constant in "largest tensor plus a
+#: constant".
+STREAM_GROUP_BYTES = 32 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteOptions:
+    """How the saving mode's variables are written; the defaults are what exports use.
+
+    ``strategy`` forces one of :data:`STRATEGIES` instead of the cheapest that applies:
+    tests and benchmarks use it to show each path gives the same export. A strategy
+    that cannot apply (``"copy"`` when the mode saves a subset of the checkpoint,
+    ``"copy"``/``"stream"`` for lookup tables or custom savers) makes the export raise
+    ValueError instead of silently taking another path. ``stream_group_bytes`` is the
+    "stream" strategy's shard budget. ``progress_interval`` is the least time between
+    two progress records of the variables written (``_progress``; seconds, 0 for every
+    step).
+
+    Raises:
+      ValueError: an unknown ``strategy``, a ``stream_group_bytes`` that is not a
+        positive int, or a negative ``progress_interval``.
+    """
+
+    strategy: str | None = None
+    stream_group_bytes: int = STREAM_GROUP_BYTES
+    progress_interval: float = PROGRESS_INTERVAL
+
+    def __post_init__(self) -> None:
+        if self.strategy is not None and self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {STRATEGIES} or None, received {self.strategy!r}."
+            )
+        size = self.stream_group_bytes
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ValueError(f"stream_group_bytes must be a positive int, received {size!r}.")
+        interval = self.progress_interval
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+            raise ValueError(
+                f"progress_interval must be a number of seconds >= 0, received {interval!r}."
+            )
+
+
+@dataclasses.dataclass
+class WrittenVariables:
+    """What the SavedModel's variables/ holds, for checking the modes that follow.
+
+    ``specs`` is None when only a restore can check against it (lookup tables, custom
+    savers).
+    """
+
+    prefix: str
+    strategy: str
+    specs: dict[str, Spec] | None
+
+
+def write_variables(
+    mode_graph: ModeGraph,
+    catalog: CheckpointCatalog,
+    export_dir: str,
+    session_config: Any,
+    options: WriteOptions = WriteOptions(),
+) -> WrittenVariables:
+    """Writes the saving mode's variables into ``export_dir/variables/variables``.
+
+    The mode is first checked against the checkpoint's metadata (when it can be), so a
+    mismatch is a ValueError naming the mode and listing the variables before any
+    tensor is read. Then ``"copy"``, ``"stream"`` or ``"restore-save"`` (module
+    docstring; ``options.strategy`` forces one); every one writes what the mode's saver
+    would restore.
+
+    Raises:
+      ValueError: the mode needs variables the checkpoint lacks or holds with another
+        shape or dtype, or ``options.strategy`` cannot apply to it.
+    """
+    variables_prefix = paths.join(export_dir, "variables", "variables")
+    gfile.makedirs(paths.join(export_dir, "variables"))
+    entries = saved_entries(mode_graph)
+    specs = None if entries is None else specs_of(entries)
+    if specs is not None:
+        check_against(mode_graph.mode, specs, catalog.specs, f"checkpoint {catalog.prefix!r}")
+    strategy = _choose_strategy(specs, catalog, options.strategy)
+    logger.info("Writing the %s graph's variables: %s", mode_label(mode_graph.mode), strategy)
+    if strategy == COPY:
+        _copy_checkpoint(catalog, variables_prefix, options.progress_interval)
+        return WrittenVariables(variables_prefix, COPY, dict(catalog.specs))
+    if strategy == STREAM:
+        assert entries is not None and specs is not None
+        group_bytes = options.stream_group_bytes
+        # One bounded store call on an object store (the subset writer's uploads can hang
+        # in the client like any other); its own thread, so it builds its own graph.
+        object_store.call_store(
+            "writing the variables",
+            variables_prefix,
+            lambda: _write_subset(
+                entries,
+                catalog,
+                variables_prefix,
+                session_config,
+                group_bytes,
+                options.progress_interval,
+            ),
+            retries=0,
+            nbytes=sum(catalog.nbytes(name) or 0 for name in specs),
+        )
+        streamed = {name: catalog.specs[name] for name in specs}
+        return WrittenVariables(variables_prefix, STREAM, streamed)
+    _restore_and_save(mode_graph, catalog.prefix, variables_prefix, session_config)
+    written = CheckpointCatalog(variables_prefix) if specs is not None else None
+    return WrittenVariables(variables_prefix, RESTORE_SAVE, written.specs if written else None)
+
+
+def _choose_strategy(
+    specs: dict[str, Spec] | None, catalog: CheckpointCatalog, forced: str | None
+) -> str:
+    natural = RESTORE_SAVE
+    if specs:  # None: metadata cannot describe the saver; {}: nothing to stream (no file)
+        natural = COPY if set(specs) == set(catalog.specs) and catalog.is_v2 else STREAM
+    if forced is None or forced == natural:
+        return natural
+    if forced == RESTORE_SAVE or (forced == STREAM and natural == COPY):
+        return forced
+    raise ValueError(
+        f"The variables strategy {forced!r} cannot apply to this mode: it needs {natural!r} "
+        "(copy needs exactly the checkpoint's tensors; copy and stream need plain variables "
+        "under the default saver)."
+    )
+
+
+def _copy_checkpoint(
+    catalog: CheckpointCatalog, variables_prefix: str, progress_interval: float
+) -> None:
+    """Copies the checkpoint's data and index files to ``variables_prefix``.
+
+    Bytes copied are logged (``_progress``) so a multi-GB file logs once a second: a
+    local-to-local copy reports each chunk, a local destination of a remote checkpoint is
+    watched as it grows; a remote destination advances file by file.
+    """
+    data_files = catalog.data_files()
+    if not data_files:
+        raise ValueError(
+            f"Checkpoint {catalog.prefix!r} has an index but no data files; it cannot be exported."
+        )
+    copies = [(name, variables_prefix + name[len(catalog.prefix) :]) for name in data_files]
+    copies.append((catalog.prefix + ".index", variables_prefix + ".index"))
+    sizes = [gfile.stat(source).length for source, _ in copies]
+    progress = ProgressLog("Writing variables", sum(sizes), progress_interval)
+    for (source, destination), size in zip(copies, sizes):
+        base = progress.done
+        if paths.has_scheme(destination) or copying.is_local_to_local(source, destination):
+            copying.copy_file(source, destination, "copying the variables", size, progress.advance)
+        else:
+            with watch_growth(paths.local_path(destination), progress, base):
+                tf.io.gfile.copy(source, destination, overwrite=False)
+        progress.update_to(base + size)
+    progress.finish()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slice:
+    """One tensor to stream: a checkpoint key and the part of it the mode's saver writes."""
+
+    key: str
+    shape_and_slice: str  # "" for a whole tensor; "full shape + offsets" for one partition
+    dtype: tf.dtypes.DType
+    nbytes: int | None  # None when unknown (strings): streamed alone
+
+
+def _slices_to_write(entries: dict[str, SavedEntry], catalog: CheckpointCatalog) -> list[_Slice]:
+    """What the mode's default sharded Saver would write, one entry per tensor or partition.
+
+    A partitioned variable is written partition by partition with the slice specs the
+    graph gives it, exactly as its Saver would, so the mode restores it slice by slice
+    and no partition is ever assembled into the full tensor.
+    """
+    slices = []
+    for name in sorted(entries):
+        entry = entries[name]
+        if isinstance(entry, (list, tuple)):
+            infos = [(tf_private.save_slice_info(partition), partition) for partition in entry]
+            for info, partition in sorted(infos, key=lambda pair: list(pair[0].var_offset)):
+                dtype = partition.dtype.base_dtype
+                size = tensor_nbytes(tuple(info.var_shape), dtype)
+                slices.append(_Slice(name, info.spec, dtype, size))
+        else:
+            slices.append(_Slice(name, "", catalog.specs[name][1], catalog.nbytes(name)))
+    return slices
+
+
+def _groups(slices: list[_Slice], budget: int) -> list[list[_Slice]]:
+    """Consecutive groups of at most ``budget`` bytes; a bigger or unsized slice goes alone."""
+    groups: list[list[_Slice]] = []
+    current: list[_Slice] = []
+    current_bytes = 0
+    for item in slices:
+        size = item.nbytes
+        if size is None or size > budget:
+            groups.append([item])
+            continue
+        if current and current_bytes + size > budget:
+            groups.append(current)
+            current, current_bytes = [], 0
+        current.append(item)
+        current_bytes += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _stream(
+    slices: list[_Slice],
+    source_prefix: str,
+    variables_prefix: str,
+    session_config: Any,
+    group_bytes: int,
+) -> None:
+    """Writes ``slices`` of ``source_prefix`` to ``variables_prefix`` with bounded memory.
+
+    ``slices`` must not be empty. One graph, one session run. The slices are grouped up
+    to ``group_bytes`` each; group i is read by a ``RestoreV2`` and written by a
+    ``SaveV2`` to shard i; the ``RestoreV2`` of group i+1 waits on the ``SaveV2`` of
+    group i, so at most one group's tensors are alive, and none ever becomes a numpy
+    array. ``MergeV2Checkpoints`` then moves the shards' data files under
+    ``variables_prefix`` and merges their indices, removing the shard directory.
+    """
+    shard_dir = variables_prefix + "_stream_shards"
+    shard_prefixes = []
+    with tf.Graph().as_default() as graph, tf.device("/cpu:0"):
+        previous_save = None
+        for index, group in enumerate(_groups(slices, group_bytes)):
+            shard_prefix = paths.join(shard_dir, f"part-{index:05d}")
+            shard_prefixes.append(shard_prefix)
+            names = [item.key for item in group]
+            shape_and_slices = [item.shape_and_slice for item in group]
+            with tf.control_dependencies([previous_save] if previous_save is not None else []):
+                tensors = tf.raw_ops.RestoreV2(
+                    prefix=source_prefix,
+                    tensor_names=names,
+                    shape_and_slices=shape_and_slices,
+                    dtypes=[item.dtype for item in group],
+                    name=f"read_{index}",
+                )
+                previous_save = tf.raw_ops.SaveV2(
+                    prefix=shard_prefix,
+                    tensor_names=names,
+                    shape_and_slices=shape_and_slices,
+                    tensors=tensors,
+                    name=f"write_{index}",
+                )
+        with tf.control_dependencies([previous_save]):
+            merge = tf.raw_ops.MergeV2Checkpoints(
+                checkpoint_prefixes=shard_prefixes,
+                destination_prefix=variables_prefix,
+                delete_old_dirs=True,
+                name="merge",
+            )
+    with tf.compat.v1.Session(graph=graph, config=session_config) as session:
+        session.run(merge)
+    # MergeV2Checkpoints(delete_old_dirs=True) removes the shard directory on local
+    # filesystems; some remote ones keep an empty "directory" marker.
+    staging.remove_if_empty(shard_dir)
+
+
+def _write_subset(
+    entries: dict[str, SavedEntry],
+    catalog: CheckpointCatalog,
+    variables_prefix: str,
+    session_config: Any,
+    group_bytes: int,
+    progress_interval: float,
+) -> None:
+    """Writes the checkpoint's tensors ``entries`` names, in bounded memory when it can.
+
+    A V2 checkpoint's byte ranges are copied chunk by chunk (``_bundle_subset``: memory is
+    one chunk whatever the tensor size); a V1 checkpoint, or an index our reader does not
+    support, is streamed tensor by tensor with ``RestoreV2``/``SaveV2`` (:func:`_stream`),
+    in groups of up to ``group_bytes``.
+    """
+    if catalog.is_v2:
+        try:
+            bundle_subset.write_subset(
+                catalog.prefix,
+                sorted(entries),
+                variables_prefix,
+                progress_interval=progress_interval,
+            )
+            return
+        except bundle_index.UnsupportedIndexError as error:
+            logger.info("Cannot copy the checkpoint's byte ranges (%s); streaming instead", error)
+    slices = _slices_to_write(entries, catalog)
+    _stream(slices, catalog.prefix, variables_prefix, session_config, group_bytes)
+
+
+def _restore_and_save(
+    mode_graph: ModeGraph, checkpoint_prefix: str, variables_prefix: str, session_config: Any
+) -> None:
+    with tf.compat.v1.Session(graph=mode_graph.graph, config=session_config) as session:
+        _restore(mode_graph, session, checkpoint_prefix, f"checkpoint {checkpoint_prefix!r}")
+        mode_graph.saver.save(session, variables_prefix, write_meta_graph=False, write_state=False)
+
+
+def _restore(mode_graph: ModeGraph, session: Any, prefix: str, source: str) -> None:
+    try:
+        mode_graph.saver.restore(session, prefix)
+    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as error:
+        raise ValueError(
+            f"The {mode_label(mode_graph.mode)} graph could not be restored from {source}: "
+            f"{error.message.splitlines()[0]} Make sure the model_fn builds the same variables "
+            "in every mode as in training, or export from a checkpoint of this model."
+        ) from error
+
+
+# --- the modes that do not save variables ---------------------------------------------------
+
+
+def check_mode(mode_graph: ModeGraph, written: WrittenVariables, session_config: Any) -> None:
+    """Checks a mode that does not save variables against what was written for the export.
+
+    By metadata when both sides are plain variables; otherwise by really restoring the
+    export's variables into the mode's graph, the same thing a loader will do.
+    """
+    specs = plain_variable_specs(mode_graph)
+    if specs is not None and written.specs is not None:
+        check_against(mode_graph.mode, specs, written.specs, "the exported variables")
+        return
+    with tf.compat.v1.Session(graph=mode_graph.graph, config=session_config) as session:
+        _restore(mode_graph, session, written.prefix, "the exported variables")
