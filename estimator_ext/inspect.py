@@ -18,11 +18,10 @@ built on it, so what they show is exactly this dict.
 
 from __future__ import annotations
 
-from estimator_ext.serving.description import describe, format_description, format_size
+from estimator_ext.serving.description import describe, format_description
 from estimator_ext.serving.saved_model_file import (
     NotASavedModelError,
     UnreadableSavedModelError,
-    files_under,
     read_saved_model,
 )
 

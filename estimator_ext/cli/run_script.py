@@ -33,7 +33,7 @@ def run_script(script: str, script_args: Sequence[str], builtin: bool = False) -
       ScriptNotFoundError: the script does not exist (or is a directory without
         ``__main__.py``).
     """
-    from estimator_ext import patching
+    from estimator_ext.patching.lifecycle import patched
 
     if not os.path.exists(script):
         raise ScriptNotFoundError(f"script {script!r} not found (looked from {os.getcwd()!r}).")
@@ -50,7 +50,7 @@ def run_script(script: str, script_args: Sequence[str], builtin: bool = False) -
     else:
         sys.path.append(script_dir)
     try:
-        with patching.patched(builtin=builtin):
+        with patched(builtin=builtin):
             try:
                 runpy.run_path(script, run_name="__main__")
             except SystemExit as exit_request:

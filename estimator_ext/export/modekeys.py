@@ -15,17 +15,17 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from estimator_ext._mode_names import NAME_BY_MODE, map_entry, mode_label  # noqa: F401
+
 ModeKeys = tf.estimator.ModeKeys
 
 #: The order modes are exported in; the first present one saves the variables,
 #: as in TF (TRAIN graphs hold every variable a checkpoint has, optimizer slots included).
 EXPORT_ORDER = (ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT)
 
-_NAMES = {
-    ModeKeys.TRAIN: "ModeKeys.TRAIN",
-    ModeKeys.EVAL: "ModeKeys.EVAL",
-    ModeKeys.PREDICT: "ModeKeys.PREDICT",
-}
+# The TF-free names must be TF's own values.
+assert set(NAME_BY_MODE) == {ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT}
+_NAMES = NAME_BY_MODE
 
 _NEAR_MISSES = {
     "predict": ModeKeys.PREDICT,
@@ -42,16 +42,6 @@ _NEAR_MISSES = {
     "test": ModeKeys.EVAL,
     "validation": ModeKeys.EVAL,
 }
-
-
-def mode_label(mode: str) -> str:
-    """``'train' (ModeKeys.TRAIN)``: how error messages name a mode."""
-    return f"{mode!r} ({_NAMES[mode]})" if mode in _NAMES else repr(mode)
-
-
-def map_entry(mode: str) -> str:
-    """``input_receiver_fn_map['train'] (ModeKeys.TRAIN)``: how errors name a map entry."""
-    return f"input_receiver_fn_map[{mode!r}]" + (f" ({_NAMES[mode]})" if mode in _NAMES else "")
 
 
 def _suggestion(key: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from estimator_ext.export.modekeys import mode_label
+from estimator_ext._mode_names import mode_label
 from estimator_ext.storage.files import gfile
 
 #: (shape, or None when not fully known; dtype) of one checkpoint tensor or graph variable.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import tensorflow as tf
 
 from estimator_ext._tf_private import members as tf_private
-from estimator_ext.export.mode_graph import ModeGraph
 from estimator_ext.variables.catalog import Spec
+
+if TYPE_CHECKING:  # the export stage's type; variables/ never imports export/ at run time
+    from estimator_ext.export.mode_graph import ModeGraph
 
 SavedEntry = Union[Any, list[Any]]  # a variable's tensor, or the partitions of one variable
 

@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
+from estimator_ext._mode_names import mode_label
 from estimator_ext._tf_private import members as tf_private
-from estimator_ext.export.mode_graph import ModeGraph
-from estimator_ext.export.modekeys import mode_label
 from estimator_ext.storage import copying, object_store, paths, staging
 from estimator_ext.storage.files import gfile
 from estimator_ext.variables import bundle_index, bundle_subset
@@ -56,6 +55,9 @@ from estimator_ext.variables.saved_entries import (
     saved_entries,
     specs_of,
 )
+
+if TYPE_CHECKING:  # the export stage's type; variables/ never imports export/ at run time
+    from estimator_ext.export.mode_graph import ModeGraph
 
 logger = logging.getLogger("estimator_ext")
 
