@@ -24,7 +24,7 @@ from estimator_ext._versions import VERSION, check_python
 
 check_python()
 
-from estimator_ext.patching import multi_export, patch, patched, unpatch
+from estimator_ext.patching import multi_export, patch, patched, unpatch  # noqa: E402  (no TensorFlow)
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from estimator_ext.export.export_all import export_all_saved_models

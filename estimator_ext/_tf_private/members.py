@@ -1,14 +1,10 @@
-"""Version checks and every private TensorFlow name estimator_ext relies on.
+"""The TensorFlow half of the private-name inventory: version checks, then every private
+TensorFlow module and attribute estimator_ext uses, each behind a small function or name.
 
-TensorFlow 2.15 keeps several useful pieces private, and ``tensorflow-estimator``
-is frozen at 2.15.0, so leaning on them is safe, but each use is named here and
-nowhere else: if one ever moves, this is the only file to change. The private module
-paths themselves are spelled in the TF-free sibling :mod:`estimator_ext._tf_private.module_paths` (which
-``patching`` reads without importing TensorFlow); this module imports them from there.
-Private means ``tensorflow.python.*``, ``tensorflow_estimator.python.*`` and
-``_``-prefixed attributes of TensorFlow objects; generated protos
-(``tensorflow.core.*_pb2``) and ``tf.*`` names are public. ``tests/test_private_names.py``
-fails when such a name appears anywhere else in the package.
+The private module paths are spelled in the TF-free sibling
+:mod:`~estimator_ext._tf_private.module_paths` (which ``patching`` reads without importing
+TensorFlow); this module imports them through those strings. What counts as private, and
+why the inventory is safe to lean on, is in :mod:`estimator_ext._tf_private`.
 """
 
 from __future__ import annotations
@@ -21,12 +17,12 @@ from estimator_ext._versions import check_python, check_tensorflow
 
 check_python()
 
-import tensorflow as tf
+import tensorflow as tf  # noqa: E402  (after the Python check: its error is clearer)
 
 check_tensorflow(tf.__version__)
 
 # --- private names, each used from one place -------------------------------------------------
-# The module paths are spelled once, in the TF-free _tf_names (patching reads them too).
+# The module paths are spelled once, in the TF-free module_paths (patching reads them too).
 # SavedModel signature helpers (public in TF only through tensorflow_estimator's export_lib).
 _export_utils = importlib.import_module(module_paths.EXPORT_UTILS_MODULE)
 # SupervisedInputReceiver and the receiver builders: TF 2.15 exports the builders under
@@ -143,12 +139,13 @@ def caching_device(variable: Any) -> Any:
     return getattr(variable, "_caching_device", None)
 
 
-#: TensorFlow versions on which ``_saver_graph``'s NodeDefs were compared node for node with
-#: TF's own ``Saver(sharded=True)`` (tests/test_saver_graph.py). Elsewhere TF's Saver is used.
+#: TensorFlow versions on which ``export/saver_graph.py``'s NodeDefs were compared node for
+#: node with TF's own ``Saver(sharded=True)`` (tests/test_saver_graph.py). Elsewhere TF's
+#: Saver is used.
 SAVER_NODES_VERIFIED = ((2, 12), (2, 13), (2, 14), (2, 15))
 
 
 def saver_nodes_verified() -> bool:
-    """True when the running TensorFlow's Saver is known to build ``_saver_graph``'s nodes."""
+    """True when the running TensorFlow's Saver is known to build ``saver_graph.py``'s nodes."""
     major_minor = tuple(int(part) for part in tf.__version__.split(".")[:2])
     return major_minor in SAVER_NODES_VERIFIED

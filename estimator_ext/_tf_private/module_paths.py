@@ -1,14 +1,14 @@
 """The private TensorFlow module paths estimator_ext names, as plain strings (TF-free).
 
-This is the TF-free half of the inventory of private TensorFlow names; ``_compat.py`` is
+This is the TF-free half of the inventory of private TensorFlow names; ``members.py`` is
 the other half and imports its private modules through these strings. They live here,
-apart from ``_compat``, because :mod:`estimator_ext.patching` must stay importable
+apart from ``members``, because :mod:`estimator_ext.patching` must stay importable
 without TensorFlow: it waits for these modules with post-import hooks instead of
 importing them. No other module of the package may spell a ``tensorflow.python...`` or
 ``tensorflow_estimator.python...`` path (``tests/test_private_names.py`` enforces it).
 
 tensorflow-estimator is frozen at 2.15.0, so these paths do not move under us; if one
-ever does, this file (and ``_compat.py``) is the only place to change.
+ever does, this file (and ``members.py``) is the only place to change.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ status 2 and ONE line on stderr, never a traceback; a failed export with status 
 one line. A script run with ``run`` behaves as if run by ``python SCRIPT ARGS``: its
 ``sys.argv``, ``__main__``, ``sys.path[0]``, output, traceback and exit status are its own.
 ``export`` shows its progress on stderr: a bar when stderr is a terminal, plain lines
-otherwise, nothing but warnings and errors with ``--quiet`` (``_cli_progress.py``).
+otherwise, nothing but warnings and errors with ``--quiet`` (``cli/progress_bar.py``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What ``estimator-ext export`` shows on stderr while it runs.
 
-The library only logs (``_progress``); this handler is the one place that draws. On a
+The library only logs (``variables/progress.py``); this handler is the one place that draws. On a
 terminal, byte progress (records carrying ``record.progress``) is one line redrawn in place
 with ``\\r``: a bar, the percentage and the MiB done. Anywhere else (a pipe, a CI log, a
 file) every record is a plain line and no ``\\r`` is written, so logs stay readable.

@@ -53,7 +53,8 @@ class MultiExportMixin:
         """
         # Imported on the first call, not with the class: patch()'s import hooks install
         # this method in the middle of TensorFlow's own (lazy) imports, where importing
-        # estimator_ext.export.export_all (which reads tf.estimator) could see a half-built namespace.
+        # estimator_ext.export.export_all (which reads tf.estimator) could see a half-built
+        # namespace.
         from estimator_ext.export.export_all import (
             export_all_saved_models as _export_all_saved_models,
         )

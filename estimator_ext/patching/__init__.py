@@ -8,15 +8,16 @@ Three ways to get ``export_all_saved_models`` on an estimator, from most to leas
   ``tf.contrib.estimator`` names, so legacy scripts run unmodified (this is what
   ``estimator-ext run script.py`` does around the script).
 
-The pieces live in files named for them: the undo log in :mod:`estimator_ext.patching.recorder`
-(every change recorded after it succeeded, undone in reverse, like pytest's
-``monkeypatch``), what each target module gets in :mod:`estimator_ext.patching.targets`, their
-module paths in :mod:`estimator_ext._tf_private.module_paths`, the ``tf.contrib`` namespace and the two
-legacy shims in :mod:`estimator_ext.patching.legacy`, and the functions with TF's own export
-contracts in :mod:`estimator_ext.patching.tf_entry_points`. This module holds the public functions and
-decides *when* a module is patched: at once when it is already imported, otherwise by a
-wrapt post-import hook when it is (it never imports TensorFlow itself). Nothing here
-imports TensorFlow at import time.
+The pieces live in modules named for them: :mod:`~estimator_ext.patching.lifecycle`
+(the functions below, and *when* a module is patched: at once when it is already
+imported, otherwise by a wrapt post-import hook when it is), the undo log in
+:mod:`~estimator_ext.patching.recorder` (every change recorded after it succeeded, undone
+in reverse, like pytest's ``monkeypatch``), what each target module gets in
+:mod:`~estimator_ext.patching.targets`, the ``tf.contrib`` namespace and the two legacy
+shims in :mod:`~estimator_ext.patching.legacy`, and the functions with TF's own export
+contracts in :mod:`~estimator_ext.patching.tf_entry_points`; the module paths are in
+:mod:`estimator_ext._tf_private.module_paths`. Nothing here imports TensorFlow at import
+time.
 
 What :func:`patch` changes, while it is active:
 

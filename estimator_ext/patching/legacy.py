@@ -36,7 +36,9 @@ logger = logging.getLogger("estimator_ext")
 LEGACY_CONTRIB_ESTIMATOR_NAMES: Mapping[str, str] = types.MappingProxyType(
     {
         "export_all_saved_models": "estimator_ext.export.export_all:export_all_saved_models",
-        "export_saved_model_for_mode": "estimator_ext.patching.tf_entry_points:export_saved_model_for_mode",
+        "export_saved_model_for_mode": (
+            "estimator_ext.patching.tf_entry_points:export_saved_model_for_mode"
+        ),
         "build_raw_supervised_input_receiver_fn": (
             "estimator_ext.export.receivers:build_raw_supervised_input_receiver_fn"
         ),

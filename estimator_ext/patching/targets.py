@@ -10,10 +10,11 @@ imported); this module says *what* it gets, each change made through the record'
   ``export_all_saved_models`` method on its estimator classes, and, for the module of
   ``Estimator`` when the patch is ``builtin``, TF's ``experimental_export_all_saved_models``
   routed to :func:`estimator_ext.patching.tf_entry_points.experimental_export_all_saved_models`;
-* each module of :data:`estimator_ext._tf_private.module_paths.EXPORT_NAMESPACES`: the parsing receiver
-  builder that reads tensor templates.
+* each module of :data:`~estimator_ext._tf_private.module_paths.EXPORT_NAMESPACES`: the
+  parsing receiver builder that reads tensor templates.
 
-The module paths are in :mod:`estimator_ext._tf_private.module_paths`. No TensorFlow is imported here.
+The module paths are in :mod:`estimator_ext._tf_private.module_paths`. No TensorFlow is
+imported here.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ whole is one contiguous byte range of one data file.
 TF exposes the protos (``tensor_bundle_pb2``) but no reader for the table, and its
 ``CheckpointReader`` only hands out whole tensors. This module is that missing table
 reader (and the matching writer), so a subset of a checkpoint can be written by copying
-byte ranges (``_bundle_subset``) without ever holding a tensor in memory.
+byte ranges (``bundle_subset.py``) without ever holding a tensor in memory.
 
 What is implemented, from the table format (leveldb ``doc/table_format.md``, which TF's
 copy follows):

@@ -23,7 +23,7 @@ Why copy byte ranges, and not the alternatives (measured on TF 2.15.1, a checkpo
   partitioned variable is one entry listing its slices plus one such range per slice).
   So the subset is written by copying each needed range, :data:`CHUNK_BYTES` at a
   time, into one new data file, and writing a new index whose entries are the
-  checkpoint's with the new offsets (``_bundle_index`` reads and writes the index).
+  checkpoint's with the new offsets (``bundle_index.py`` reads and writes the index).
   Memory is about four chunks whatever the tensor or checkpoint size (the export above:
   8 MiB above baseline); the bytes, and so the crc32c TF verifies on every restore, are
   unchanged: values restore bit-identical. Nothing is decoded or re-encoded, so every

@@ -4,9 +4,9 @@ A multi-GB export runs for seconds to minutes; users see it advance through INFO
 never more than one a second (:class:`ProgressLog`). Each record carries its figures as
 ``record.progress`` (a :class:`Progress`), so a front end can draw them without parsing
 the message. The library never draws a progress bar: only the CLI does
-(``estimator_ext/_cli_progress.py``), and only when stderr is a terminal.
+(``estimator_ext/cli/progress_bar.py``), and only when stderr is a terminal.
 
-The "copy" strategy's local-to-local copies (``_local_copy``) report each chunk. Copies
+The "copy" strategy's local-to-local copies (``storage/local_copy.py``) report each chunk. Copies
 made by ``tf.io.gfile.copy`` report nothing until they end; for a local destination of a
 remote checkpoint, :func:`watch_growth` polls the growing file from a thread
 (``gfile.copy`` releases the GIL) so a multi-GB copy still logs once a second. A remote

@@ -2,23 +2,23 @@
 
 TF's built-in restores the whole checkpoint into a session for every mode, then saves
 it again: the model passes through memory once per mode, whole. Here the saving mode is
-first checked against the checkpoint's metadata (``_checkpoint.py``) and its variables
+first checked against the checkpoint's metadata (``catalog.py``) and its variables
 are written with the cheapest strategy that gives the same files a restore-then-save
 would:
 
 ``"copy"``
   the mode saves exactly the checkpoint's tensors with the default saver (a TRAIN
   export of a plain model): the checkpoint's data and index files are copied (local to
-  local by ``_local_copy``, which starts each chunk's writeback as it copies so the
+  local by ``storage/local_copy.py``, which starts each chunk's writeback as it copies so the
   ``fsync`` before publishing waits for little; otherwise through ``tf.io.gfile``); no
   tensor passes through this process's memory, and the export shares no file with the
   checkpoint.
 ``"stream"``
   the mode saves a strict subset of them (a PREDICT-only export has no optimizer
   slots). From a V2 checkpoint, the needed tensors' byte ranges are copied in bounded
-  chunks into a new data file and a new index is written (``_bundle_subset``): memory
+  chunks into a new data file and a new index is written (``bundle_subset.py``): memory
   is one chunk, whatever the tensor size. From a V1 checkpoint (or an index
-  ``_bundle_index`` cannot read): each tensor, or group of small tensors up to
+  ``bundle_index.py`` cannot read): each tensor, or group of small tensors up to
   ``stream_group_bytes`` (:data:`STREAM_GROUP_BYTES` by default), goes from a
   ``RestoreV2`` straight into a ``SaveV2`` of its own shard inside one graph run, the
   shards chained so one is written before the next is read; then
@@ -83,7 +83,7 @@ class WriteOptions:
     ``"copy"``/``"stream"`` for lookup tables or custom savers) makes the export raise
     ValueError instead of silently taking another path. ``stream_group_bytes`` is the
     "stream" strategy's shard budget. ``progress_interval`` is the least time between
-    two progress records of the variables written (``_progress``; seconds, 0 for every
+    two progress records of the variables written (``progress.py``; seconds, 0 for every
     step).
 
     Raises:
@@ -201,7 +201,7 @@ def _copy_checkpoint(
 ) -> None:
     """Copies the checkpoint's data and index files to ``variables_prefix``.
 
-    Bytes copied are logged (``_progress``) so a multi-GB file logs once a second: a
+    Bytes copied are logged (``progress.py``) so a multi-GB file logs once a second: a
     local-to-local copy reports each chunk, a local destination of a remote checkpoint is
     watched as it grows; a remote destination advances file by file.
     """
