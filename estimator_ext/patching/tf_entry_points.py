@@ -96,6 +96,14 @@ def experimental_export_all_saved_models(
     and errors (a key that is not a ModeKeys value is an error here, where TF ignores it),
     an atomic publish, and nothing left behind when it fails (TF leaves ``temp-*``).
 
+    Where TF's own method raises for a case, this raises the same class, and the message
+    starts with TF's leading sentence, our detail after it (code and alerts that match
+    TF's text keep working): no checkpoint (``Couldn't find trained model at ...``), a
+    checkpoint that is not one (``The passed save_path is not a valid checkpoint: ...``),
+    no usable mode (``No valid modes for exporting found. Got ...``) and a mode needing
+    variables the checkpoint lacks (``Could not load all requested variables from
+    checkpoint.``).
+
     Raises:
       ValueError: every value of the map is None, and every error of
         :func:`estimator_ext.export_all_saved_models`.
@@ -103,16 +111,21 @@ def experimental_export_all_saved_models(
     from estimator_ext.export.plan import plan_export
     from estimator_ext.export.write import write_plan
 
-    plan = plan_export(
-        BUILTIN_NAME,
-        estimator,
-        export_dir_base,
-        _without_none_entries(input_receiver_fn_map),
-        assets_extra=assets_extra,
-        as_text=as_text,
-        strip_default_attrs=True,  # TF's, on this path
-    )
-    export_dir = write_plan(plan, checkpoint_path)
+    try:
+        plan = plan_export(
+            BUILTIN_NAME,
+            estimator,
+            export_dir_base,
+            _without_none_entries(input_receiver_fn_map),
+            assets_extra=assets_extra,
+            as_text=as_text,
+            strip_default_attrs=True,  # TF's, on this path
+        )
+        export_dir = write_plan(plan, checkpoint_path)
+    except errors.KnownFailure as error:
+        leading = _tf_leading_sentence(error, estimator, input_receiver_fn_map)
+        message = f"{leading}{' ' if leading.endswith('.') else '. '}{error}"
+        raise errors.restated(error, message, ValueError) from error.__cause__
     return str(export_dir).encode("utf-8")
 
 
@@ -133,3 +146,14 @@ def _without_none_entries(input_receiver_fn_map: Any) -> Any:
             "a receiver fn."
         )
     return receiver_fn_by_mode
+
+
+def _tf_leading_sentence(error: Any, estimator: Any, input_receiver_fn_map: Any) -> str:
+    """The sentence TF 2.15's ``_export_all_saved_models`` (or its Saver) starts with here."""
+    if isinstance(error, errors.NoCheckpointError):
+        return f"Couldn't find trained model at {getattr(estimator, 'model_dir', None)}."
+    if isinstance(error, errors.NotACheckpointError):
+        return f"The passed save_path is not a valid checkpoint: {error.path}"
+    if isinstance(error, errors.NoModesError):
+        return f"No valid modes for exporting found. Got {input_receiver_fn_map.keys()}."
+    return "Could not load all requested variables from checkpoint."  # VariablesMismatchError
