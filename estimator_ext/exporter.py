@@ -16,11 +16,9 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from estimator_ext.export import assets_extra as assets_extra_files
-from estimator_ext.export.export_all import check_flag, export_all_saved_models
-from estimator_ext.export.modekeys import validate_receiver_map
+from estimator_ext.export.plan import check_options, plan_with_options
 from estimator_ext.export.result import ExportResult
-from estimator_ext.serving.warmup_plan import plan_warmup_requests
+from estimator_ext.export.write import write_plan
 from estimator_ext.storage import names as naming
 from estimator_ext.storage import paths
 from estimator_ext.storage.files import gfile
@@ -49,10 +47,11 @@ class AllModesExporter(tf.estimator.Exporter):
         tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
         # -> <model_dir>/export/all_modes/<timestamp>/ , the newest 3 kept
 
-    Each export is made by :func:`estimator_ext.export_all_saved_models` (hidden temporary
-    directory, published under an integer name only when complete, nothing left behind
-    on error). Afterwards older exports are deleted so that the ``exports_to_keep``
-    largest complete integer-named directories remain, as ``LatestExporter`` does; any
+    Each export is written as :func:`estimator_ext.export_all_saved_models` writes one
+    (hidden temporary directory, published under an integer name only when complete,
+    nothing left behind on error). Afterwards older exports are deleted so that the
+    ``exports_to_keep`` largest complete integer-named directories remain, as
+    ``LatestExporter`` does; any
     other entry (temporary directories of exports in progress, integer-named directories
     without ``saved_model.pb`` -- a copy-publish in progress on ``s3://``/``gs://`` --
     files, other names) is neither counted nor touched, and the export just written is
@@ -89,16 +88,16 @@ class AllModesExporter(tf.estimator.Exporter):
         warmup_requests: Sequence[Any] | None = None,
     ) -> None:
         self._name = _check_name(name)
-        self._receiver_fn_by_mode = validate_receiver_map(input_receiver_fn_map)
-        assets_extra_plan = assets_extra_files.plan_assets_extra(
-            assets_extra
-        )  # export re-checks the sources
-        destinations = [destination for destination, _ in assets_extra_plan]
-        warmup_plan = plan_warmup_requests(warmup_requests, self._receiver_fn_by_mode, destinations)
-        self._warmup_requests = warmup_plan.requests if warmup_plan is not None else None
-        self._assets_extra = dict(assets_extra) if assets_extra is not None else None
-        self._as_text = check_flag("as_text", as_text, "AllModesExporter")
         self._exports_to_keep = _check_exports_to_keep(exports_to_keep)
+        # Everything an export can check without the estimator, checked now (the plan's
+        # own checks); each export() plans with them for its estimator and directory.
+        self._options = check_options(
+            "AllModesExporter",
+            input_receiver_fn_map,
+            assets_extra=assets_extra,
+            as_text=as_text,
+            warmup_requests=warmup_requests,
+        )
 
     @property
     def name(self) -> str:
@@ -123,15 +122,8 @@ class AllModesExporter(tf.estimator.Exporter):
         A failed export raises and deletes nothing: older exports stay as they were.
         """
         del eval_result, is_the_final_export  # every evaluation is exported, as LatestExporter does
-        export_dir = export_all_saved_models(
-            estimator,
-            export_path,
-            self._receiver_fn_by_mode,
-            assets_extra=self._assets_extra,
-            as_text=self._as_text,
-            checkpoint_path=checkpoint_path,
-            warmup_requests=self._warmup_requests,
-        )
+        plan = plan_with_options("AllModesExporter", estimator, export_path, self._options)
+        export_dir = write_plan(plan, checkpoint_path)
         self._garbage_collect_exports(export_path, export_dir)
         return export_dir
 

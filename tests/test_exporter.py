@@ -432,5 +432,5 @@ def test_bad_assets_extra_and_as_text_are_refused_when_built(tmp_path):
 def test_as_text_takes_numpy_booleans_as_export_all_saved_models_does():
     """One rule for boolean arguments (export_all_saved_models's): numpy booleans are
     booleans; the exporter stores a plain bool."""
-    assert AllModesExporter("all_modes", RECEIVERS, as_text=np.True_)._as_text is True
-    assert AllModesExporter("all_modes", RECEIVERS, as_text=np.bool_(False))._as_text is False
+    for flag, expected in ((np.True_, True), (np.bool_(False), False)):
+        assert AllModesExporter("all_modes", RECEIVERS, as_text=flag)._options.as_text is expected

@@ -13,9 +13,10 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from estimator_ext._mode_names import map_entry, mode_label
 from estimator_ext._tf_private import members as tf_private
 from estimator_ext.export import saver_graph
-from estimator_ext.export.modekeys import ModeKeys, map_entry, mode_label
+from estimator_ext.export.modekeys import ModeKeys
 from estimator_ext.export.receivers import call_receiver_fn, receiver_labels, receiver_tensors_dict
 
 logger = logging.getLogger("estimator_ext")

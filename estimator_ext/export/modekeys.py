@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from estimator_ext._mode_names import NAME_BY_MODE, map_entry, mode_label  # noqa: F401
+from estimator_ext._mode_names import NAME_BY_MODE, map_entry
+from estimator_ext.export.errors import NoModesError
 
 ModeKeys = tf.estimator.ModeKeys
 
@@ -64,7 +65,8 @@ def validate_receiver_map(input_receiver_fn_map: Any) -> dict[str, Callable[[], 
 
     Raises:
       TypeError: the map is not a mapping, or a receiver fn is not callable.
-      ValueError: the map is empty, a key is not a ModeKeys value, or a value is None.
+      ValueError: the map is empty, a key is not a ModeKeys value, or a value is None;
+        a :class:`NoModesError` when no entry at all names a mode to export.
     """
     if not isinstance(input_receiver_fn_map, Mapping):
         raise TypeError(
@@ -73,19 +75,22 @@ def validate_receiver_map(input_receiver_fn_map: Any) -> dict[str, Callable[[], 
             "{tf.estimator.ModeKeys.PREDICT: serving_input_receiver_fn}."
         )
     if not input_receiver_fn_map:
-        raise ValueError(
+        raise NoModesError(
             "input_receiver_fn_map is empty: nothing to export. Map at least one of "
             "tf.estimator.ModeKeys.TRAIN, EVAL, PREDICT to a receiver fn."
         )
+    # With no usable entry there is nothing to export at all: TF's own failure case too.
+    usable = any(key in _NAMES and fn is not None for key, fn in input_receiver_fn_map.items())
+    bad_entry_error = ValueError if usable else NoModesError
     for key, receiver_fn in input_receiver_fn_map.items():
         if key not in _NAMES:
-            raise ValueError(
+            raise bad_entry_error(
                 f"input_receiver_fn_map has key {key!r}, which is not a tf.estimator.ModeKeys "
                 f"value.{_suggestion(key)} Valid keys: ModeKeys.TRAIN ('train'), "
                 "ModeKeys.EVAL ('eval'), ModeKeys.PREDICT ('infer')."
             )
         if receiver_fn is None:
-            raise ValueError(
+            raise bad_entry_error(
                 f"{map_entry(key)} is None. Pass a function that "
                 "returns an input receiver for that mode, or leave the key out."
             )

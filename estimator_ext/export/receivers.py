@@ -13,8 +13,8 @@ from typing import Any, Callable, Union
 
 import tensorflow as tf
 
+from estimator_ext._mode_names import map_entry
 from estimator_ext._tf_private import members as tf_private
-from estimator_ext.export.modekeys import map_entry
 
 SupervisedInputReceiver = tf_private.SupervisedInputReceiver
 ReceiverFn = Callable[[], Any]  # returns a SupervisedInputReceiver (a private TF class, so untyped)

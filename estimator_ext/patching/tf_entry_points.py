@@ -18,7 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from estimator_ext.export import errors  # plain Python: imports no TensorFlow
 from estimator_ext.export.result import ExportResult
+
+#: TF's name for the multi-mode export; errors on the builtin route name it.
+BUILTIN_NAME = "experimental_export_all_saved_models"
 
 
 def export_saved_model_for_mode(
@@ -44,8 +48,9 @@ def export_saved_model_for_mode(
       ValueError: ``mode`` is not a ModeKeys value or ``input_receiver_fn`` is None, and
         every error of :func:`estimator_ext.export_all_saved_models`.
     """
-    from estimator_ext.export.export_all import export_all_saved_models
     from estimator_ext.export.modekeys import EXPORT_ORDER
+    from estimator_ext.export.plan import plan_export
+    from estimator_ext.export.write import write_plan
 
     if mode not in EXPORT_ORDER:
         raise ValueError(
@@ -57,15 +62,16 @@ def export_saved_model_for_mode(
             "export_saved_model_for_mode: input_receiver_fn is None. Pass a function taking "
             f"no arguments that returns the input receiver for mode {mode!r}."
         )
-    return export_all_saved_models(
+    plan = plan_export(
+        "export_saved_model_for_mode",
         estimator,
         export_dir_base,
         {mode: input_receiver_fn},
         assets_extra=assets_extra,
         as_text=as_text,
-        checkpoint_path=checkpoint_path,
         strip_default_attrs=strip_default_attrs,
     )
+    return write_plan(plan, checkpoint_path)
 
 
 def experimental_export_all_saved_models(
@@ -90,33 +96,64 @@ def experimental_export_all_saved_models(
     and errors (a key that is not a ModeKeys value is an error here, where TF ignores it),
     an atomic publish, and nothing left behind when it fails (TF leaves ``temp-*``).
 
+    Where TF's own method raises for a case, this raises the same class, and the message
+    starts with TF's leading sentence, our detail after it (code and alerts that match
+    TF's text keep working): no checkpoint (``Couldn't find trained model at ...``), a
+    checkpoint that is not one (``The passed save_path is not a valid checkpoint: ...``),
+    no usable mode (``No valid modes for exporting found. Got ...``) and a mode needing
+    variables the checkpoint lacks (``Could not load all requested variables from
+    checkpoint.``).
+
     Raises:
       ValueError: every value of the map is None, and every error of
         :func:`estimator_ext.export_all_saved_models`.
     """
-    from estimator_ext.export.export_all import export_all_saved_models
+    from estimator_ext.export.plan import plan_export
+    from estimator_ext.export.write import write_plan
 
-    receiver_fn_by_mode: Any = input_receiver_fn_map  # not a Mapping: ours refuses it
-    if isinstance(input_receiver_fn_map, Mapping):
-        receiver_fn_by_mode = {
-            mode: receiver_fn
-            for mode, receiver_fn in input_receiver_fn_map.items()
-            if receiver_fn is not None
-        }
-        if input_receiver_fn_map and not receiver_fn_by_mode:
-            raise ValueError(
-                "experimental_export_all_saved_models: every receiver fn in "
-                f"input_receiver_fn_map is None (keys {sorted(input_receiver_fn_map)}), so "
-                "there is nothing to export (None entries are skipped). Map at least one of "
-                "tf.estimator.ModeKeys.TRAIN, EVAL, PREDICT to a receiver fn."
-            )
-    export_dir = export_all_saved_models(
-        estimator,
-        export_dir_base,
-        receiver_fn_by_mode,
-        assets_extra=assets_extra,
-        as_text=as_text,
-        checkpoint_path=checkpoint_path,
-        strip_default_attrs=True,
-    )
+    try:
+        plan = plan_export(
+            BUILTIN_NAME,
+            estimator,
+            export_dir_base,
+            _without_none_entries(input_receiver_fn_map),
+            assets_extra=assets_extra,
+            as_text=as_text,
+            strip_default_attrs=True,  # TF's, on this path
+        )
+        export_dir = write_plan(plan, checkpoint_path)
+    except errors.KnownFailure as error:
+        leading = _tf_leading_sentence(error, estimator, input_receiver_fn_map)
+        message = f"{leading}{' ' if leading.endswith('.') else '. '}{error}"
+        raise errors.restated(error, message, ValueError) from error.__cause__
     return str(export_dir).encode("utf-8")
+
+
+def _without_none_entries(input_receiver_fn_map: Any) -> Any:
+    """TF's contract: entries whose receiver fn is None are skipped (TFMA passes some)."""
+    if not isinstance(input_receiver_fn_map, Mapping):
+        return input_receiver_fn_map  # not a Mapping: the plan refuses it, saying so
+    receiver_fn_by_mode = {
+        mode: receiver_fn
+        for mode, receiver_fn in input_receiver_fn_map.items()
+        if receiver_fn is not None
+    }
+    if input_receiver_fn_map and not receiver_fn_by_mode:
+        raise errors.NoModesError(
+            f"{BUILTIN_NAME}: every receiver fn in input_receiver_fn_map is None (keys "
+            f"{sorted(input_receiver_fn_map)}), so there is nothing to export (None entries "
+            "are skipped). Map at least one of tf.estimator.ModeKeys.TRAIN, EVAL, PREDICT to "
+            "a receiver fn."
+        )
+    return receiver_fn_by_mode
+
+
+def _tf_leading_sentence(error: Any, estimator: Any, input_receiver_fn_map: Any) -> str:
+    """The sentence TF 2.15's ``_export_all_saved_models`` (or its Saver) starts with here."""
+    if isinstance(error, errors.NoCheckpointError):
+        return f"Couldn't find trained model at {getattr(estimator, 'model_dir', None)}."
+    if isinstance(error, errors.NotACheckpointError):
+        return f"The passed save_path is not a valid checkpoint: {error.path}"
+    if isinstance(error, errors.NoModesError):
+        return f"No valid modes for exporting found. Got {input_receiver_fn_map.keys()}."
+    return "Could not load all requested variables from checkpoint."  # VariablesMismatchError

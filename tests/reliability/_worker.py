@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import estimator_ext  # noqa: E402
-from estimator_ext.export import export_all
+from estimator_ext.export import write as export_all
 from estimator_ext.storage import names as naming
 from estimator_ext.storage import publish as publishing
 from tests import support  # noqa: E402
@@ -556,7 +556,7 @@ def export_with_fsize_limit(
     that a later, smaller write (saved_model.pb) is what fails."""
 
     def body(say: Callable[[str], None]) -> str:
-        from estimator_ext.export import export_all
+        from estimator_ext.export import write as export_all
 
         estimator = support.make_adam_estimator(model_dir)
         receivers = support.adam_receiver_map(modes)
