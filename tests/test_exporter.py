@@ -340,6 +340,19 @@ def test_failed_export_into_missing_directory_leaves_nothing(run, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_an_assets_extra_source_deleted_after_the_exporter_was_built_is_named(run, tmp_path):
+    """The exporter checks its plan once, when built; a source removed before an export is
+    reported as the argument it came from, before anything is written."""
+    vocabulary = tmp_path / "vocab.txt"
+    vocabulary.write_text("a\nb\n")
+    exporter = AllModesExporter("all_modes", RECEIVERS, assets_extra={"vocab.txt": str(vocabulary)})
+    vocabulary.unlink()
+    export_path = str(tmp_path / "model" / "export" / "all_modes")
+    with pytest.raises(ValueError, match=r"assets_extra\['vocab.txt'\] = .* does not exist"):
+        call_export(exporter, run, export_path)
+    assert os.listdir(tmp_path) == []
+
+
 def test_as_text_and_assets_extra_reach_the_export(run, export_path, tmp_path):
     vocabulary = tmp_path / "vocab.txt"
     vocabulary.write_text("a\nb\n")

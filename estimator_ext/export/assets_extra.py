@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from estimator_ext.storage.copying import copy_file
 from estimator_ext.storage.files import gfile
@@ -161,7 +161,19 @@ def _check_no_file_directory_clash(claimed: Mapping[str, str]) -> None:
             parent = posixpath.dirname(parent)
 
 
-def copy_assets_extra(plan: list[tuple[str, str]], export_dir: str) -> None:
+def recheck_sources(plan: Sequence[tuple[str, str]]) -> None:
+    """Checks again that every planned source is still a readable regular file.
+
+    A plan may be written long after it was checked (``AllModesExporter`` plans when it
+    is built and writes after every evaluation), so a source deleted meanwhile is
+    reported as the argument it came from, before anything is written, not as a copy
+    failure halfway through the export.
+    """
+    for destination, source in plan:
+        _checked_source(destination, source)
+
+
+def copy_assets_extra(plan: Sequence[tuple[str, str]], export_dir: str) -> None:
     root = join(export_dir, "assets.extra")
     for destination, source in plan:
         target = join(root, *destination.split("/"))

@@ -45,6 +45,7 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
       tf.errors.NotFoundError: the checkpoint disappeared while it was exported.
     """
     started = time.monotonic()
+    assets_extra_files.recheck_sources(plan.options.assets_extra)
     checkpoint = _resolved_checkpoint(plan, checkpoint_path)
     catalog = CheckpointCatalog(checkpoint)
     options = plan.options
@@ -59,7 +60,7 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
         gfile.makedirs(export_dir_base)
         gfile.makedirs(temp_dir)
         written, tags_by_mode = _write_saved_model(plan, catalog, temp_dir)
-        assets_extra_files.copy_assets_extra(list(options.assets_extra), temp_dir)
+        assets_extra_files.copy_assets_extra(options.assets_extra, temp_dir)
         session_config = plan.estimator.config.session_config
         warmup_replay.add_warmup_requests(options.warmup, temp_dir, session_config)
         export_dir = publishing.publish(temp_dir, export_dir_base)
