@@ -1,7 +1,7 @@
 """The test matrix: every supported TensorFlow minor, the Python corners, lint and package.
 
-    nox --report nox-report.json                    # everything (about an hour on 2 cores)
-    nox -s tests-tf2.12-py3.9 --report nox-report.json   # the oldest corner (CI)
+    nox --report .ci/matrix/nox-report.json         # everything (about an hour on 2 cores)
+    nox -s tests-tf2.12-py3.9 --report .ci/matrix/nox-report.json   # the oldest corner (CI)
     nox -l                                          # list the sessions
     python docs/make_versions_table.py              # docs/versions.md from the report
 
@@ -18,10 +18,10 @@ Sessions:
   TensorFlow 2.15; ``package-tf2.12``: the same wheel installed with TensorFlow 2.12.
 
 Each session installs from the package registries, pinned by the constraints file of
-its TensorFlow minor (constraints-tf2.12.txt ... constraints-tf2.14.txt, and
-constraints.txt for 2.15). Each test session also writes ``nox-results/<session>.json``
-(versions installed, passed/failed/skipped counts, date), which the table generator
-reads beside nox's own report.
+its TensorFlow minor (constraints/tf2.12.txt ... constraints/tf2.14.txt, and
+constraints/tf2.15.txt for 2.15). Each test session also writes
+``.ci/matrix/results/<session>.json`` (versions installed, passed/failed/skipped counts,
+date), which the table generator reads beside nox's own report (``.ci/matrix/`` holds both).
 
 Interpreters are found here rather than on PATH: pyenv's ``python3.9``/``python3.10``
 shims answer only when ``pyenv global`` or PYENV_VERSION enables them, so the newest
@@ -43,14 +43,14 @@ from xml.etree import ElementTree
 import nox
 
 ROOT = pathlib.Path(__file__).resolve().parent
-RESULTS_DIR = ROOT / "nox-results"
+RESULTS_DIR = ROOT / ".ci" / "matrix" / "results"
 
 #: TensorFlow minor -> (constraints file, extras of this package for a CPU install + s3).
 STACKS: dict[str, tuple[str, str]] = {
-    "2.12": ("constraints-tf2.12.txt", "cpu-tf212,s3-tf212"),
-    "2.13": ("constraints-tf2.13.txt", "cpu-tf213,s3-tf213"),
-    "2.14": ("constraints-tf2.14.txt", "cpu-tf214,s3-tf214"),
-    "2.15": ("constraints.txt", "cpu,s3"),
+    "2.12": ("constraints/tf2.12.txt", "cpu-tf212,s3-tf212"),
+    "2.13": ("constraints/tf2.13.txt", "cpu-tf213,s3-tf213"),
+    "2.14": ("constraints/tf2.14.txt", "cpu-tf214,s3-tf214"),
+    "2.15": ("constraints/tf2.15.txt", "cpu,s3"),
 }
 #: TensorFlow minor -> tensorflow-serving-api for warmup_requests' protos, installed with
 #: --no-deps as `make venv` does (it requires the full `tensorflow` by name).
@@ -202,8 +202,8 @@ for _tensorflow, _python in MATRIX:
 
 @nox.session(python=find_python(TOOLS_PYTHON))
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check and mypy, pinned by constraints.txt."""
-    session.install("-c", "constraints.txt", ".[lint]")
+    """ruff check, ruff format --check and mypy, pinned by constraints/tf2.15.txt."""
+    session.install("-c", "constraints/tf2.15.txt", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -216,7 +216,7 @@ def _register_package(tensorflow: str) -> None:
     def package(session: nox.Session) -> None:
         # wrapt: tests/conftest.py imports estimator_ext.patching (TF-free, needs wrapt).
         session.install(
-            "-c", "constraints.txt", "pytest", "pytest-timeout", "build", "twine", "wrapt"
+            "-c", "constraints/tf2.15.txt", "pytest", "pytest-timeout", "build", "twine", "wrapt"
         )
         session.run(
             "python",
