@@ -1,8 +1,9 @@
 """Fixtures shared by the whole suite.
 
-``never_leave_patched`` (TF-free) guards every test. TensorFlow and tests/support.py are
-imported inside the other fixtures, not at import time, so collecting a suite that needs
-none of them does not load them.
+``never_leave_patched`` (TF-free) guards every test. The trained models below are built
+once per test run and shared; TensorFlow and tests/support/ are imported inside those
+fixtures, not at import time, so collecting a suite that needs none of them does not load
+them.
 """
 
 from __future__ import annotations
@@ -49,21 +50,88 @@ def never_leave_patched(request: pytest.FixtureRequest) -> Iterator[None]:
             )
 
 
-@pytest.fixture(scope="session")
-def trained_linear_classifier(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A ``tf.estimator.LinearClassifier`` on tests/support.py's mixed data, trained 20 steps.
+# --- trained models, each built once per test run (per xdist worker) -------------------------
+#
+# Shared by every test of the session, so treat them as read-only: export from them, predict
+# and evaluate with them, build another estimator over their ``model_dir``, but never train
+# them further or write into their ``model_dir`` (train an estimator of your own for that).
 
-    Shared by every test of the session, so treat it as read-only: export from it, predict
-    and evaluate with it, but never train it further or write into its ``model_dir``
-    (train an estimator of your own for that).
-    """
+
+def _close_summary_writers() -> None:
+    """Closes TF's cached summary writers: their background flush would touch model_dir later."""
     import tensorflow as tf
 
-    from tests import support
+    tf.compat.v1.summary.FileWriterCache.clear()
+
+
+@pytest.fixture(scope="session")
+def trained_linear_classifier(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ``tf.estimator.LinearClassifier`` on tests/support/data.py's mixed data, trained 20
+    steps on the binary label."""
+    import tensorflow as tf
+
+    from tests.support import data
 
     model_dir = str(tmp_path_factory.mktemp("trained_linear_classifier"))
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
-    estimator.train(support.input_fn(), steps=20)
-    # Close the cached summary writers: their background flush would touch model_dir later.
-    tf.compat.v1.summary.FileWriterCache.clear()
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
+    estimator.train(data.input_fn(), steps=20)
+    _close_summary_writers()
+    return estimator
+
+
+@pytest.fixture(scope="session")
+def trained_linear_regressor(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ``tf.estimator.LinearRegressor`` on the mixed data, trained 10 steps on the float
+    target."""
+    import tensorflow as tf
+
+    from tests.support import data
+
+    model_dir = str(tmp_path_factory.mktemp("trained_linear_regressor"))
+    estimator = tf.estimator.LinearRegressor(data.feature_columns(), model_dir=model_dir)
+    estimator.train(data.input_fn(data.TARGET), steps=10)
+    _close_summary_writers()
+    return estimator
+
+
+@pytest.fixture(scope="session")
+def trained_custom_regressor(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ``tf.estimator.Estimator`` with tests/support/data.py's default custom ``model_fn``
+    (``make_model_fn()``), trained 5 steps on the float target."""
+    import tensorflow as tf
+
+    from tests.support import data
+
+    model_dir = str(tmp_path_factory.mktemp("trained_custom_regressor"))
+    estimator = tf.estimator.Estimator(data.make_model_fn(), model_dir=model_dir)
+    estimator.train(data.input_fn(data.TARGET), steps=5)
+    _close_summary_writers()
+    return estimator
+
+
+@pytest.fixture(scope="session")
+def trained_object_checkpoint_regressor(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The custom ``model_fn`` with a ``tf.train.Checkpoint`` as its Scaffold's saver
+    (``make_model_fn(saver="checkpoint")``), trained 5 steps on the float target."""
+    import tensorflow as tf
+
+    from tests.support import data
+
+    model_dir = str(tmp_path_factory.mktemp("trained_object_checkpoint_regressor"))
+    estimator = tf.estimator.Estimator(data.make_model_fn(saver="checkpoint"), model_dir=model_dir)
+    estimator.train(data.input_fn(data.TARGET), steps=5)
+    _close_summary_writers()
+    return estimator
+
+
+@pytest.fixture(scope="session")
+def trained_subset_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """tests/support/subset_model.py's estimator with 16 embedding rows, trained 2 steps: a
+    small checkpoint whose PREDICT graph needs a strict subset of it."""
+    from tests.support import subset_model
+
+    model_dir = str(tmp_path_factory.mktemp("trained_subset_model"))
+    estimator = subset_model.make_estimator(model_dir, rows=16)
+    subset_model.train(estimator)
+    _close_summary_writers()
     return estimator

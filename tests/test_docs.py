@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import doc_blocks
-from tests.doc_blocks import REPO_ROOT, Script
+from tests.support import doc_blocks
+from tests.support.doc_blocks import REPO_ROOT, Script
 
 PAGES = doc_blocks.doc_pages()
 SCRIPTS: list[Script] = [script for page in PAGES for script in doc_blocks.markdown_scripts(page)]

@@ -12,35 +12,35 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 
 def _linear(model_dir):
-    return tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
+    return tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
 
 
 def _linear_regressor(model_dir):
-    return tf.estimator.LinearRegressor(support.feature_columns(), model_dir=model_dir)
+    return tf.estimator.LinearRegressor(data.feature_columns(), model_dir=model_dir)
 
 
 def _dnn(model_dir):
     return tf.estimator.DNNClassifier(
-        [4], support.dense_feature_columns(), model_dir=model_dir, optimizer=support.dnn_optimizer()
+        [4], data.dense_feature_columns(), model_dir=model_dir, optimizer=data.dnn_optimizer()
     )
 
 
 def _dnn_regressor(model_dir):
     return tf.estimator.DNNRegressor(
-        [4], support.dense_feature_columns(), model_dir=model_dir, optimizer=support.dnn_optimizer()
+        [4], data.dense_feature_columns(), model_dir=model_dir, optimizer=data.dnn_optimizer()
     )
 
 
 def _combined(model_dir):
     return tf.estimator.DNNLinearCombinedClassifier(
         model_dir=model_dir,
-        linear_feature_columns=support.feature_columns(),
-        dnn_feature_columns=support.dense_feature_columns(),
+        linear_feature_columns=data.feature_columns(),
+        dnn_feature_columns=data.dense_feature_columns(),
         dnn_hidden_units=[4],
     )
 
@@ -48,8 +48,8 @@ def _combined(model_dir):
 def _combined_regressor(model_dir):
     return tf.estimator.DNNLinearCombinedRegressor(
         model_dir=model_dir,
-        linear_feature_columns=support.feature_columns(),
-        dnn_feature_columns=support.dense_feature_columns(),
+        linear_feature_columns=data.feature_columns(),
+        dnn_feature_columns=data.dense_feature_columns(),
         dnn_hidden_units=[4],
     )
 
@@ -63,7 +63,7 @@ def _baseline_regressor(model_dir):
 
 
 def _linear_v1_partitioned(model_dir):
-    columns = support.feature_columns() + [
+    columns = data.feature_columns() + [
         tf.feature_column.categorical_column_with_hash_bucket("color", 8)
     ]
     return tf.compat.v1.estimator.LinearClassifier(
@@ -79,9 +79,9 @@ def _dnn_vocabulary_file(model_dir):
         handle.write("red\ngreen\nblue\n")
     return tf.estimator.DNNClassifier(
         [4],
-        support.dense_feature_columns(vocabulary),
+        data.dense_feature_columns(vocabulary),
         model_dir=model_dir,
-        optimizer=support.dnn_optimizer(),
+        optimizer=data.dnn_optimizer(),
     )
 
 
@@ -124,30 +124,37 @@ class Trained:
         )
 
 
-def _train_and_export(factory, tmp_path_factory, labels, label_dtype):
+def _train_and_export(factory, tmp_path_factory, labels, label_dtype, trained=None):
+    """Trains ``factory``'s estimator 10 steps and exports it; ``trained``: a shared model
+    (tests/conftest.py) of the same kind, exported instead of training another."""
     base = tmp_path_factory.mktemp("canned")
-    estimator = factory(str(base / "model"))
-    estimator.train(support.input_fn(labels), steps=10)
+    estimator = trained
+    if estimator is None:
+        estimator = factory(str(base / "model"))
+        estimator.train(data.input_fn(labels), steps=10)
     export = estimator_ext.export_all_saved_models(
-        estimator, str(base / "exports"), support.receiver_map(label_dtype)
+        estimator, str(base / "exports"), data.receiver_map(label_dtype)
     )
     return Trained(estimator, export, labels, label_dtype)
 
 
 @pytest.fixture(scope="module")
-def trained_by_name(tmp_path_factory):
-    """name -> Trained, each estimator trained and exported once per module."""
+def trained_by_name(tmp_path_factory, trained_linear_classifier, trained_linear_regressor):
+    """name -> Trained, each estimator trained and exported once per module; the two linear
+    ones are the suite's shared trained models (tests/conftest.py)."""
     cache = {}
+    shared = {"linear": trained_linear_classifier, "linear_regressor": trained_linear_regressor}
 
     def get(name):
         if name not in cache:
+            trained = shared.get(name)
             if name in CLASSIFIERS:
                 cache[name] = _train_and_export(
-                    CLASSIFIERS[name], tmp_path_factory, support.LABEL, tf.int64
+                    CLASSIFIERS[name], tmp_path_factory, data.LABEL, tf.int64, trained
                 )
             else:
                 cache[name] = _train_and_export(
-                    REGRESSORS[name], tmp_path_factory, support.TARGET, tf.float32
+                    REGRESSORS[name], tmp_path_factory, data.TARGET, tf.float32, trained
                 )
         return cache[name]
 
@@ -160,16 +167,16 @@ def trained(request, trained_by_name):
 
 
 def test_predict_parity(trained):
-    support.assert_predict_parity(trained.estimator, trained.export)
+    data.assert_predict_parity(trained.estimator, trained.export)
 
 
 def test_eval_parity(trained):
-    compared = support.assert_eval_parity(trained.estimator, trained.export, trained.labels)
+    compared = data.assert_eval_parity(trained.estimator, trained.export, trained.labels)
     assert compared
 
 
 def test_train_op_trains(trained):
-    support.assert_train_trains(trained.export, trained.labels)
+    data.assert_train_trains(trained.export, trained.labels)
 
 
 def test_one_saved_model_with_three_tagged_meta_graphs(trained):
@@ -195,13 +202,13 @@ def test_partitioned_linear_weights_are_saved_whole(trained_by_name):
 
 @pytest.fixture(scope="module")
 def keras_trained(tmp_path_factory):
-    specs = {name: support.FEATURE_SPECS[name] for name in ("x1", "x2")}
+    specs = {name: data.FEATURE_SPECS[name] for name in ("x1", "x2")}
     base = tmp_path_factory.mktemp("keras")
     estimator = _keras(str(base / "model"))
-    target = support.TARGET
+    target = data.TARGET
 
     def keras_input_fn():
-        features = {name: support.features_np()[name] for name in ("x1", "x2")}
+        features = {name: data.features_np()[name] for name in ("x1", "x2")}
         return tf.data.Dataset.from_tensor_slices((features, target)).repeat().batch(16)
 
     estimator.train(keras_input_fn, steps=10)
@@ -211,7 +218,7 @@ def keras_trained(tmp_path_factory):
     receivers = {
         MK.TRAIN: supervised,
         MK.EVAL: supervised,
-        MK.PREDICT: support.raw_serving_receiver_fn(specs),
+        MK.PREDICT: data.raw_serving_receiver_fn(specs),
     }
     export = estimator_ext.export_all_saved_models(estimator, str(base / "exports"), receivers)
     return estimator, export
@@ -219,8 +226,8 @@ def keras_trained(tmp_path_factory):
 
 def test_model_to_estimator_exports_all_modes_with_parity(keras_trained):
     estimator, export = keras_trained
-    rows = {name: support.features_np(slice(0, 8))[name] for name in ("x1", "x2")}
-    outputs = support.run_signature(export, ["serve"], "serving_default", rows)
+    rows = {name: data.features_np(slice(0, 8))[name] for name in ("x1", "x2")}
+    outputs = data.run_signature(export, ["serve"], "serving_default", rows)
     expected = list(estimator.predict(lambda: tf.data.Dataset.from_tensor_slices(rows).batch(8)))
     (key,) = outputs
     tf.debugging.assert_near(outputs[key].reshape(-1), [row[key][0] for row in expected])
@@ -231,14 +238,14 @@ def test_model_to_estimator_exports_all_modes_with_parity(keras_trained):
 
 
 @pytest.mark.skipif(
-    not support.OPTIMIZER_BY_NAME_BROKEN,
+    not data.OPTIMIZER_BY_NAME_BROKEN,
     reason="only tensorflow-estimator 2.12 and 2.13 on Python 3.11 (fixed in 2.14)",
 )
 def test_dnn_optimizer_by_name_fails_upstream_on_python_3_11_before_tf_2_14(tmp_path):
     """What docs/versions.md says: TF's own bug, before estimator_ext is involved; the
     workaround (an optimizer instance) is what the tests above use on these versions."""
     estimator = tf.estimator.DNNClassifier(
-        [4], support.dense_feature_columns(), model_dir=str(tmp_path)
+        [4], data.dense_feature_columns(), model_dir=str(tmp_path)
     )
     with pytest.raises(AttributeError, match="getargspec"):
-        estimator.train(support.input_fn(), steps=1)
+        estimator.train(data.input_fn(), steps=1)

@@ -15,37 +15,32 @@ import tensorflow as tf
 from tensorflow.python.saved_model import loader_impl
 
 import estimator_ext
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 
 
 @pytest.fixture(scope="module")
-def linear(tmp_path_factory):
-    base = tmp_path_factory.mktemp("options")
+def linear(trained_linear_classifier):
+    """The mixin on a LinearClassifier over the shared trained checkpoint (read-only)."""
 
     class Classifier(estimator_ext.MultiExportMixin, tf.estimator.LinearClassifier):
         pass
 
-    estimator = Classifier(support.feature_columns(), model_dir=str(base / "model"))
-    estimator.train(support.input_fn(), steps=5)
-    return estimator
+    return Classifier(data.feature_columns(), model_dir=trained_linear_classifier.model_dir)
 
 
-@pytest.fixture(scope="module")
-def custom(tmp_path_factory):
-    estimator = tf.estimator.Estimator(
-        support.make_model_fn(), model_dir=str(tmp_path_factory.mktemp("custom") / "model")
-    )
-    estimator.train(support.input_fn(support.TARGET), steps=5)
-    return estimator
+@pytest.fixture
+def custom(trained_custom_regressor):
+    """The shared trained custom-model_fn estimator (tests/conftest.py); read-only."""
+    return trained_custom_regressor
 
 
 @pytest.fixture(scope="module")
 def full_export(linear, tmp_path_factory):
     return linear.export_all_saved_models(
-        str(tmp_path_factory.mktemp("full") / "exports"), support.receiver_map()
+        str(tmp_path_factory.mktemp("full") / "exports"), data.receiver_map()
     )
 
 
@@ -74,7 +69,7 @@ def test_result_is_the_path_and_the_mode_dict(full_export):
 
 
 def test_result_raises_key_error_for_modes_not_exported(linear, tmp_path):
-    export = linear.export_all_saved_models(str(tmp_path), support.receiver_map(modes=[MK.PREDICT]))
+    export = linear.export_all_saved_models(str(tmp_path), data.receiver_map(modes=[MK.PREDICT]))
     assert export.saved_variables_mode == MK.PREDICT
     assert list(export.keys()) == [MK.PREDICT]
     with pytest.raises(KeyError, match="mode 'train' was not exported"):
@@ -111,15 +106,15 @@ def test_one_meta_graph_per_mode_with_tf_signature_names(full_export):
 def test_serving_default_kept_for_raw_receivers_with_a_warning(linear, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="estimator_ext"):
         export = linear.export_all_saved_models(
-            str(tmp_path), support.receiver_map(modes=[MK.PREDICT])
+            str(tmp_path), data.receiver_map(modes=[MK.PREDICT])
         )
     assert any(
         "'serving_default' now points at the 'predict'" in record.getMessage()
         for record in caplog.records
     )
-    support.assert_predict_parity(linear, export, "serving_default")
+    data.assert_predict_parity(linear, export, "serving_default")
     builtin = linear.experimental_export_all_saved_models(
-        str(tmp_path / "builtin"), support.receiver_map(modes=[MK.PREDICT])
+        str(tmp_path / "builtin"), data.receiver_map(modes=[MK.PREDICT])
     )
     builtin_signatures = loader_impl.parse_saved_model(builtin).meta_graphs[0].signature_def
     assert "serving_default" not in builtin_signatures  # what TF's exporter does, for contrast
@@ -127,14 +122,14 @@ def test_serving_default_kept_for_raw_receivers_with_a_warning(linear, tmp_path,
 
 def test_parsing_receiver_keeps_the_heads_classification_default(linear, tmp_path):
     export = linear.export_all_saved_models(
-        str(tmp_path), {MK.PREDICT: support.parsing_serving_receiver_fn()}
+        str(tmp_path), {MK.PREDICT: data.parsing_serving_receiver_fn()}
     )
     signatures = loader_impl.parse_saved_model(export).meta_graphs[0].signature_def
     assert signatures["serving_default"].method_name == "tensorflow/serving/classify"
-    outputs = support.run_signature(
-        export, ["serve"], "predict", {"examples": support.serialized_examples(slice(0, 6))}
+    outputs = data.run_signature(
+        export, ["serve"], "predict", {"examples": data.serialized_examples(slice(0, 6))}
     )
-    expected = support.estimator_predictions(linear, slice(0, 6))
+    expected = data.estimator_predictions(linear, slice(0, 6))
     np.testing.assert_allclose(
         outputs["logits"], np.stack([row["logits"] for row in expected]), rtol=1e-5
     )
@@ -148,7 +143,7 @@ def test_assets_extra_copied_with_nested_destinations(linear, tmp_path):
     source.write_text("hello")
     assets = {"my_asset_file.txt": str(source), "nested/deeper/copy.txt": str(source)}
     export = linear.export_all_saved_models(
-        str(tmp_path / "exports"), support.receiver_map(modes=[MK.PREDICT]), assets_extra=assets
+        str(tmp_path / "exports"), data.receiver_map(modes=[MK.PREDICT]), assets_extra=assets
     )
     assert (
         tmp_path
@@ -172,7 +167,7 @@ def test_assets_extra_outside_the_export_is_refused_before_writing(linear, tmp_p
     with pytest.raises(ValueError, match="points outside assets.extra/"):
         linear.export_all_saved_models(
             str(base),
-            support.receiver_map(modes=[MK.PREDICT]),
+            data.receiver_map(modes=[MK.PREDICT]),
             assets_extra={destination: str(source)},
         )
     assert not base.exists()
@@ -180,10 +175,10 @@ def test_assets_extra_outside_the_export_is_refused_before_writing(linear, tmp_p
 
 
 def test_as_text_writes_pbtxt_that_loads(linear, tmp_path):
-    export = linear.export_all_saved_models(str(tmp_path), support.receiver_map(), as_text=True)
+    export = linear.export_all_saved_models(str(tmp_path), data.receiver_map(), as_text=True)
     assert sorted(os.listdir(export)) == ["saved_model.pbtxt", "variables"]
-    support.assert_predict_parity(linear, export)
-    support.assert_train_trains(export)
+    data.assert_predict_parity(linear, export)
+    data.assert_train_trains(export)
 
 
 def _matmul_attrs(export):
@@ -192,34 +187,38 @@ def _matmul_attrs(export):
 
 
 def test_strip_default_attrs_is_honoured(custom, tmp_path):
-    receivers = support.receiver_map(tf.float32, [MK.PREDICT])
+    receivers = data.receiver_map(tf.float32, [MK.PREDICT])
     kept = estimator_ext.export_all_saved_models(custom, str(tmp_path / "kept"), receivers)
     stripped = estimator_ext.export_all_saved_models(
         custom, str(tmp_path / "stripped"), receivers, strip_default_attrs=True
     )
     assert all("transpose_a" in attrs for attrs in _matmul_attrs(kept)) and _matmul_attrs(kept)
     assert not any("transpose_a" in attrs for attrs in _matmul_attrs(stripped))
-    support.assert_predict_parity(custom, stripped)
+    data.assert_predict_parity(custom, stripped)
 
 
 def test_same_second_exports_get_distinct_directories(linear, tmp_path):
-    receivers = support.receiver_map(modes=[MK.PREDICT])
+    receivers = data.receiver_map(modes=[MK.PREDICT])
     exports = [linear.export_all_saved_models(str(tmp_path), receivers) for _ in range(3)]
     names = [int(os.path.basename(export)) for export in exports]
     assert len(set(names)) == 3 and names == sorted(names)
     assert sorted(os.listdir(tmp_path)) == sorted(map(str, names))
     for export in exports:
-        support.assert_predict_parity(linear, export)
+        data.assert_predict_parity(linear, export)
 
 
-def test_explicit_older_checkpoint_is_exported(custom, tmp_path):
+def test_explicit_older_checkpoint_is_exported(tmp_path, tmp_path_factory):
+    # Trains on, so an estimator of its own: an older and a newer checkpoint.
+    model_dir = str(tmp_path_factory.mktemp("older_checkpoint") / "model")
+    custom = tf.estimator.Estimator(data.make_model_fn(), model_dir=model_dir)
+    custom.train(data.input_fn(data.TARGET), steps=5)
     first = custom.latest_checkpoint()
-    custom.train(support.input_fn(support.TARGET), steps=5)
+    custom.train(data.input_fn(data.TARGET), steps=5)
     export = estimator_ext.export_all_saved_models(
-        custom, str(tmp_path), support.receiver_map(tf.float32, [MK.PREDICT]), checkpoint_path=first
+        custom, str(tmp_path), data.receiver_map(tf.float32, [MK.PREDICT]), checkpoint_path=first
     )
-    rows = support.features_np(slice(0, 5))
-    outputs = support.run_signature(export, ["serve"], "serving_default", rows)
+    rows = data.features_np(slice(0, 5))
+    outputs = data.run_signature(export, ["serve"], "serving_default", rows)
     expected = list(
         custom.predict(
             lambda: tf.data.Dataset.from_tensor_slices(rows).batch(5), checkpoint_path=first
@@ -240,7 +239,7 @@ def test_saved_model_cli_show_all(full_export):
         text=True,
         timeout=300,
     )
-    if support.TF_MINOR == (2, 13):
+    if data.TF_MINOR == (2, 13):
         # TF 2.13's saved_model_cli sorts meta graphs by their tags container, which
         # protobuf 4 cannot compare: `show --all` fails on any SavedModel with more than
         # one meta graph (fixed in 2.14). `show --tag_set` works (docs/versions.md).

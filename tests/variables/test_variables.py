@@ -25,8 +25,8 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import _checkpoint, _variables
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 ALL_MODES = (MK.TRAIN, MK.EVAL, MK.PREDICT)
 #: What the PREDICT graph of adagrad_model_fn saves: the checkpoint less the Adagrad slots.
@@ -85,13 +85,13 @@ def _adagrad_estimator(model_dir, **params):
 def adagrad(tmp_path_factory):
     """Trained 20 steps with a checkpoint every 10: an older and a latest checkpoint."""
     estimator = _adagrad_estimator(str(tmp_path_factory.mktemp("adagrad") / "model"))
-    estimator.train(support.input_fn(support.TARGET), steps=20)
+    estimator.train(data.input_fn(data.TARGET), steps=20)
     return estimator
 
 
 def _export(estimator, export_base, modes=ALL_MODES, **kwargs):
     return estimator_ext.export_all_saved_models(
-        estimator, str(export_base), support.receiver_map(tf.float32, modes), **kwargs
+        estimator, str(export_base), data.receiver_map(tf.float32, modes), **kwargs
     )
 
 
@@ -135,21 +135,21 @@ def test_train_export_of_a_plain_model_copies_the_checkpoint(adagrad, tmp_path):
     ):
         assert got.read() == want.read()
     _assert_same_tensors(_exported_tensors(export), _checkpoint_tensors(checkpoint))
-    support.assert_predict_parity(adagrad, export)
-    support.assert_eval_parity(adagrad, export, support.TARGET)
-    support.assert_train_trains(export, support.TARGET)
+    data.assert_predict_parity(adagrad, export)
+    data.assert_eval_parity(adagrad, export, data.TARGET)
+    data.assert_train_trains(export, data.TARGET)
 
 
 def test_training_on_leaves_a_copied_export_alone(tmp_path):
     estimator = _adagrad_estimator(str(tmp_path / "model"))
-    estimator.train(support.input_fn(support.TARGET), steps=10)
+    estimator.train(data.input_fn(data.TARGET), steps=10)
     checkpoint = estimator.latest_checkpoint()
     export = _export(estimator, tmp_path / "exports")
     assert export.variables_strategy == _variables.COPY
     before = _exported_tensors(export)
     # Training on writes new checkpoint files and deletes old ones (keep_checkpoint_max=5):
     # the export, a copy of the old files, must not change.
-    estimator.train(support.input_fn(support.TARGET), steps=60)
+    estimator.train(data.input_fn(data.TARGET), steps=60)
     assert not os.path.exists(checkpoint + ".index")
     _assert_same_tensors(_exported_tensors(export), before)
 
@@ -177,7 +177,7 @@ def test_predict_only_export_streams_only_what_predict_needs(adagrad, tmp_path):
     assert [name for name in _variables_dir(export) if not name.startswith("variables.data-")] == [
         "variables.index"
     ]
-    support.assert_predict_parity(adagrad, export)
+    data.assert_predict_parity(adagrad, export)
 
 
 def test_streamed_partitions_restore_through_the_modes_sharded_saver(adagrad, tmp_path):
@@ -202,8 +202,8 @@ def test_eval_first_export_streams_and_predict_is_checked_against_it(adagrad, tm
     assert export.saved_variables_mode == MK.EVAL
     assert export.variables_strategy == _variables.STREAM
     assert set(_exported_tensors(export)) == PREDICT_VARIABLES
-    support.assert_predict_parity(adagrad, export)
-    support.assert_eval_parity(adagrad, export, support.TARGET)
+    data.assert_predict_parity(adagrad, export)
+    data.assert_eval_parity(adagrad, export, data.TARGET)
 
 
 def test_predict_only_subset_is_copied_byte_for_byte_into_one_data_file(adagrad, tmp_path):
@@ -248,7 +248,7 @@ def test_v1_checkpoint_subset_streams_in_many_small_shards_merged_into_one(adagr
         _exported_tensors(export),
         _checkpoint_tensors(adagrad.latest_checkpoint(), PREDICT_VARIABLES),
     )
-    support.assert_predict_parity(adagrad, export)
+    data.assert_predict_parity(adagrad, export)
 
 
 @pytest.mark.parametrize(
@@ -265,9 +265,9 @@ def test_every_strategy_writes_the_same_variables(adagrad, tmp_path, modes, stra
     forced = _export(adagrad, tmp_path / "forced", modes=modes, **_forced(strategy))
     assert forced.variables_strategy == strategy != natural.variables_strategy
     _assert_same_tensors(_exported_tensors(forced), _exported_tensors(natural))
-    support.assert_predict_parity(adagrad, forced)
+    data.assert_predict_parity(adagrad, forced)
     if MK.EVAL in modes:
-        support.assert_eval_parity(adagrad, forced, support.TARGET)
+        data.assert_eval_parity(adagrad, forced, data.TARGET)
 
 
 def test_forcing_a_strategy_that_cannot_apply_is_refused_and_leaves_nothing(adagrad, tmp_path):
@@ -310,19 +310,17 @@ def table_model_fn(features, labels, mode):
 
 
 @pytest.fixture(scope="module")
-def restore_save_estimators(tmp_path_factory):
+def restore_save_estimators(tmp_path_factory, trained_object_checkpoint_regressor):
     base = tmp_path_factory.mktemp("restore_save")
     found = {
         "mutable_hash_table": tf.estimator.Estimator(table_model_fn, model_dir=str(base / "table")),
         "custom_saver": tf.estimator.Estimator(
-            support.make_model_fn(saver="custom"), model_dir=str(base / "custom")
-        ),
-        "checkpoint_saver": tf.estimator.Estimator(
-            support.make_model_fn(saver="checkpoint"), model_dir=str(base / "ckpt")
+            data.make_model_fn(saver="custom"), model_dir=str(base / "custom")
         ),
     }
     for estimator in found.values():
-        estimator.train(support.input_fn(support.TARGET), steps=5)
+        estimator.train(data.input_fn(data.TARGET), steps=5)
+    found["checkpoint_saver"] = trained_object_checkpoint_regressor  # shared, read-only
     return found
 
 
@@ -332,9 +330,9 @@ def test_tables_and_custom_savers_restore_then_save(restore_save_estimators, tmp
     estimator = restore_save_estimators[name]
     export = _export(estimator, tmp_path, modes=modes)
     assert export.variables_strategy == _variables.RESTORE_SAVE
-    support.assert_predict_parity(estimator, export)
+    data.assert_predict_parity(estimator, export)
     if MK.EVAL in modes:
-        support.assert_eval_parity(estimator, export, support.TARGET)
+        data.assert_eval_parity(estimator, export, data.TARGET)
     with pytest.raises(ValueError, match="cannot apply"):
         _export(estimator, tmp_path / "forced", modes=modes, **_forced(_variables.STREAM))
     assert not (tmp_path / "forced").exists()
@@ -508,7 +506,7 @@ def test_warm_start_checkpoint_is_the_fallback(adagrad, tmp_path):
     assert fresh.latest_checkpoint() is None
     assert _checkpoint.resolve_checkpoint(fresh, None) == adagrad.latest_checkpoint()
     export = _export(fresh, tmp_path / "exports", modes=(MK.PREDICT,))
-    support.assert_predict_parity(adagrad, export)
+    data.assert_predict_parity(adagrad, export)
 
 
 def test_no_checkpoint_anywhere_says_where_it_looked(tmp_path):

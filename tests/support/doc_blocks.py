@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MAIN_SUITE = "main"
 
 CONTINUED = "<!-- continued -->"

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 
 def test_supervised_input_receiver_is_public_and_is_tfs():
@@ -18,7 +18,7 @@ def test_supervised_input_receiver_is_public_and_is_tfs():
 def test_raw_builder_accepts_tensor_specs_and_graph_tensors():
     with tf.Graph().as_default():
         from_specs = estimator_ext.build_raw_supervised_input_receiver_fn(
-            support.FEATURE_SPECS,
+            data.FEATURE_SPECS,
             tf.TensorSpec([None, 1], tf.int64, name="label"),
             default_batch_size=4,
         )()
@@ -36,13 +36,13 @@ def test_receiver_from_input_fn_exports_train_and_eval_with_parity(
     trained_linear_classifier, tmp_path
 ):
     estimator = trained_linear_classifier
-    receiver_fn = estimator_ext.build_supervised_input_receiver_fn_from_input_fn(support.input_fn())
+    receiver_fn = estimator_ext.build_supervised_input_receiver_fn_from_input_fn(data.input_fn())
     export = estimator_ext.export_all_saved_models(
         estimator, str(tmp_path / "exports"), {MK.TRAIN: receiver_fn, MK.EVAL: receiver_fn}
     )
     assert list(export.keys()) == [MK.TRAIN, MK.EVAL]
-    support.assert_eval_parity(estimator, export)
-    support.assert_train_trains(export)
+    data.assert_eval_parity(estimator, export)
+    data.assert_train_trains(export)
 
 
 def test_receiver_from_input_fn_passes_arguments_and_rejects_non_callables():

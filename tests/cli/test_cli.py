@@ -20,9 +20,9 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import cli
-from tests import support
+from tests.support import data
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUBPROCESS_TIMEOUT = 240
 
 FACTORY_MODULE = """
@@ -77,16 +77,16 @@ def trained(tmp_path_factory):
     """(model_dir, checkpoint prefix after the first round, export of all modes)."""
     root = tmp_path_factory.mktemp("cli")
     model_dir = str(root / "model")
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
-    estimator.train(support.input_fn(), steps=5)
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
+    estimator.train(data.input_fn(), steps=5)
     first_checkpoint = estimator.latest_checkpoint()
-    estimator.train(support.input_fn(), steps=5)
+    estimator.train(data.input_fn(), steps=5)
     asset = root / "notes.txt"
     asset.write_text("hello")
     export = estimator_ext.export_all_saved_models(
         estimator,
         str(root / "exports"),
-        support.receiver_map(),
+        data.receiver_map(),
         assets_extra={"docs/notes.txt": str(asset)},
     )
     return model_dir, first_checkpoint, str(export)
@@ -232,9 +232,9 @@ def test_export_end_to_end_with_predict_parity(trained, factory_module, capsys):
     ):
         assert f"estimator-ext: Building the {mode} graph" in err
     assert "estimator-ext: wrote train, eval, infer: variables from train" in err
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
-    support.assert_predict_parity(estimator, export)
-    support.assert_train_trains(export)
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
+    data.assert_predict_parity(estimator, export)
+    data.assert_train_trains(export)
 
 
 def test_export_from_an_older_checkpoint_with_a_receiver_dict(trained, factory_module, capsys):
@@ -279,8 +279,8 @@ def test_export_through_python_m_in_a_fresh_interpreter(trained, factory_module)
     export = result.stdout.strip()
     assert result.stdout.count("\n") == 1 and os.path.isabs(export) is False
     assert "Building the 'infer' (ModeKeys.PREDICT) graph" in result.stderr
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
-    support.assert_predict_parity(estimator, str(factory_module / export))
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
+    data.assert_predict_parity(estimator, str(factory_module / export))
 
 
 # --- export's progress: a bar on a terminal, plain lines elsewhere, nothing with --quiet ---

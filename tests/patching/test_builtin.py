@@ -21,36 +21,33 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 import estimator_ext
 from estimator_ext import _tf_names, patching
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 # Tests here patch on purpose; tests/conftest.py's never_leave_patched unpatches after each.
 pytestmark = pytest.mark.patches
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUBPROCESS_TIMEOUT = 240
 BUILTIN = "experimental_export_all_saved_models"
 ESTIMATOR_BASE = tf.compat.v1.estimator.Estimator  # the class that defines BUILTIN
 TF_METHOD = ESTIMATOR_BASE.__dict__[BUILTIN]
 
 
-@pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory):
-    model_dir = str(tmp_path_factory.mktemp("builtin_model"))
-    tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir).train(
-        support.input_fn(), steps=20
-    )
-    return model_dir
+@pytest.fixture
+def trained_dir(trained_linear_classifier):
+    """The shared trained LinearClassifier's model_dir (tests/conftest.py); read-only."""
+    return trained_linear_classifier.model_dir
 
 
 def classifier(model_dir):
-    return tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
+    return tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
 
 
 def tfma_like_map():
     """What TFMA's export_eval_savedmodel passes: EVAL, PREDICT, and a None entry."""
-    supervised = support.receiver_map(modes=[MK.EVAL])[MK.EVAL]
-    return {MK.TRAIN: None, MK.EVAL: supervised, MK.PREDICT: support.parsing_serving_receiver_fn()}
+    supervised = data.receiver_map(modes=[MK.EVAL])[MK.EVAL]
+    return {MK.TRAIN: None, MK.EVAL: supervised, MK.PREDICT: data.parsing_serving_receiver_fn()}
 
 
 def read_saved_model(export_dir):
@@ -97,11 +94,11 @@ def test_patched_builtin_matches_tf_own_export(trained_dir, tmp_path):
     assert variable_names(our_dir) == variable_names(their_dir)
     # TF strips default attributes on this path; so do we.
     assert read_saved_model(our_dir).meta_graphs[0].meta_info_def.stripped_default_attrs
-    support.assert_eval_parity(estimator, our_dir)
-    got = support.run_signature(
-        our_dir, ["serve"], "predict", {"examples": support.serialized_examples(slice(0, 8))}
+    data.assert_eval_parity(estimator, our_dir)
+    got = data.run_signature(
+        our_dir, ["serve"], "predict", {"examples": data.serialized_examples(slice(0, 8))}
     )
-    want = support.estimator_predictions(estimator, slice(0, 8))
+    want = data.estimator_predictions(estimator, slice(0, 8))
     np.testing.assert_allclose(
         got["probabilities"], np.stack([row["probabilities"] for row in want]), rtol=1e-5
     )
@@ -110,8 +107,8 @@ def test_patched_builtin_matches_tf_own_export(trained_dir, tmp_path):
 def test_every_mode_and_keyword_arguments_and_the_class_call(trained_dir, tmp_path):
     estimator = classifier(trained_dir)
     receivers = dict(
-        support.receiver_map(modes=[MK.TRAIN, MK.EVAL]),
-        **{MK.PREDICT: support.parsing_serving_receiver_fn()},
+        data.receiver_map(modes=[MK.TRAIN, MK.EVAL]),
+        **{MK.PREDICT: data.parsing_serving_receiver_fn()},
     )
     theirs = estimator.experimental_export_all_saved_models(
         export_dir_base=str(tmp_path / "tf"), input_receiver_fn_map=receivers
@@ -127,7 +124,7 @@ def test_every_mode_and_keyword_arguments_and_the_class_call(trained_dir, tmp_pa
     assert type(ours) is bytes
     assert describe(ours.decode()) == describe(theirs.decode())
     assert sorted(describe(ours.decode())) == [("eval",), ("serve",), ("train",)]
-    support.assert_train_trains(ours.decode())
+    data.assert_train_trains(ours.decode())
 
 
 def test_a_failing_export_leaves_nothing_where_tf_leaves_temp(trained_dir, tmp_path):
@@ -157,7 +154,7 @@ def test_a_failure_in_the_middle_leaves_nothing(trained_dir, tmp_path):
         raise RuntimeError("serving receiver broke")
 
     receivers = {
-        MK.EVAL: support.receiver_map(modes=[MK.EVAL])[MK.EVAL],
+        MK.EVAL: data.receiver_map(modes=[MK.EVAL])[MK.EVAL],
         MK.PREDICT: broken_serving_receiver,
     }
     estimator = classifier(trained_dir)
@@ -185,7 +182,7 @@ def test_a_bad_key_is_our_error(trained_dir, tmp_path):
     not_a_mode = "'predict', which is not a tf.estimator.ModeKeys"
     with estimator_ext.patched(builtin=True), pytest.raises(ValueError, match=not_a_mode):
         classifier(trained_dir).experimental_export_all_saved_models(
-            base, {"predict": support.parsing_serving_receiver_fn(), MK.TRAIN: None}
+            base, {"predict": data.parsing_serving_receiver_fn(), MK.TRAIN: None}
         )
     assert not os.path.exists(base)
 

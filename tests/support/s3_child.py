@@ -13,7 +13,7 @@ and answers one JSON line on a private copy of stdout:
   (``estimator_ext.clean_stale_temporaries`` on each base);
 * ``{"op": "quit"}``.
 
-Run as ``python _s3_child.py <model_dir> [--export BASE]``: with ``--export`` it makes
+Run as ``python s3_child.py <model_dir> [--export BASE]``: with ``--export`` it makes
 that one export and exits (what the kill test SIGKILLs at random moments).
 """
 
@@ -38,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_io  # noqa: E402,F401  (registers s3://)
 
 import estimator_ext  # noqa: E402
-from tests import support as _model  # noqa: E402
+from tests.support import data as _model  # noqa: E402
 
 tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
 

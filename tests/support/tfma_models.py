@@ -11,17 +11,17 @@ from typing import Any
 
 import tensorflow as tf
 
-from tests import support
+from tests.support import data
 
 MK = tf.estimator.ModeKeys
 
 
 def linear_classifier(model_dir: str) -> tf.estimator.Estimator:
-    return tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
+    return tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
 
 
 def linear_regressor(model_dir: str) -> tf.estimator.Estimator:
-    return tf.estimator.LinearRegressor(support.feature_columns(), model_dir=model_dir)
+    return tf.estimator.LinearRegressor(data.feature_columns(), model_dir=model_dir)
 
 
 def custom_estimator(model_dir: str) -> tf.estimator.Estimator:

@@ -41,12 +41,13 @@ def test_nothing_to_write_logs_one_complete_record(caplog):
     assert _messages(caplog, "Writing") == ["Writing variables: 0.0 MiB of 0.0 MiB (100%)"]
 
 
-def test_an_export_logs_each_mode_graph_built_and_the_bytes_written(tmp_path, caplog):
+def test_an_export_logs_each_mode_graph_built_and_the_bytes_written(
+    tmp_path, caplog, trained_subset_model
+):
     import estimator_ext
-    from tests import subset_model
+    from tests.support import subset_model
 
-    estimator = subset_model.make_estimator(str(tmp_path / "model"), rows=16)
-    subset_model.train(estimator)
+    estimator = trained_subset_model
     with caplog.at_level(logging.INFO, logger="estimator_ext"):
         estimator_ext.export_all_saved_models(
             estimator, str(tmp_path / "exports"), subset_model.receiver_map()

@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tests import support as _model
-from tests.s3server import BUCKET, bucket_keys
+from tests.support import data as _model
+from tests.support.s3server import BUCKET, bucket_keys
 
-CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_s3_child.py")
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3_child.py")
 TEMP_PREFIX = ".estimator_ext-tmp-"
 CLAIM_PREFIX = ".estimator_ext-claim-"
 
 
 class S3Child:
-    """The ``_s3_child.py`` process, answering requests one line at a time (bounded)."""
+    """The ``s3_child.py`` process, answering requests one line at a time (bounded)."""
 
     def __init__(self, model_dir: str, env: dict[str, str], log_path: str) -> None:
         self._log = open(log_path, "w")
@@ -141,7 +141,7 @@ def check_complete_export(client: Any, export_dir: str, checkpoint_prefix: str) 
 
 
 def fault_env(endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    from tests.s3server import s3_env
+    from tests.support.s3server import s3_env
 
     settings = {
         # small parts, so the ~100 KB variables and saved_model.pb files are multipart

@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 CASES = {
     "custom": dict(),
@@ -33,10 +33,10 @@ def vocabulary_file(tmp_path_factory):
 def train_custom(tmp_path_factory, vocabulary_file="", steps=10, **options):
     base = tmp_path_factory.mktemp("custom")
     estimator = tf.estimator.Estimator(
-        support.make_model_fn(vocabulary_file=vocabulary_file, **options),
+        data.make_model_fn(vocabulary_file=vocabulary_file, **options),
         model_dir=str(base / "model"),
     )
-    estimator.train(support.input_fn(support.TARGET), steps=steps)
+    estimator.train(data.input_fn(data.TARGET), steps=steps)
     return estimator, base
 
 
@@ -51,7 +51,7 @@ def exports(tmp_path_factory, vocabulary_file):
             if options.pop("vocabulary_file", False):
                 options["vocabulary_file"] = vocabulary_file
             estimator, base = train_custom(tmp_path_factory, **options)
-            receivers = support.receiver_map(tf.float32)
+            receivers = data.receiver_map(tf.float32)
             cache[name] = (
                 estimator,
                 estimator_ext.export_all_saved_models(estimator, str(base / "exports"), receivers),
@@ -64,19 +64,19 @@ def exports(tmp_path_factory, vocabulary_file):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_predict_parity(exports, name):
     estimator, export = exports(name)
-    support.assert_predict_parity(estimator, export)
+    data.assert_predict_parity(estimator, export)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_eval_parity(exports, name):
     estimator, export = exports(name)
-    assert "rmse" in support.assert_eval_parity(estimator, export, support.TARGET)
+    assert "rmse" in data.assert_eval_parity(estimator, export, data.TARGET)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_train_op_trains(exports, name):
     _, export = exports(name)
-    support.assert_train_trains(export, support.TARGET)
+    data.assert_train_trains(export, data.TARGET)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -89,8 +89,8 @@ def test_loads_with_tf2_loader_in_every_mode(exports, name):
 def test_vocabulary_file_is_an_asset_and_lookups_work_after_loading(exports):
     _, export = exports("vocabulary_file")
     assert os.listdir(os.path.join(export, "assets")) == ["colors.txt"]
-    outputs = support.run_signature(
-        export, ["serve"], "serving_default", support.features_np(slice(0, 3))
+    outputs = data.run_signature(
+        export, ["serve"], "serving_default", data.features_np(slice(0, 3))
     )
     np.testing.assert_array_equal(outputs["color_id"].ravel(), [0, 1, 2])
 
@@ -118,17 +118,17 @@ def test_custom_saver_is_the_one_the_export_restores_with(exports):
 # --- LinearSDCA -----------------------------------------------------------------------------
 
 SDCA_SPECS = {
-    "x1": support.FEATURE_SPECS["x1"],
-    "x2": support.FEATURE_SPECS["x2"],
+    "x1": data.FEATURE_SPECS["x1"],
+    "x2": data.FEATURE_SPECS["x2"],
     "example_id": tf.TensorSpec([None], tf.string, name="example_id"),
 }
 
 
 def _sdca_features(rows=slice(None)):
     return {
-        "x1": support.X1[rows],
-        "x2": support.X2[rows],
-        "example_id": np.array([str(i) for i in range(support.ROWS)])[rows],
+        "x1": data.X1[rows],
+        "x2": data.X2[rows],
+        "example_id": np.array([str(i) for i in range(data.ROWS)])[rows],
     }
 
 
@@ -145,7 +145,7 @@ def sdca(tmp_path_factory):
 
     def input_fn():
         dataset = (
-            tf.data.Dataset.from_tensor_slices((_sdca_features(), support.LABEL)).repeat().batch(8)
+            tf.data.Dataset.from_tensor_slices((_sdca_features(), data.LABEL)).repeat().batch(8)
         )
         return tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
 
@@ -156,7 +156,7 @@ def sdca(tmp_path_factory):
     receivers = {
         MK.TRAIN: supervised,
         MK.EVAL: supervised,
-        MK.PREDICT: support.raw_serving_receiver_fn(SDCA_SPECS),
+        MK.PREDICT: data.raw_serving_receiver_fn(SDCA_SPECS),
     }
     return (
         estimator,
@@ -172,7 +172,7 @@ def test_sdca_train_graph_loads_and_its_train_op_trains(sdca):
         signature = meta_graph.signature_def["train"]
         feed = {
             graph.get_tensor_by_name(signature.inputs[key].name): value
-            for key, value in dict(_sdca_features(), label=support.LABEL).items()
+            for key, value in dict(_sdca_features(), label=data.LABEL).items()
         }
         loss = graph.get_tensor_by_name(signature.outputs["loss"].name)
         (train_op,) = graph.get_collection("saved_model_train_op")
@@ -189,7 +189,7 @@ def test_sdca_predict_and_eval_parity(sdca):
     estimator, _, export = sdca
     rows = slice(0, 10)
     features = _sdca_features(rows)
-    outputs = support.run_signature(export, ["serve"], "serving_default", features)
+    outputs = data.run_signature(export, ["serve"], "serving_default", features)
     expected = list(
         estimator.predict(lambda: tf.data.Dataset.from_tensor_slices(features).batch(10))
     )

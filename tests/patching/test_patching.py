@@ -24,10 +24,10 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import _legacy, _tf_exports, patching
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LEGACY_SCRIPT = os.path.join(REPO_ROOT, "examples", "legacy_contrib_script.py")
 METHOD_PARAMETERS = [
     "self",
@@ -137,7 +137,7 @@ def test_multi_export_returns_the_same_class_with_the_real_signature():
     ]
     assert cls.export_all_saved_models.__name__ == "export_all_saved_models"
     assert "one SavedModel" in inspect.getdoc(cls.export_all_saved_models).replace("ONE", "one")
-    estimator = cls(support.feature_columns())
+    estimator = cls(data.feature_columns())
     assert (
         list(inspect.signature(estimator.export_all_saved_models).parameters)
         == METHOD_PARAMETERS[1:]
@@ -188,27 +188,27 @@ def test_multi_export_refuses_what_is_not_an_estimator_class(not_a_class, expect
 
 
 def test_decorated_estimator_exports_all_modes_with_predict_parity(trained_dir, tmp_path):
-    estimator = DecoratedLinear(support.feature_columns(), model_dir=trained_dir)
-    export = estimator.export_all_saved_models(str(tmp_path / "exports"), support.receiver_map())
+    estimator = DecoratedLinear(data.feature_columns(), model_dir=trained_dir)
+    export = estimator.export_all_saved_models(str(tmp_path / "exports"), data.receiver_map())
     assert sorted(export.keys()) == sorted([MK.TRAIN, MK.EVAL, MK.PREDICT])
-    support.assert_predict_parity(estimator, export)
+    data.assert_predict_parity(estimator, export)
     # Called through the class, as an unbound method, it is the same export.
     again = DecoratedLinear.export_all_saved_models(
-        estimator, str(tmp_path / "again"), support.receiver_map(modes=[MK.PREDICT])
+        estimator, str(tmp_path / "again"), data.receiver_map(modes=[MK.PREDICT])
     )
-    support.assert_predict_parity(estimator, again)
+    data.assert_predict_parity(estimator, again)
 
 
 def test_mixin_and_decorator_together_export(trained_dir, tmp_path):
     combined = estimator_ext.multi_export(
         type("Both", (estimator_ext.MultiExportMixin, tf.estimator.LinearClassifier), {})
     )
-    estimator = combined(support.feature_columns(), model_dir=trained_dir)
+    estimator = combined(data.feature_columns(), model_dir=trained_dir)
     export = estimator.export_all_saved_models(
-        str(tmp_path), support.receiver_map(modes=[MK.EVAL, MK.PREDICT])
+        str(tmp_path), data.receiver_map(modes=[MK.EVAL, MK.PREDICT])
     )
-    support.assert_predict_parity(estimator, export)
-    support.assert_eval_parity(estimator, export)
+    data.assert_predict_parity(estimator, export)
+    data.assert_eval_parity(estimator, export)
 
 
 def test_decorated_classes_and_instances_pickle(tmp_path):
@@ -223,7 +223,7 @@ def test_decorated_classes_and_instances_pickle(tmp_path):
         == METHOD_PARAMETERS[1:]
     )
     # Canned estimators hold a local model_fn and never pickled; their class and config do.
-    canned = DecoratedLinear(support.feature_columns(), model_dir=str(tmp_path))
+    canned = DecoratedLinear(data.feature_columns(), model_dir=str(tmp_path))
     assert pickle.loads(pickle.dumps(canned.config)).model_dir == canned.config.model_dir
 
 
@@ -250,12 +250,12 @@ def test_patch_decorates_every_estimator_class_of_both_namespaces():
 
 def test_patched_canned_estimators_and_model_to_estimator_export(trained_dir, tmp_path):
     with estimator_ext.patched():
-        linear = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=trained_dir)
+        linear = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=trained_dir)
         export = linear.export_all_saved_models(
-            str(tmp_path / "linear"), support.receiver_map(modes=[MK.TRAIN, MK.PREDICT])
+            str(tmp_path / "linear"), data.receiver_map(modes=[MK.TRAIN, MK.PREDICT])
         )
-        support.assert_predict_parity(linear, export)
-        support.assert_train_trains(export)
+        data.assert_predict_parity(linear, export)
+        data.assert_train_trains(export)
 
         inputs = {name: tf.keras.Input(shape=(1,), name=name) for name in ("x1", "x2")}
         output = tf.keras.layers.Dense(1, name="score")(
@@ -268,17 +268,17 @@ def test_patched_canned_estimators_and_model_to_estimator_export(trained_dir, tm
         )
         # TF 2.15's model_to_estimator returns a plain tf.estimator.Estimator: patched too.
         assert type(keras_estimator) is tf.estimator.Estimator
-        specs = {name: support.FEATURE_SPECS[name] for name in ("x1", "x2")}
+        specs = {name: data.FEATURE_SPECS[name] for name in ("x1", "x2")}
         keras_export = keras_estimator.export_all_saved_models(
-            str(tmp_path / "keras_export"), {MK.PREDICT: support.raw_serving_receiver_fn(specs)}
+            str(tmp_path / "keras_export"), {MK.PREDICT: data.raw_serving_receiver_fn(specs)}
         )
-        got = support.run_signature(
-            keras_export, ["serve"], "serving_default", {"x1": support.X1[:8], "x2": support.X2[:8]}
+        got = data.run_signature(
+            keras_export, ["serve"], "serving_default", {"x1": data.X1[:8], "x2": data.X2[:8]}
         )
         expected = list(
             keras_estimator.predict(
                 lambda: tf.data.Dataset.from_tensor_slices(
-                    {"x1": support.X1[:8], "x2": support.X2[:8]}
+                    {"x1": data.X1[:8], "x2": data.X2[:8]}
                 ).batch(8)
             )
         )
@@ -370,8 +370,8 @@ def test_patched_estimators_with_mixin_or_decorator_still_construct():
     with estimator_ext.patched():
         # Estimator.__init__ refuses subclasses that override Estimator's members; the
         # patched Estimator now has the method, and these classes must still construct.
-        assert isinstance(MixinLinear(support.feature_columns()), MixinLinear)
-        assert isinstance(DecoratedLinear(support.feature_columns()), DecoratedLinear)
+        assert isinstance(MixinLinear(data.feature_columns()), MixinLinear)
+        assert isinstance(DecoratedLinear(data.feature_columns()), DecoratedLinear)
         assert isinstance(DecoratedCustom(), DecoratedCustom)
         # Documented limitation: a subclass with its own, different method of that name.
         own = type(
@@ -485,17 +485,17 @@ def test_other_contrib_names_raise_attribute_error_naming_what_is_restored(acces
 
 
 def test_export_saved_model_for_mode_exports_one_mode(trained_dir, tmp_path):
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=trained_dir)
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=trained_dir)
     with estimator_ext.patched():
         serving = tf.contrib.estimator.export_saved_model_for_mode(
             estimator,
             str(tmp_path / "serve"),
-            support.raw_serving_receiver_fn(support.FEATURE_SPECS),
+            data.raw_serving_receiver_fn(data.FEATURE_SPECS),
         )
         training = tf.contrib.estimator.export_saved_model_for_mode(
             estimator,
             str(tmp_path / "train"),
-            support.receiver_map(modes=[MK.TRAIN])[MK.TRAIN],
+            data.receiver_map(modes=[MK.TRAIN])[MK.TRAIN],
             mode=MK.TRAIN,
         )
         with pytest.raises(ValueError, match="mode='predict' is not a tf.estimator.ModeKeys value"):
@@ -505,8 +505,8 @@ def test_export_saved_model_for_mode_exports_one_mode(trained_dir, tmp_path):
         with pytest.raises(ValueError, match="input_receiver_fn is None"):
             tf.contrib.estimator.export_saved_model_for_mode(estimator, str(tmp_path / "bad"), None)
     assert serving.keys() == {MK.PREDICT} and training.keys() == {MK.TRAIN}
-    support.assert_predict_parity(estimator, serving)
-    support.assert_train_trains(training)
+    data.assert_predict_parity(estimator, serving)
+    data.assert_train_trains(training)
     assert not (tmp_path / "bad").exists()
 
 
@@ -529,7 +529,7 @@ def test_placeholder_under_eager_returns_a_template_and_stays_a_placeholder_in_g
 
 
 def test_parsing_receiver_reads_templates_as_fixed_len_features(trained_dir, tmp_path):
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=trained_dir)
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=trained_dir)
     with estimator_ext.patched():
         feature_spec = {
             "x1": tf.compat.v1.placeholder(tf.float32, [None, 1]),
@@ -544,10 +544,10 @@ def test_parsing_receiver_reads_templates_as_fixed_len_features(trained_dir, tmp
             tf.estimator.export.build_parsing_serving_input_receiver_fn(
                 {"x1": tf.compat.v1.placeholder(tf.float32, [None, None])}
             )()
-    got = support.run_signature(
-        export, ["serve"], "predict", {"examples": support.serialized_examples(slice(0, 8))}
+    got = data.run_signature(
+        export, ["serve"], "predict", {"examples": data.serialized_examples(slice(0, 8))}
     )
-    expected = support.estimator_predictions(estimator, slice(0, 8))
+    expected = data.estimator_predictions(estimator, slice(0, 8))
     np.testing.assert_allclose(
         got["probabilities"], np.stack([row["probabilities"] for row in expected]), rtol=1e-5
     )

@@ -21,8 +21,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 import estimator_ext
 from estimator_ext import cli
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 ROWS = slice(0, 6)
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -32,13 +32,13 @@ def feature_dicts(rows: slice = ROWS) -> list[dict[str, Any]]:
     """One feature dict per row, as a user writes them (plain lists, str values)."""
     return [
         {"x1": [float(x1[0])], "x2": [float(x2[0])], "color": [str(color[0])]}
-        for x1, x2, color in zip(support.X1[rows], support.X2[rows], support.COLOR[rows])
+        for x1, x2, color in zip(data.X1[rows], data.X2[rows], data.COLOR[rows])
     ]
 
 
 def mixed_requests(rows: slice = ROWS) -> list[Any]:
     """Every accepted form, alternating: feature dicts, tf.train.Example, serialized bytes."""
-    serialized = support.serialized_examples(rows)
+    serialized = data.serialized_examples(rows)
     requests: list[Any] = []
     for index, features in enumerate(feature_dicts(rows)):
         form = index % 3
@@ -86,27 +86,23 @@ def replay_with_loader(export_dir: str) -> tuple[list[str], list[dict[str, np.nd
 
 
 def predictions(estimator: Any, rows: slice = ROWS) -> list[dict[str, np.ndarray]]:
-    return support.estimator_predictions(estimator, rows)
+    return data.estimator_predictions(estimator, rows)
 
 
-@pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    model_dir = str(tmp_path_factory.mktemp("warmup_classifier"))
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
-    estimator.train(support.input_fn(), steps=10)
-    return estimator
+@pytest.fixture
+def classifier(trained_linear_classifier):
+    """The shared trained LinearClassifier (tests/conftest.py); read-only."""
+    return trained_linear_classifier
 
 
-@pytest.fixture(scope="module")
-def regressor(tmp_path_factory):
-    model_dir = str(tmp_path_factory.mktemp("warmup_regressor"))
-    estimator = tf.estimator.LinearRegressor(support.feature_columns(), model_dir=model_dir)
-    estimator.train(support.input_fn(labels=support.TARGET), steps=10)
-    return estimator
+@pytest.fixture
+def regressor(trained_linear_regressor):
+    """The shared trained LinearRegressor (tests/conftest.py); read-only."""
+    return trained_linear_regressor
 
 
 def parsing_map() -> dict[str, Any]:
-    return {MK.PREDICT: support.parsing_serving_receiver_fn()}
+    return {MK.PREDICT: data.parsing_serving_receiver_fn()}
 
 
 # --- the file, read back and replayed, equals estimator.predict ---
@@ -125,7 +121,7 @@ def test_classifier_gets_classification_requests_equal_to_predict(classifier, tm
     # a feature dict was encoded as the very Example the user could have written
     assert logs[0].classify_log.request.input.example_list.examples[
         0
-    ] == tf.train.Example.FromString(support.serialized_examples(slice(0, 1))[0])
+    ] == tf.train.Example.FromString(data.serialized_examples(slice(0, 1))[0])
     _, results = replay_with_loader(export)
     expected = predictions(classifier)
     for result, want in zip(results, expected):
@@ -156,7 +152,7 @@ def test_raw_tensor_receiver_gets_predict_requests_equal_to_predict(classifier, 
         key: np.asarray([values]) for key, values in requests[1].items()
     }  # already a batch of 1
     export = estimator_ext.export_all_saved_models(
-        classifier, str(tmp_path / "exports"), support.receiver_map(), warmup_requests=requests
+        classifier, str(tmp_path / "exports"), data.receiver_map(), warmup_requests=requests
     )
     logs = read_warmup_logs(export)
     assert all(
@@ -219,7 +215,7 @@ def test_predict_signature_of_serialized_examples_gets_predict_requests(tmp_path
 
 
 def assert_nothing_exported(base: Any) -> None:
-    assert not os.path.exists(base) or support.listing(str(base)) == [], support.listing(str(base))
+    assert not os.path.exists(base) or data.listing(str(base)) == [], data.listing(str(base))
 
 
 def test_a_record_the_model_cannot_serve_fails_the_export_and_publishes_nothing(
@@ -244,12 +240,12 @@ def test_a_bad_raw_record_fails_the_export_and_an_existing_base_keeps_only_its_e
     classifier, tmp_path
 ):
     base = tmp_path / "exports"
-    first = estimator_ext.export_all_saved_models(classifier, str(base), support.receiver_map())
+    first = estimator_ext.export_all_saved_models(classifier, str(base), data.receiver_map())
     requests = feature_dicts()
     requests[2] = {"x1": [[0.5, 0.25]], "x2": [0.1], "color": ["red"]}  # shape [1, 2] for [None, 1]
     with pytest.raises(ValueError, match=r"warmup_requests\[2\].*cannot be served"):
         estimator_ext.export_all_saved_models(
-            classifier, str(base), support.receiver_map(), warmup_requests=requests
+            classifier, str(base), data.receiver_map(), warmup_requests=requests
         )
     assert os.listdir(base) == [os.path.basename(first)]
 
@@ -266,11 +262,11 @@ def test_more_than_1000_requests_is_a_value_error(classifier, tmp_path):
 def test_an_example_for_a_raw_tensor_receiver_is_refused(classifier, tmp_path):
     base = tmp_path / "exports"
     requests = feature_dicts(slice(0, 2)) + [
-        tf.train.Example.FromString(support.serialized_examples(slice(0, 1))[0])
+        tf.train.Example.FromString(data.serialized_examples(slice(0, 1))[0])
     ]
     with pytest.raises(ValueError) as raised:
         estimator_ext.export_all_saved_models(
-            classifier, str(base), support.receiver_map(), warmup_requests=requests
+            classifier, str(base), data.receiver_map(), warmup_requests=requests
         )
     message = str(raised.value)
     assert "warmup_requests[2] is a tf.train.Example" in message and "raw tensors" in message, (
@@ -332,7 +328,7 @@ def test_raw_receiver_needs_every_input(classifier, tmp_path):
         estimator_ext.export_all_saved_models(
             classifier,
             str(base),
-            support.receiver_map(),
+            data.receiver_map(),
             warmup_requests=[{"x1": [0.5], "x2": [0.1]}],
         )
     assert_nothing_exported(base)
@@ -346,7 +342,7 @@ def test_warmup_without_a_serve_graph_or_clashing_with_assets_extra_is_refused(
         estimator_ext.export_all_saved_models(
             classifier,
             str(base),
-            support.receiver_map(modes=[MK.EVAL]),
+            data.receiver_map(modes=[MK.EVAL]),
             warmup_requests=feature_dicts(),
         )
     handmade = tmp_path / "handmade_warmup"
@@ -381,7 +377,7 @@ def test_mixin_passes_warmup_requests_through(classifier, tmp_path):
     class WarmClassifier(estimator_ext.MultiExportMixin, tf.estimator.LinearClassifier):
         pass
 
-    estimator = WarmClassifier(support.feature_columns(), model_dir=classifier.model_dir)
+    estimator = WarmClassifier(data.feature_columns(), model_dir=classifier.model_dir)
     export = estimator.export_all_saved_models(
         str(tmp_path / "exports"), parsing_map(), warmup_requests=feature_dicts()
     )
@@ -392,7 +388,7 @@ def test_mixin_passes_warmup_requests_through(classifier, tmp_path):
 def test_all_modes_exporter_passes_warmup_requests_through_and_checks_them_when_built(
     classifier, tmp_path
 ):
-    receivers = dict(support.receiver_map(modes=[MK.TRAIN]), **parsing_map())
+    receivers = dict(data.receiver_map(modes=[MK.TRAIN]), **parsing_map())
     exporter = estimator_ext.AllModesExporter(
         "all_modes", receivers, warmup_requests=iter(mixed_requests())
     )
@@ -410,7 +406,7 @@ def test_all_modes_exporter_passes_warmup_requests_through_and_checks_them_when_
         )
     with pytest.raises(ValueError, match="no ModeKeys.PREDICT entry"):
         estimator_ext.AllModesExporter(
-            "all_modes", support.receiver_map(modes=[MK.EVAL]), warmup_requests=feature_dicts()
+            "all_modes", data.receiver_map(modes=[MK.EVAL]), warmup_requests=feature_dicts()
         )
 
 
@@ -418,14 +414,14 @@ def test_all_modes_exporter_passes_warmup_requests_through_and_checks_them_when_
 
 FACTORY_MODULE = textwrap.dedent("""
     import tensorflow as tf
-    from tests import support
+    from tests.support import data
 
 
     def make_estimator(model_dir=None):
-        return tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
+        return tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
 
 
-    RECEIVERS = {"infer": support.parsing_serving_receiver_fn()}
+    RECEIVERS = {"infer": data.parsing_serving_receiver_fn()}
 """)
 
 
@@ -461,7 +457,7 @@ def run_export(capsys, classifier, base, warmup_file):
 def test_cli_warmup_from_a_tfrecord_of_examples(classifier, cli_setup, capsys):
     warmup_file = cli_setup / "requests.tfrecord"
     with tf.io.TFRecordWriter(str(warmup_file)) as writer:
-        for record in support.serialized_examples(ROWS):
+        for record in data.serialized_examples(ROWS):
             writer.write(record)
     status, out, err = run_export(capsys, classifier, cli_setup / "exports", warmup_file)
     assert status == 0, err
@@ -480,7 +476,7 @@ def test_cli_warmup_from_json_lines(classifier, cli_setup, capsys):
     logs = read_warmup_logs(out.strip())
     assert len(logs) == 6
     first = logs[0].classify_log.request.input.example_list.examples[0]
-    assert first == tf.train.Example.FromString(support.serialized_examples(slice(0, 1))[0])
+    assert first == tf.train.Example.FromString(data.serialized_examples(slice(0, 1))[0])
 
 
 def test_cli_warmup_errors_are_one_line_and_leave_nothing(classifier, cli_setup, capsys):

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def export_base(tmp_path):
     base.mkdir()
     (base / "keep.txt").write_text("not ours")
     yield str(base)
-    assert support.listing(str(base)) == ["keep.txt"]
+    assert data.listing(str(base)) == ["keep.txt"]
 
 
 def expect(error, pattern, call):
@@ -36,7 +36,7 @@ def test_empty_map(trained_linear_classifier, export_base):
 
 
 def test_none_receiver_names_the_mode(trained_linear_classifier, export_base):
-    receivers = dict(support.receiver_map(), **{MK.EVAL: None})
+    receivers = dict(data.receiver_map(), **{MK.EVAL: None})
     message = expect(
         ValueError,
         re.escape("input_receiver_fn_map['eval'] (ModeKeys.EVAL) is None"),
@@ -57,7 +57,7 @@ def test_none_receiver_names_the_mode(trained_linear_classifier, export_base):
     ],
 )
 def test_near_miss_keys_name_the_mode_meant(trained_linear_classifier, export_base, key, meant):
-    receivers = {key: support.receiver_map()[MK.PREDICT]}
+    receivers = {key: data.receiver_map()[MK.PREDICT]}
     message = expect(
         ValueError,
         f"has key '{key}', which is not a tf.estimator.ModeKeys value",
@@ -70,8 +70,8 @@ def test_near_miss_keys_name_the_mode_meant(trained_linear_classifier, export_ba
 
 def test_unknown_key(trained_linear_classifier, export_base):
     receivers = {
-        "bogus": support.receiver_map()[MK.PREDICT],
-        MK.PREDICT: support.receiver_map()[MK.PREDICT],
+        "bogus": data.receiver_map()[MK.PREDICT],
+        MK.PREDICT: data.receiver_map()[MK.PREDICT],
     }
     message = expect(
         ValueError,
@@ -88,13 +88,11 @@ def test_unknown_key(trained_linear_classifier, export_base):
 
 def test_no_checkpoint_says_where_it_looked(tmp_path, export_base):
     model_dir = str(tmp_path / "untrained")
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
     message = expect(
         ValueError,
         "No checkpoint found",
-        lambda: estimator_ext.export_all_saved_models(
-            estimator, export_base, support.receiver_map()
-        ),
+        lambda: estimator_ext.export_all_saved_models(estimator, export_base, data.receiver_map()),
     )
     assert model_dir in message and "checkpoint_path=" in message
 
@@ -105,7 +103,7 @@ def test_missing_checkpoint_path(trained_linear_classifier, export_base, tmp_pat
         ValueError,
         re.escape(f"checkpoint_path={missing!r} does not exist"),
         lambda: estimator_ext.export_all_saved_models(
-            trained_linear_classifier, export_base, support.receiver_map(), checkpoint_path=missing
+            trained_linear_classifier, export_base, data.receiver_map(), checkpoint_path=missing
         ),
     )
     assert "without '.index'" in message
@@ -122,7 +120,7 @@ def test_checkpoint_path_directory_without_checkpoint(
         lambda: estimator_ext.export_all_saved_models(
             trained_linear_classifier,
             export_base,
-            support.receiver_map(),
+            data.receiver_map(),
             checkpoint_path=str(empty),
         ),
     )
@@ -133,7 +131,7 @@ def test_not_an_estimator_is_a_type_error(export_base):
         TypeError,
         "`estimator` must be a tf.estimator.Estimator.*received Sequential",
         lambda: estimator_ext.export_all_saved_models(
-            tf.keras.Sequential(), export_base, support.receiver_map()
+            tf.keras.Sequential(), export_base, data.receiver_map()
         ),
     )
 
@@ -144,12 +142,12 @@ def test_mode_without_loss(tmp_path, export_base):
         prediction = tf.compat.v1.layers.dense(features["x1"], 1)
         return tf.estimator.EstimatorSpec(MK.PREDICT, predictions={"y": prediction})
 
-    estimator = _trained_from(tmp_path, support.make_model_fn(), predict_only_model_fn)
+    estimator = _trained_from(tmp_path, data.make_model_fn(), predict_only_model_fn)
     expect(
         ValueError,
         re.escape("The model_fn returned no loss in 'eval' (ModeKeys.EVAL) mode"),
         lambda: estimator_ext.export_all_saved_models(
-            estimator, export_base, support.receiver_map(tf.float32, [MK.EVAL, MK.PREDICT])
+            estimator, export_base, data.receiver_map(tf.float32, [MK.EVAL, MK.PREDICT])
         ),
     )
 
@@ -160,14 +158,14 @@ def test_predict_without_outputs(tmp_path, export_base):
         tf.compat.v1.get_variable("weights", shape=[2, 1])
         return tf.estimator.EstimatorSpec(mode, predictions={})
 
-    estimator = _trained_from(tmp_path, support.make_model_fn(), empty_predictions_model_fn)
+    estimator = _trained_from(tmp_path, data.make_model_fn(), empty_predictions_model_fn)
     expect(
         ValueError,
         re.escape(
             "The model_fn returned no outputs that can be served in 'infer' (ModeKeys.PREDICT) mode"
         ),
         lambda: estimator_ext.export_all_saved_models(
-            estimator, export_base, support.receiver_map(tf.float32, [MK.PREDICT])
+            estimator, export_base, data.receiver_map(tf.float32, [MK.PREDICT])
         ),
     )
 
@@ -177,7 +175,7 @@ def test_predict_without_outputs(tmp_path, export_base):
 )
 def test_variables_missing_from_checkpoint_are_listed(tmp_path, export_base, modes):
     estimator = _trained_from(
-        tmp_path, support.make_model_fn(), support.make_model_fn(extra_predict_variable=True)
+        tmp_path, data.make_model_fn(), data.make_model_fn(extra_predict_variable=True)
     )
     message = expect(
         ValueError,
@@ -185,14 +183,14 @@ def test_variables_missing_from_checkpoint_are_listed(tmp_path, export_base, mod
             "The 'infer' (ModeKeys.PREDICT) graph needs variables the checkpoint cannot supply"
         ),
         lambda: estimator_ext.export_all_saved_models(
-            estimator, export_base, support.receiver_map(tf.float32, modes)
+            estimator, export_base, data.receiver_map(tf.float32, modes)
         ),
     )
     assert "only_in_predict" in message
 
 
 def test_supervised_mode_with_a_receiver_without_labels(trained_linear_classifier, export_base):
-    receivers = {MK.TRAIN: support.receiver_map()[MK.PREDICT]}
+    receivers = {MK.TRAIN: data.receiver_map()[MK.PREDICT]}
     message = expect(
         ValueError,
         re.escape(
@@ -221,7 +219,7 @@ def test_receiver_returning_the_wrong_type(trained_linear_classifier, export_bas
 
 def test_nothing_created_when_the_base_did_not_exist(trained_linear_classifier, tmp_path):
     base = tmp_path / "new" / "nested" / "exports"
-    receivers = dict(support.receiver_map(), **{MK.EVAL: lambda: 42})
+    receivers = dict(data.receiver_map(), **{MK.EVAL: lambda: 42})
     with pytest.raises(TypeError):
         estimator_ext.export_all_saved_models(trained_linear_classifier, str(base), receivers)
     assert not (tmp_path / "new").exists()
@@ -232,6 +230,6 @@ def _trained_from(tmp_path, train_model_fn, export_model_fn):
     ``export_model_fn``."""
     model_dir = str(tmp_path / "model")
     tf.estimator.Estimator(train_model_fn, model_dir=model_dir).train(
-        support.input_fn(support.TARGET), steps=2
+        data.input_fn(data.TARGET), steps=2
     )
     return tf.estimator.Estimator(export_model_fn, model_dir=model_dir)

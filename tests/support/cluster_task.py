@@ -26,11 +26,11 @@ import time
 import tensorflow as tf
 
 import estimator_ext
-from tests.support import XY_LABELS as LABELS  # noqa: F401  (read by the test through this module)
-from tests.support import XY_ROWS as ROWS  # noqa: F401  (read by the test through this module)
-from tests.support import xy_eval_input_fn as eval_input_fn
-from tests.support import xy_receiver_fn_map as receiver_fn_map
-from tests.support import xy_train_input_fn as train_input_fn
+from tests.support.data import XY_LABELS as LABELS  # noqa: F401  (read by the test through this module)
+from tests.support.data import XY_ROWS as ROWS  # noqa: F401  (read by the test through this module)
+from tests.support.data import xy_eval_input_fn as eval_input_fn
+from tests.support.data import xy_receiver_fn_map as receiver_fn_map
+from tests.support.data import xy_train_input_fn as train_input_fn
 
 MK = tf.estimator.ModeKeys
 MAX_STEPS = 60

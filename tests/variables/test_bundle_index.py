@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from estimator_ext import _bundle_index as bi
 from estimator_ext import _bundle_subset
-from tests import subset_model
+from tests.support import subset_model
 
 STRINGS = np.array([b"", b"a", b"nul\x00and\xffff", "\u00e9t\u00e9".encode("utf-8"), b"x" * 300])
 
@@ -78,7 +78,7 @@ def _two_shards_model():
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def checkpoints(tmp_path_factory, trained_subset_model):
     base = tmp_path_factory.mktemp("bundles")
     found = {
         "dtypes": _save_graph_checkpoint(str(base / "dtypes" / "model"), _dtypes_model),
@@ -93,8 +93,7 @@ def checkpoints(tmp_path_factory):
         v=tf.Variable([1.0, 2.0]), s=tf.Variable(STRINGS), n=tf.Variable(7)
     )
     found["object_based"] = checkpoint.write(str(base / "object" / "ckpt"))
-    estimator = subset_model.make_estimator(str(base / "estimator"), rows=16)
-    found["estimator"] = subset_model.train(estimator)
+    found["estimator"] = trained_subset_model.latest_checkpoint()  # shared, read-only
     return found
 
 

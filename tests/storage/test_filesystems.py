@@ -32,12 +32,19 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import AllModesExporter
-from tests.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, bucket_keys, moto_server, s3_env
-from tests.support import XY_LABELS as LABELS
-from tests.support import XY_ROWS as ROWS
-from tests.support import xy_receiver_fn_map as receivers
-from tests.support import xy_serving_receiver_fn as serving_receiver_fn
-from tests.support import xy_train_input_fn as train_input_fn
+from tests.support.data import XY_LABELS as LABELS
+from tests.support.data import XY_ROWS as ROWS
+from tests.support.data import xy_receiver_fn_map as receivers
+from tests.support.data import xy_serving_receiver_fn as serving_receiver_fn
+from tests.support.data import xy_train_input_fn as train_input_fn
+from tests.support.s3server import (
+    BUCKET,
+    S3_MISSING,
+    S3_SKIP_REASON,
+    bucket_keys,
+    moto_server,
+    s3_env,
+)
 
 MK = tf.estimator.ModeKeys
 

@@ -1,7 +1,7 @@
 """A model whose PREDICT graph needs a strict subset of its checkpoint, at any size.
 
-Used by tests/test_subset_memory.py, in the test process and as a child process that
-measures peak RSS (``python -m tests.subset_model export ...``). The model holds every
+Used by tests/variables/test_subset_memory.py, in the test process and as a child process
+that measures peak RSS (``python -m tests.support.subset_model export ...``). The model holds every
 kind of variable the subset writer must carry bit-identically:
 
 * ``embedding``: one float32 table saved whole, ``rows x 64`` (1 Mi rows = 256 MiB);

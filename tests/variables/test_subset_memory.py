@@ -24,31 +24,32 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import _variables
-from tests import subset_model
-from tests.subset_model import IDS, PARTED_ROWS, WORDS
+from tests.support import subset_model
+from tests.support.subset_model import IDS, PARTED_ROWS, WORDS
 
 ROWS = 1 << 20  # x 64 float32 = 256 MiB, and as much again for its Adagrad slot
 LIMIT_KIB = 64 * 1024
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREDICT_VARIABLES = {"embedding", "parted", "res_bias", "words", "counts", "global_step"}
 
 
 @pytest.fixture(scope="module")
-def big(tmp_path_factory):
-    """The trained big and warm-up checkpoints, and the measured child export."""
+def big(tmp_path_factory, trained_subset_model):
+    """The trained big checkpoint, the warm-up one (the suite's shared small subset model,
+    read-only), and the measured child export."""
     base = tmp_path_factory.mktemp("subset_memory")
     checkpoint = subset_model.train(subset_model.make_estimator(str(base / "model"), ROWS))
-    subset_model.train(subset_model.make_estimator(str(base / "warmup"), 16))
+    warmup_dir = trained_subset_model.model_dir
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     args = [
-        str(base / "warmup"),
+        warmup_dir,
         str(base / "warmup_exports"),
         str(base / "model"),
         str(base / "exports"),
         str(ROWS),
     ]
     child = subprocess.run(
-        [sys.executable, "-m", "tests.subset_model", "export", *args],
+        [sys.executable, "-m", "tests.support.subset_model", "export", *args],
         check=False,
         cwd=REPO,
         env=env,
@@ -62,7 +63,7 @@ def big(tmp_path_factory):
     tensors = {name: reader.get_tensor(name) for name in PREDICT_VARIABLES}
     return {
         "checkpoint": checkpoint,
-        "warmup": str(base / "warmup"),
+        "warmup": warmup_dir,
         "measured": measured,
         "export": measured["export_dir"],
         "tensors": tensors,

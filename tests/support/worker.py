@@ -38,8 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 import estimator_ext  # noqa: E402
 from estimator_ext import _export, _fs  # noqa: E402
-from tests import support  # noqa: E402
-from tests.reliability import _tree  # noqa: E402
+from tests.support import data, tree_audit  # noqa: E402
 
 tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
 
@@ -135,10 +134,10 @@ def _outcome(lines: list[str]) -> dict[str, Any]:
     return {"lines": lines}
 
 
-def _export_body(model_dir: str, base: str, modes=support.ALL_MODES, **kwargs: Any):
+def _export_body(model_dir: str, base: str, modes=data.ALL_MODES, **kwargs: Any):
     def body(say: Callable[[str], None]) -> str:
-        estimator = support.make_adam_estimator(model_dir)
-        receivers = support.adam_receiver_map(modes)
+        estimator = data.make_adam_estimator(model_dir)
+        receivers = data.adam_receiver_map(modes)
         say("start")
         result = estimator_ext.export_all_saved_models(estimator, base, receivers, **kwargs)
         say("done")
@@ -161,9 +160,9 @@ def _start_watcher(base: str) -> tuple[int, int, int]:
         seen: dict[str, list[str]] = {}
         polls = 0
         while True:
-            for name in _tree.integer_dirs(base):
+            for name in tree_audit.integer_dirs(base):
                 if name not in seen:
-                    seen[name] = _tree.export_problems(os.path.join(base, name))
+                    seen[name] = tree_audit.export_problems(os.path.join(base, name))
             polls += 1
             if select.select([stop_read], [], [], 0.001)[0]:
                 return {"polls": polls, "seen": seen}
@@ -188,7 +187,7 @@ def _stop_watcher(watcher: tuple[int, int, int]) -> dict[str, Any]:
 
 def _phase(base: str, pid: int, exports_before: list[str]) -> str:
     """Where the killed export (process ``pid``) was, judged from what it left on disk."""
-    if set(_tree.integer_dirs(base)) - set(exports_before):
+    if set(tree_audit.integer_dirs(base)) - set(exports_before):
         return "published"
     temps = [
         name
@@ -212,8 +211,8 @@ def _phase(base: str, pid: int, exports_before: list[str]) -> str:
 
 def _integer_dir_problems(base: str) -> dict[str, list[str]]:
     problems = {}
-    for name in _tree.integer_dirs(base):
-        found = _tree.export_problems(os.path.join(base, name))
+    for name in tree_audit.integer_dirs(base):
+        found = tree_audit.export_problems(os.path.join(base, name))
         if found:
             problems[name] = found
     return problems
@@ -255,7 +254,7 @@ def kill_trials(
         delay = (
             rng.uniform(0.0, 0.02) if aimed_at_publish else rng.uniform(0.0, export_seconds * 1.15)
         )
-        exports_before = _tree.integer_dirs(base)
+        exports_before = tree_audit.integer_dirs(base)
         pid, read_end = _fork(_export_body(model_dir, base))
         buffer = bytearray()
         if _read_line(read_end, buffer, CHILD_TIMEOUT) != "start":
@@ -375,10 +374,10 @@ def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: dict[
             os.rename = rename_and_die
         else:
             raise ValueError(point)
-        estimator = support.make_adam_estimator(model_dir)
+        estimator = data.make_adam_estimator(model_dir)
         say("start")
         result = estimator_ext.export_all_saved_models(
-            estimator, base, support.adam_receiver_map(), assets_extra=asset_sources or None
+            estimator, base, data.adam_receiver_map(), assets_extra=asset_sources or None
         )
         say("done")
         return str(result)
@@ -401,7 +400,7 @@ KILL_POINTS = (
 def kill_points(model_dir: str, base: str, asset_sources: dict[str, str]) -> list[dict[str, Any]]:
     records = []
     for point in KILL_POINTS:
-        exports_before = _tree.integer_dirs(base)
+        exports_before = tree_audit.integer_dirs(base)
         pid, read_end = _fork(_kill_point_body(model_dir, base, point, asset_sources))
         lines = _read_all(read_end)
         _, status = os.waitpid(pid, 0)
@@ -412,7 +411,9 @@ def kill_points(model_dir: str, base: str, asset_sources: dict[str, str]) -> lis
                 "killed": killed,
                 "lines": lines,
                 "phase": _phase(base, pid, exports_before),
-                "new_exports": sorted(set(_tree.integer_dirs(base)) - set(exports_before), key=int),
+                "new_exports": sorted(
+                    set(tree_audit.integer_dirs(base)) - set(exports_before), key=int
+                ),
                 "problems": _integer_dir_problems(base),
             }
         )
@@ -429,17 +430,17 @@ def start_live_export(model_dir: str, base: str) -> dict[str, Any]:
 
     def body(say: Callable[[str], None]) -> str:
         os.close(go_write)
-        receivers = support.adam_receiver_map()
-        serving = receivers[support.MK.PREDICT]
+        receivers = data.adam_receiver_map()
+        serving = receivers[data.MK.PREDICT]
 
         def paused_serving_receiver():
             say("paused")
             os.read(go_read, 1)
             return serving()
 
-        receivers[support.MK.PREDICT] = paused_serving_receiver
+        receivers[data.MK.PREDICT] = paused_serving_receiver
         result = estimator_ext.export_all_saved_models(
-            support.make_adam_estimator(model_dir), base, receivers
+            data.make_adam_estimator(model_dir), base, receivers
         )
         return str(result)
 
@@ -498,8 +499,8 @@ def concurrent_exports(
 
     def body(say: Callable[[str], None]) -> dict[str, Any]:
         collisions = _count_rename_collisions()
-        estimator = support.make_adam_estimator(model_dir)
-        receivers = support.adam_receiver_map()
+        estimator = data.make_adam_estimator(model_dir)
+        receivers = data.adam_receiver_map()
         _sleep_until(start_at)
         paths = [
             str(estimator_ext.export_all_saved_models(estimator, base, receivers))
@@ -555,8 +556,8 @@ def export_with_fsize_limit(
     def body(say: Callable[[str], None]) -> str:
         from estimator_ext import _export
 
-        estimator = support.make_adam_estimator(model_dir)
-        receivers = support.adam_receiver_map(modes)
+        estimator = data.make_adam_estimator(model_dir)
+        receivers = data.adam_receiver_map(modes)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         if limit_after_variables:
@@ -587,17 +588,17 @@ def export_freezing_base_mid_export(model_dir: str, base: str) -> dict[str, Any]
     import subprocess
 
     def body(say: Callable[[str], None]) -> str:
-        receivers = support.adam_receiver_map()
-        serving = receivers[support.MK.PREDICT]
+        receivers = data.adam_receiver_map()
+        serving = receivers[data.MK.PREDICT]
 
         def freezing_serving_receiver():
             subprocess.run(["chattr", "+i", base], check=True)
             return serving()
 
-        receivers[support.MK.PREDICT] = freezing_serving_receiver
+        receivers[data.MK.PREDICT] = freezing_serving_receiver
         return str(
             estimator_ext.export_all_saved_models(
-                support.make_adam_estimator(model_dir), base, receivers
+                data.make_adam_estimator(model_dir), base, receivers
             )
         )
 
@@ -626,7 +627,7 @@ def _warm_up(model_dir: str) -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         estimator_ext.export_all_saved_models(
-            support.make_adam_estimator(model_dir), scratch, support.adam_receiver_map()
+            data.make_adam_estimator(model_dir), scratch, data.adam_receiver_map()
         )
 
 
