@@ -17,7 +17,7 @@
 # `make test-tfma` runs tests/tfma/ in a second venv, .venv-tfma (TFMA_VENV=...), made the
 # same way: TFMA 0.46.0 needs the full `tensorflow` package by name and about 3 GB of
 # pipeline dependencies (apache-beam[gcp], tfx-bsl, pyarrow 10), pinned apart in
-# constraints/tfma.txt. `make test` leaves tests/tfma/ out (TEST_IGNORE).
+# constraints/tfma.txt. `make test` leaves tests/tfma/ out (TEST_MARKERS).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -29,8 +29,10 @@ CONSTRAINTS ?= constraints/tf2.15.txt
 TESTS ?= tests/
 PYTEST_TIMEOUT ?= 900
 PYTEST_ARGS ?=
-# What `make test` leaves out: tests/tfma/ needs .venv-tfma (make test-tfma).
-TEST_IGNORE ?= --ignore=tests/tfma
+# Which tests `make test` runs, as a pytest marker expression (markers: pyproject.toml;
+# tests/conftest.py marks tests/tfma/, tests/reliability/, tests/distributed/ by folder):
+# tests/tfma/ needs .venv-tfma (make test-tfma), tests/test_package.py is `make package`.
+TEST_MARKERS ?= not tfma and not package
 # Installed next to '.[$(EXTRAS)]' (test-tfma: the test runner without the main test extra).
 EXTRA_PACKAGES ?=
 TFMA_VENV ?= .venv-tfma
@@ -103,7 +105,7 @@ demo: $(STAMP)
 # reported as its own error rather than passing silently.
 test: $(STAMP)
 	@status=0; \
-	"$(VENV_PYTHON)" -m pytest $(TESTS) $(TEST_IGNORE) -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
+	"$(VENV_PYTHON)" -m pytest $(TESTS) -m "$(TEST_MARKERS)" -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests in $(TESTS)" >&2; fi; \
 	exit $$status
 
@@ -128,8 +130,8 @@ package: $(TOOLS_STAMP)
 # The oldest corner; nox finds Python 3.9 under $$(pyenv root)/versions itself.
 CORNER_SESSION ?= tests-tf2.12-py3.9
 NOX_REPORT ?= .ci/matrix/nox-report.json
-# The corner sessions skip tests/reliability/ and tests/distributed/ themselves (noxfile.py's
-# CORNER_IGNORES), which fits CI's budget (corner + lint + package <= 15 min on 2 cores; the
+# The corner sessions leave out tests/reliability/ and tests/distributed/ themselves (noxfile.py's
+# CORNER_MARKERS), which fits CI's budget (corner + lint + package <= 15 min on 2 cores; the
 # whole suite alone takes ~17 min there); both run on TF 2.15 in `make test`.
 # CORNER_PYTEST_ARGS reach pytest as nox posargs and are recorded in .ci/matrix/results/
 # (pytest_args).
@@ -151,7 +153,7 @@ test-tfma:
 	  exit 1; \
 	fi
 	@$(MAKE) --no-print-directory test VENV="$(TFMA_VENV)" EXTRAS="$(TFMA_EXTRAS)" \
-	  CONSTRAINTS="$(TFMA_CONSTRAINTS)" TESTS="$(TFMA_TESTS)" TEST_IGNORE= \
+	  CONSTRAINTS="$(TFMA_CONSTRAINTS)" TESTS="$(TFMA_TESTS)" TEST_MARKERS=tfma \
 	  EXTRA_PACKAGES="pytest pytest-timeout"
 
 clean:

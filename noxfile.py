@@ -10,7 +10,7 @@ Sessions:
 - ``tests-tf2.12-py3.11`` ... ``tests-tf2.15-py3.11``: the full suite on each TensorFlow
   minor, on Python 3.11;
 - corners ``tests-tf2.12-py3.9``, ``tests-tf2.15-py3.9``, ``tests-tf2.15-py3.10``: the suite
-  without tests/reliability/ and tests/distributed/ (CORNER_IGNORES), which run on every
+  without tests/reliability/ and tests/distributed/ (CORNER_MARKERS), which run on every
   TensorFlow minor on Python 3.11 and test processes, stores and clusters rather than the
   interpreter; this keeps the whole matrix near an hour on 2 cores;
 - ``lint``: ruff check, ruff format --check, mypy (as ``make lint``);
@@ -71,8 +71,13 @@ MATRIX: list[tuple[str, str]] = [
     ("2.15", "3.10"),
 ]
 TOOLS_PYTHON = "3.11"
-#: pytest arguments of the corner sessions (Python other than TOOLS_PYTHON); see above.
-CORNER_IGNORES = ["--ignore=tests/reliability", "--ignore=tests/distributed"]
+#: Which tests a session runs, as a pytest marker expression (markers: pyproject.toml; tests/
+#: conftest.py marks tests/tfma/, tests/reliability/ and tests/distributed/ by folder).
+#: tests/tfma/ runs in its own TF 2.15 venv (make test-tfma) and tests/test_package.py in
+#: the package sessions, as in `make test`.
+SUITE_MARKERS = "not tfma and not package"
+#: The corner sessions (Python other than TOOLS_PYTHON) also leave out these; see above.
+CORNER_MARKERS = f"{SUITE_MARKERS} and not reliability and not distributed"
 #: TensorFlow minors whose wheel install the package sessions check.
 PACKAGE_TENSORFLOWS = ["2.15", "2.12"]
 PYTEST_TIMEOUT_S = "900"
@@ -141,21 +146,20 @@ def _counts(junit_xml: pathlib.Path) -> dict[str, int]:
 def run_suite(session: nox.Session, tensorflow: str, corner: bool) -> None:
     """Installs TensorFlow ``tensorflow``'s stack (pinned) and runs the suite.
 
-    A ``corner`` leaves out CORNER_IGNORES; posargs are passed on to pytest after them.
+    A ``corner`` runs CORNER_MARKERS' tests, other sessions SUITE_MARKERS'; posargs are
+    passed on to pytest after the marker expression.
     """
-    pytest_args = [*(CORNER_IGNORES if corner else []), *session.posargs]
+    pytest_args = ["-m", CORNER_MARKERS if corner else SUITE_MARKERS, *session.posargs]
     constraints, extras = STACKS[tensorflow]
     session.install("-c", constraints, f".[{extras},test]")
     session.install("--no-deps", f"tensorflow-serving-api=={SERVING_API[tensorflow]}")
     RESULTS_DIR.mkdir(exist_ok=True)
     junit_xml = session.create_tmp() + "/junit.xml"
     session.run(
-        # tests/tfma/ runs in its own TF 2.15 venv (make test-tfma), as in `make test`.
         "python",
         "-m",
         "pytest",
         "tests/",
-        "--ignore=tests/tfma",
         "-ra",
         f"--timeout={PYTEST_TIMEOUT_S}",
         "-p",

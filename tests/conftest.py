@@ -8,6 +8,7 @@ them.
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,13 +16,23 @@ import pytest
 
 from estimator_ext import patching
 
+#: Folder of tests/ -> the marker each of its tests gets, so that a run selects or leaves
+#: them out with ``-m`` (markers declared in pyproject.toml): ``make test`` runs
+#: ``-m "not tfma and not package"``, ``make test-tfma`` ``-m tfma``, and nox's corner
+#: sessions also leave out ``reliability`` and ``distributed``.
+MARKER_BY_FOLDER = {"tfma": "tfma", "reliability": "reliability", "distributed": "distributed"}
+TESTS_DIR = pathlib.Path(__file__).resolve().parent
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "patches: the test patches estimator_ext on purpose and may end patched; "
-        "never_leave_patched unpatches after it instead of failing it",
-    )
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(TESTS_DIR).parts[0]
+        except ValueError:  # a test outside tests/
+            continue
+        if folder in MARKER_BY_FOLDER:
+            item.add_marker(MARKER_BY_FOLDER[folder])
 
 
 @pytest.fixture(autouse=True)
