@@ -4,6 +4,7 @@ the serving_default guarantee, and exports read back by consumers we did not wri
 
 import logging
 import os
+import pathlib
 import pickle
 import subprocess
 import sys
@@ -154,7 +155,7 @@ def test_assets_extra_copied_with_nested_destinations(linear, tmp_path):
         / "deeper"
         / "copy.txt"
     ).read_text() == "hello"
-    assert open(os.path.join(export, "assets.extra", "my_asset_file.txt")).read() == "hello"
+    assert pathlib.Path(export, "assets.extra", "my_asset_file.txt").read_text() == "hello"
 
 
 @pytest.mark.parametrize(

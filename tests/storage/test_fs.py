@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pathlib
 import time
 
 import pytest
@@ -116,8 +117,8 @@ def test_publish_moves_on_when_another_export_takes_the_name_during_the_rename(
     monkeypatch.undo()
     assert raced[1] in (errno.ENOTEMPTY, errno.EEXIST)
     assert int(os.path.basename(export_dir)) == int(os.path.basename(raced[0])) + 1
-    assert open(os.path.join(raced[0], "content")).read() == "theirs"
-    assert open(os.path.join(export_dir, "content")).read() == "mine"
+    assert pathlib.Path(raced[0], "content").read_text() == "theirs"
+    assert pathlib.Path(export_dir, "content").read_text() == "mine"
 
 
 def test_publish_raises_other_rename_errors(tmp_path):
