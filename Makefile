@@ -28,6 +28,11 @@ EXTRAS ?= cpu,test,s3
 CONSTRAINTS ?= constraints/tf2.15.txt
 TESTS ?= tests/
 PYTEST_TIMEOUT ?= 900
+# pytest-xdist workers of `make test` (empty: one process), scheduled by work stealing. Two on
+# the 2-core CI machine: the object-store reliability tests, which wait on store timeouts for
+# minutes, start first (tests/conftest.py) and overlap with the CPU-bound tests; each worker
+# trains the shared models once.
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 # Which tests `make test` runs, as a pytest marker expression (markers: pyproject.toml;
 # tests/conftest.py marks tests/tfma/, tests/reliability/, tests/distributed/ by folder):
@@ -59,7 +64,7 @@ help:
 	@echo "make package  build, twine check, install the wheel into a fresh venv, run the demo"
 	@echo "make corner   the full suite on TF 2.12 / Python 3.9 through nox (.ci/matrix/nox-report.json)"
 	@echo "make clean  remove demo_output/ and build files (never the venv)"
-	@echo "variables: VENV=$(VENV) PYTHON=<interpreter> EXTRAS=$(EXTRAS) TESTS=$(TESTS) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) PYTEST_ARGS=..."
+	@echo "variables: VENV=$(VENV) PYTHON=<interpreter> EXTRAS=$(EXTRAS) TESTS=$(TESTS) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) PYTEST_WORKERS=$(PYTEST_WORKERS) PYTEST_ARGS=..."
 
 venv: $(STAMP)
 
@@ -105,7 +110,7 @@ demo: $(STAMP)
 # reported as its own error rather than passing silently.
 test: $(STAMP)
 	@status=0; \
-	"$(VENV_PYTHON)" -m pytest $(TESTS) -m "$(TEST_MARKERS)" -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
+	"$(VENV_PYTHON)" -m pytest $(TESTS) -m "$(TEST_MARKERS)" $(if $(PYTEST_WORKERS),-n $(PYTEST_WORKERS) --dist worksteal) -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests in $(TESTS)" >&2; fi; \
 	exit $$status
 
@@ -153,7 +158,7 @@ test-tfma:
 	  exit 1; \
 	fi
 	@$(MAKE) --no-print-directory test VENV="$(TFMA_VENV)" EXTRAS="$(TFMA_EXTRAS)" \
-	  CONSTRAINTS="$(TFMA_CONSTRAINTS)" TESTS="$(TFMA_TESTS)" TEST_MARKERS=tfma \
+	  CONSTRAINTS="$(TFMA_CONSTRAINTS)" TESTS="$(TFMA_TESTS)" TEST_MARKERS=tfma PYTEST_WORKERS= \
 	  EXTRA_PACKAGES="pytest pytest-timeout"
 
 clean:

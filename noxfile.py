@@ -81,6 +81,8 @@ CORNER_MARKERS = f"{SUITE_MARKERS} and not reliability and not distributed"
 #: TensorFlow minors whose wheel install the package sessions check.
 PACKAGE_TENSORFLOWS = ["2.15", "2.12"]
 PYTEST_TIMEOUT_S = "900"
+#: pytest-xdist workers of a test session, as in `make test` (PYTEST_WORKERS).
+PYTEST_WORKERS = "2"
 
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = True
@@ -161,6 +163,10 @@ def run_suite(session: nox.Session, tensorflow: str, corner: bool) -> None:
         "pytest",
         "tests/",
         "-ra",
+        "-n",
+        PYTEST_WORKERS,
+        "--dist",
+        "worksteal",
         f"--timeout={PYTEST_TIMEOUT_S}",
         "-p",
         "no:cacheprovider",

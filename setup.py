@@ -110,6 +110,8 @@ setup(
         "test": [
             "pytest>=7",
             "pytest-timeout>=2",
+            # make test runs the suite on 2 workers (-n 2): PYTEST_WORKERS in the Makefile.
+            "pytest-xdist>=3.5",
             # Line coverage of the package: pytest --cov=estimator_ext (docs/README.md).
             "pytest-cov>=4",
             "hypothesis>=6",
