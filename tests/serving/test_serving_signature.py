@@ -1,7 +1,7 @@
 """The parse spec of a serve graph, as the warmup writer reads it from a GraphDef.
 
 Graphs are built with TensorFlow's own parse ops (V2 as tf.io.parse_example builds it, the
-V1 op through tf.raw_ops); the end-to-end cases are in tests/test_warmup.py.
+V1 op through tf.raw_ops); the end-to-end cases are in tests/serving/test_warmup.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A child process that exports to ``s3://`` on request, for the object-store tests.
 
 tensorflow-io's S3 plugin aborts at interpreter exit once used ("pure virtual method
-called", see tests/test_filesystems.py), so no pytest process touches ``s3://``: this
+called", see tests/storage/test_filesystems.py), so no pytest process touches ``s3://``: this
 script does, and ends with ``os._exit``. It reads one JSON request per line on stdin
 and answers one JSON line on a private copy of stdout:
 

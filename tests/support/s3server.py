@@ -1,6 +1,6 @@
 """A real S3 server on loopback for the tests: ``moto_server``, started and stopped here.
 
-Shared by ``tests/test_filesystems.py`` and the object-store reliability tests
+Shared by ``tests/storage/test_filesystems.py`` and the object-store reliability tests
 (``tests/reliability/test_s3_*.py``). TensorFlow reaches it through tensorflow-io's S3
 plugin, configured by the environment of the process that uses ``s3://`` (see
 :func:`s3_env`); the tests check what the server holds with boto3, directly.

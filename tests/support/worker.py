@@ -1,11 +1,11 @@
 """A long-lived helper process for the multi-process reliability tests.
 
 Importing TensorFlow costs ~3 s per process, so the suite starts this worker once
-(``conftest.worker``). It imports TensorFlow and estimator_ext, warms up with one export
-of its own, then serves JSON requests, one per line on stdin, one JSON answer per line
-on a private copy of stdout. Every export it is asked for runs in a process forked from
-it (milliseconds instead of seconds), which it can SIGKILL, SIGSTOP or limit with
-``RLIMIT_FSIZE`` without harming itself or the pytest process. The worker never opens a
+(tests/reliability/conftest.py, ``worker``). It imports TensorFlow and estimator_ext, warms
+up with one export of its own, then serves JSON requests, one per line on stdin, one JSON
+answer per line on a private copy of stdout. Every export it is asked for runs in a process
+forked from it (milliseconds instead of seconds), which it can SIGKILL, SIGSTOP or limit
+with ``RLIMIT_FSIZE`` without harming itself or the pytest process. The worker never opens a
 TensorFlow session itself, so forking it stays safe.
 
 Fault injection: besides random kills, ``kill_points`` makes the forked exporter SIGKILL

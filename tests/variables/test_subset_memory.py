@@ -1,6 +1,6 @@
 """A PREDICT-only export of a large checkpoint writes its subset in bounded memory.
 
-The checkpoint (tests/subset_model.py) holds a 256 MiB float32 embedding saved whole, its
+The checkpoint (tests/support/subset_model.py) holds a 256 MiB float32 embedding saved whole, its
 256 MiB Adagrad accumulator, a partitioned table, a resource variable, and string and
 int64 variables. A PREDICT-only export leaves the accumulators out, so its variables are
 a strict subset. It runs in a child process that measures peak RSS (ru_maxrss of itself
