@@ -10,14 +10,14 @@
 #
 # The venv is .venv (override with VENV=...), made with the first of $(PYTHON),
 # python3.11, python3.10, python3.9, python3 that is Python 3.9-3.11 (TensorFlow 2.15's
-# range). Dependencies come from setup.py's extras, pinned by constraints.txt. A stamp
+# range). Dependencies come from setup.py's extras, pinned by constraints/tf2.15.txt. A stamp
 # file inside the venv records the install, so later runs skip it until setup.py or
-# constraints.txt change. No target ever deletes a venv.
+# constraints/tf2.15.txt change. No target ever deletes a venv.
 #
 # `make test-tfma` runs tests/tfma/ in a second venv, .venv-tfma (TFMA_VENV=...), made the
 # same way: TFMA 0.46.0 needs the full `tensorflow` package by name and about 3 GB of
 # pipeline dependencies (apache-beam[gcp], tfx-bsl, pyarrow 10), pinned apart in
-# constraints-tfma.txt. `make test` leaves tests/tfma/ out (TEST_IGNORE).
+# constraints/tfma.txt. `make test` leaves tests/tfma/ out (TEST_MARKERS).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -25,17 +25,24 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?=
 EXTRAS ?= cpu,test,s3
-CONSTRAINTS ?= constraints.txt
+CONSTRAINTS ?= constraints/tf2.15.txt
 TESTS ?= tests/
 PYTEST_TIMEOUT ?= 900
+# pytest-xdist workers of `make test` (empty: one process), scheduled by work stealing. Two on
+# the 2-core CI machine: the object-store reliability tests, which wait on store timeouts for
+# minutes, start first (tests/conftest.py) and overlap with the CPU-bound tests; each worker
+# trains the shared models once.
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
-# What `make test` leaves out: tests/tfma/ needs .venv-tfma (make test-tfma).
-TEST_IGNORE ?= --ignore=tests/tfma
+# Which tests `make test` runs, as a pytest marker expression (markers: pyproject.toml;
+# tests/conftest.py marks tests/tfma/, tests/reliability/, tests/distributed/ by folder):
+# tests/tfma/ needs .venv-tfma (make test-tfma), tests/test_package.py is `make package`.
+TEST_MARKERS ?= not tfma and not package
 # Installed next to '.[$(EXTRAS)]' (test-tfma: the test runner without the main test extra).
 EXTRA_PACKAGES ?=
 TFMA_VENV ?= .venv-tfma
 TFMA_EXTRAS ?= tf,tfma
-TFMA_CONSTRAINTS ?= constraints-tfma.txt
+TFMA_CONSTRAINTS ?= constraints/tfma.txt
 TFMA_TESTS ?= tests/tfma/
 TF_SERVING_API_VERSION ?= 2.15.1
 
@@ -55,9 +62,9 @@ help:
 	@echo "make test-tfma  the TFMA tests (tests/tfma/) in their own venv, $(TFMA_VENV) (~3 GB, ~4 min once)"
 	@echo "make lint   ruff check, ruff format --check and mypy (installs the lint extra)"
 	@echo "make package  build, twine check, install the wheel into a fresh venv, run the demo"
-	@echo "make corner   the full suite on TF 2.12 / Python 3.9 through nox (nox-report.json)"
+	@echo "make corner   the full suite on TF 2.12 / Python 3.9 through nox (.ci/matrix/nox-report.json)"
 	@echo "make clean  remove demo_output/ and build files (never the venv)"
-	@echo "variables: VENV=$(VENV) PYTHON=<interpreter> EXTRAS=$(EXTRAS) TESTS=$(TESTS) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) PYTEST_ARGS=..."
+	@echo "variables: VENV=$(VENV) PYTHON=<interpreter> EXTRAS=$(EXTRAS) TESTS=$(TESTS) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) PYTEST_WORKERS=$(PYTEST_WORKERS) PYTEST_ARGS=..."
 
 venv: $(STAMP)
 
@@ -92,7 +99,7 @@ $(STAMP): setup.py $(CONSTRAINTS) | $(VENV_PYTHON)
 	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) -c "$(CONSTRAINTS)" -e '.[$(EXTRAS)]' $(EXTRA_PACKAGES)
 	@# TF Serving's protos for warmup_requests: the package requires the full `tensorflow`
 	@# by name (a second TensorFlow beside tensorflow-cpu), so no deps; the protos need
-	@# only what tensorflow-cpu provides. Pinned here and in constraints.txt.
+	@# only what tensorflow-cpu provides. Pinned here and in constraints/tf2.15.txt.
 	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) --no-deps tensorflow-serving-api==$(TF_SERVING_API_VERSION)
 	@touch "$(STAMP)"
 
@@ -103,11 +110,11 @@ demo: $(STAMP)
 # reported as its own error rather than passing silently.
 test: $(STAMP)
 	@status=0; \
-	"$(VENV_PYTHON)" -m pytest $(TESTS) $(TEST_IGNORE) -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
+	"$(VENV_PYTHON)" -m pytest $(TESTS) -m "$(TEST_MARKERS)" $(if $(PYTEST_WORKERS),-n $(PYTEST_WORKERS) --dist worksteal) -ra --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests in $(TESTS)" >&2; fi; \
 	exit $$status
 
-# Tools for lint/package/corner, pinned by constraints.txt; a stamp of their own.
+# Tools for lint/package/corner, pinned by constraints/tf2.15.txt; a stamp of their own.
 TOOLS_STAMP := $(VENV)/.estimator-ext-tools-installed
 $(TOOLS_STAMP): setup.py $(CONSTRAINTS) | $(STAMP)
 	"$(VENV_PYTHON)" -m pip install $(PIP_FLAGS) -c "$(CONSTRAINTS)" -e '.[$(EXTRAS),lint,package]' nox
@@ -121,17 +128,18 @@ lint: $(TOOLS_STAMP)
 	"$(VENV)/bin/mypy" || status=1; \
 	exit $$status
 
-# tests/test_package.py is deselected from `make test` (marker `package`, pytest.ini).
+# tests/test_package.py is deselected from `make test` (marker `package`, pyproject.toml).
 package: $(TOOLS_STAMP)
 	"$(VENV_PYTHON)" -m pytest tests/test_package.py -m package -ra -s --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 
 # The oldest corner; nox finds Python 3.9 under $$(pyenv root)/versions itself.
 CORNER_SESSION ?= tests-tf2.12-py3.9
-NOX_REPORT ?= nox-report.json
-# The corner sessions skip tests/reliability/ and tests/distributed/ themselves (noxfile.py's
-# CORNER_IGNORES), which fits CI's budget (corner + lint + package <= 15 min on 2 cores; the
+NOX_REPORT ?= .ci/matrix/nox-report.json
+# The corner sessions leave out tests/reliability/ and tests/distributed/ themselves (noxfile.py's
+# CORNER_MARKERS), which fits CI's budget (corner + lint + package <= 15 min on 2 cores; the
 # whole suite alone takes ~17 min there); both run on TF 2.15 in `make test`.
-# CORNER_PYTEST_ARGS reach pytest as nox posargs and are recorded in nox-results (pytest_args).
+# CORNER_PYTEST_ARGS reach pytest as nox posargs and are recorded in .ci/matrix/results/
+# (pytest_args).
 CORNER_PYTEST_ARGS ?=
 corner: $(TOOLS_STAMP)
 	"$(VENV)/bin/nox" -s $(CORNER_SESSION) --report "$(NOX_REPORT)" \
@@ -140,7 +148,7 @@ corner: $(TOOLS_STAMP)
 # The same venv and test recipe as `test`, on the TFMA venv, extras and constraints: the
 # full `tensorflow` (TFMA requires it by name) instead of tensorflow-cpu, and pytest plus
 # pytest-timeout instead of the main test extra (moto etc. are not needed here).
-# constraints-tfma.txt is resolved for Python 3.10 and 3.11 only (see its header).
+# constraints/tfma.txt is resolved for Python 3.10 and 3.11 only (see its header).
 test-tfma:
 	@$(MAKE) --no-print-directory "$(TFMA_VENV)/bin/python" VENV="$(TFMA_VENV)"
 	@if ! "$(TFMA_VENV)/bin/python" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 11) else 1)'; then \
@@ -150,7 +158,7 @@ test-tfma:
 	  exit 1; \
 	fi
 	@$(MAKE) --no-print-directory test VENV="$(TFMA_VENV)" EXTRAS="$(TFMA_EXTRAS)" \
-	  CONSTRAINTS="$(TFMA_CONSTRAINTS)" TESTS="$(TFMA_TESTS)" TEST_IGNORE= \
+	  CONSTRAINTS="$(TFMA_CONSTRAINTS)" TESTS="$(TFMA_TESTS)" TEST_MARKERS=tfma PYTEST_WORKERS= \
 	  EXTRA_PACKAGES="pytest pytest-timeout"
 
 clean:

@@ -1,7 +1,7 @@
 """The test matrix: every supported TensorFlow minor, the Python corners, lint and package.
 
-    nox --report nox-report.json                    # everything (about an hour on 2 cores)
-    nox -s tests-tf2.12-py3.9 --report nox-report.json   # the oldest corner (CI)
+    nox --report .ci/matrix/nox-report.json         # everything (about an hour on 2 cores)
+    nox -s tests-tf2.12-py3.9 --report .ci/matrix/nox-report.json   # the oldest corner (CI)
     nox -l                                          # list the sessions
     python docs/make_versions_table.py              # docs/versions.md from the report
 
@@ -10,7 +10,7 @@ Sessions:
 - ``tests-tf2.12-py3.11`` ... ``tests-tf2.15-py3.11``: the full suite on each TensorFlow
   minor, on Python 3.11;
 - corners ``tests-tf2.12-py3.9``, ``tests-tf2.15-py3.9``, ``tests-tf2.15-py3.10``: the suite
-  without tests/reliability/ and tests/distributed/ (CORNER_IGNORES), which run on every
+  without tests/reliability/ and tests/distributed/ (CORNER_MARKERS), which run on every
   TensorFlow minor on Python 3.11 and test processes, stores and clusters rather than the
   interpreter; this keeps the whole matrix near an hour on 2 cores;
 - ``lint``: ruff check, ruff format --check, mypy (as ``make lint``);
@@ -18,10 +18,10 @@ Sessions:
   TensorFlow 2.15; ``package-tf2.12``: the same wheel installed with TensorFlow 2.12.
 
 Each session installs from the package registries, pinned by the constraints file of
-its TensorFlow minor (constraints-tf2.12.txt ... constraints-tf2.14.txt, and
-constraints.txt for 2.15). Each test session also writes ``nox-results/<session>.json``
-(versions installed, passed/failed/skipped counts, date), which the table generator
-reads beside nox's own report.
+its TensorFlow minor (constraints/tf2.12.txt ... constraints/tf2.14.txt, and
+constraints/tf2.15.txt for 2.15). Each test session also writes
+``.ci/matrix/results/<session>.json`` (versions installed, passed/failed/skipped counts,
+date), which the table generator reads beside nox's own report (``.ci/matrix/`` holds both).
 
 Interpreters are found here rather than on PATH: pyenv's ``python3.9``/``python3.10``
 shims answer only when ``pyenv global`` or PYENV_VERSION enables them, so the newest
@@ -43,14 +43,14 @@ from xml.etree import ElementTree
 import nox
 
 ROOT = pathlib.Path(__file__).resolve().parent
-RESULTS_DIR = ROOT / "nox-results"
+RESULTS_DIR = ROOT / ".ci" / "matrix" / "results"
 
 #: TensorFlow minor -> (constraints file, extras of this package for a CPU install + s3).
 STACKS: dict[str, tuple[str, str]] = {
-    "2.12": ("constraints-tf2.12.txt", "cpu-tf212,s3-tf212"),
-    "2.13": ("constraints-tf2.13.txt", "cpu-tf213,s3-tf213"),
-    "2.14": ("constraints-tf2.14.txt", "cpu-tf214,s3-tf214"),
-    "2.15": ("constraints.txt", "cpu,s3"),
+    "2.12": ("constraints/tf2.12.txt", "cpu-tf212,s3-tf212"),
+    "2.13": ("constraints/tf2.13.txt", "cpu-tf213,s3-tf213"),
+    "2.14": ("constraints/tf2.14.txt", "cpu-tf214,s3-tf214"),
+    "2.15": ("constraints/tf2.15.txt", "cpu,s3"),
 }
 #: TensorFlow minor -> tensorflow-serving-api for warmup_requests' protos, installed with
 #: --no-deps as `make venv` does (it requires the full `tensorflow` by name).
@@ -71,11 +71,18 @@ MATRIX: list[tuple[str, str]] = [
     ("2.15", "3.10"),
 ]
 TOOLS_PYTHON = "3.11"
-#: pytest arguments of the corner sessions (Python other than TOOLS_PYTHON); see above.
-CORNER_IGNORES = ["--ignore=tests/reliability", "--ignore=tests/distributed"]
+#: Which tests a session runs, as a pytest marker expression (markers: pyproject.toml; tests/
+#: conftest.py marks tests/tfma/, tests/reliability/ and tests/distributed/ by folder).
+#: tests/tfma/ runs in its own TF 2.15 venv (make test-tfma) and tests/test_package.py in
+#: the package sessions, as in `make test`.
+SUITE_MARKERS = "not tfma and not package"
+#: The corner sessions (Python other than TOOLS_PYTHON) also leave out these; see above.
+CORNER_MARKERS = f"{SUITE_MARKERS} and not reliability and not distributed"
 #: TensorFlow minors whose wheel install the package sessions check.
 PACKAGE_TENSORFLOWS = ["2.15", "2.12"]
 PYTEST_TIMEOUT_S = "900"
+#: pytest-xdist workers of a test session, as in `make test` (PYTEST_WORKERS).
+PYTEST_WORKERS = "2"
 
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = True
@@ -141,22 +148,25 @@ def _counts(junit_xml: pathlib.Path) -> dict[str, int]:
 def run_suite(session: nox.Session, tensorflow: str, corner: bool) -> None:
     """Installs TensorFlow ``tensorflow``'s stack (pinned) and runs the suite.
 
-    A ``corner`` leaves out CORNER_IGNORES; posargs are passed on to pytest after them.
+    A ``corner`` runs CORNER_MARKERS' tests, other sessions SUITE_MARKERS'; posargs are
+    passed on to pytest after the marker expression.
     """
-    pytest_args = [*(CORNER_IGNORES if corner else []), *session.posargs]
+    pytest_args = ["-m", CORNER_MARKERS if corner else SUITE_MARKERS, *session.posargs]
     constraints, extras = STACKS[tensorflow]
     session.install("-c", constraints, f".[{extras},test]")
     session.install("--no-deps", f"tensorflow-serving-api=={SERVING_API[tensorflow]}")
     RESULTS_DIR.mkdir(exist_ok=True)
     junit_xml = session.create_tmp() + "/junit.xml"
     session.run(
-        # tests/tfma/ runs in its own TF 2.15 venv (make test-tfma), as in `make test`.
         "python",
         "-m",
         "pytest",
         "tests/",
-        "--ignore=tests/tfma",
         "-ra",
+        "-n",
+        PYTEST_WORKERS,
+        "--dist",
+        "worksteal",
         f"--timeout={PYTEST_TIMEOUT_S}",
         "-p",
         "no:cacheprovider",
@@ -202,8 +212,8 @@ for _tensorflow, _python in MATRIX:
 
 @nox.session(python=find_python(TOOLS_PYTHON))
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check and mypy, pinned by constraints.txt."""
-    session.install("-c", "constraints.txt", ".[lint]")
+    """ruff check, ruff format --check and mypy, pinned by constraints/tf2.15.txt."""
+    session.install("-c", "constraints/tf2.15.txt", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -216,7 +226,7 @@ def _register_package(tensorflow: str) -> None:
     def package(session: nox.Session) -> None:
         # wrapt: tests/conftest.py imports estimator_ext.patching (TF-free, needs wrapt).
         session.install(
-            "-c", "constraints.txt", "pytest", "pytest-timeout", "build", "twine", "wrapt"
+            "-c", "constraints/tf2.15.txt", "pytest", "pytest-timeout", "build", "twine", "wrapt"
         )
         session.run(
             "python",

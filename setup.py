@@ -42,7 +42,7 @@ TENSORFLOW_VERSION = "2.15.1"
 
 # Older supported TensorFlow minors: (the tested tensorflow, tensorflow-estimator, keras,
 # the tensorflow-io release whose metadata pins that minor). The TensorFlow extras accept
-# any patch release of the minor (~=); the constraints-tf2.*.txt files pin the tested one.
+# any patch release of the minor (~=); the constraints/tf2.*.txt files pin the tested one.
 # Keep in step with _versions.py.
 OLDER_TENSORFLOW = {
     "tf212": ("2.12.0", "2.12.0", "2.12.0", "0.32.0"),
@@ -99,7 +99,7 @@ setup(
         # pip install 'estimator-ext[tf,tfma]'. It brings apache-beam[gcp], pyarrow 10,
         # tfx-bsl 1.15.1, tensorflow-metadata 1.15.0, absl-py<2 and pandas<2: about 3 GB,
         # which pip resolves only slowly without pins; `make test-tfma` installs it in its
-        # own venv, .venv-tfma, pinned by constraints-tfma.txt.
+        # own venv, .venv-tfma, pinned by constraints/tfma.txt.
         "tfma": ["tensorflow-model-analysis==0.46.0"],
         # No "serving" extra for warmup_requests' TF Serving protos: tensorflow-serving-api
         # 2.15.1 requires the full `tensorflow` package by name, which pip would install
@@ -111,13 +111,15 @@ setup(
         "test": [
             "pytest>=7",
             "pytest-timeout>=2",
+            # make test runs the suite on 2 workers (-n 2): PYTEST_WORKERS in the Makefile.
+            "pytest-xdist>=3.5",
             # Line coverage of the package: pytest --cov=estimator_ext (docs/README.md).
             "pytest-cov>=4",
             "hypothesis>=6",
             # A real S3 server on loopback for the s3:// tests (moto_server).
             "moto[server]>=5",
         ],
-        # make lint / nox -s lint (exact versions in constraints.txt).
+        # make lint / nox -s lint (exact versions in constraints/tf2.15.txt).
         "lint": ["ruff>=0.6", "mypy>=1.10"],
         # make package / nox -s package: build the sdist and wheel, check their metadata.
         "package": ["build>=1", "twine>=5"],

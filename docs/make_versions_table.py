@@ -1,11 +1,12 @@
-"""Writes docs/versions.md from nox's report (nox-report.json) and nox-results/*.json.
+"""Writes docs/versions.md from nox's report (.ci/matrix/nox-report.json) and
+.ci/matrix/results/*.json.
 
     python docs/make_versions_table.py           # rewrite docs/versions.md
     python docs/make_versions_table.py --check   # exit 1 if docs/versions.md is stale
 
 nox's report says which sessions ran and how each ended; each test session also wrote
-nox-results/<session>.json with the versions it installed and its pytest counts. The
-table lists the sessions of the report; sessions of the noxfile's matrix that are not in
+``.ci/matrix/results/<session>.json`` with the versions it installed and its pytest
+counts. The table lists the sessions of the report; sessions of the noxfile's matrix that are not in
 it are listed as not run. Plain Python, no nox or TensorFlow needed (tests/test_versions_doc.py
 imports it).
 """
@@ -20,8 +21,9 @@ import sys
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-REPORT = ROOT / "nox-report.json"
-RESULTS_DIR = ROOT / "nox-results"
+MATRIX_DIR = ROOT / ".ci" / "matrix"
+REPORT = MATRIX_DIR / "nox-report.json"
+RESULTS_DIR = MATRIX_DIR / "results"
 TABLE = ROOT / "docs" / "versions.md"
 
 INTRO = """\

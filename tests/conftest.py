@@ -1,12 +1,14 @@
 """Fixtures shared by the whole suite.
 
-``never_leave_patched`` (TF-free) guards every test. TensorFlow and tests/support.py are
-imported inside the other fixtures, not at import time, so collecting a suite that needs
-none of them does not load them.
+``never_leave_patched`` (TF-free) guards every test. The trained models below are built
+once per test run and shared; TensorFlow and tests/support/ are imported inside those
+fixtures, not at import time, so collecting a suite that needs none of them does not load
+them.
 """
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,13 +16,47 @@ import pytest
 
 from estimator_ext import patching
 
+#: Folder of tests/ -> the marker each of its tests gets, so that a run selects or leaves
+#: them out with ``-m`` (markers declared in pyproject.toml): ``make test`` runs
+#: ``-m "not tfma and not package"``, ``make test-tfma`` ``-m tfma``, and nox's corner
+#: sessions also leave out ``reliability`` and ``distributed``.
+MARKER_BY_FOLDER = {"tfma": "tfma", "reliability": "reliability", "distributed": "distributed"}
+TESTS_DIR = pathlib.Path(__file__).resolve().parent
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "patches: the test patches estimator_ext on purpose and may end patched; "
-        "never_leave_patched unpatches after it instead of failing it",
-    )
+
+#: Modules run first: the object-store reliability tests take minutes (test_s3_faults, one
+#: test, ~5.5 min) mostly waiting on store timeouts, not on the CPU. Under ``make test``'s
+#: ``-n 2 --dist worksteal`` (pytest-xdist) the first worker starts test_s3_faults at once
+#: and the other workers take the rest, stealing all but the two tests queued behind it,
+#: which are test_s3_settings' quick ones; so the waits overlap with CPU-bound tests.
+FIRST_MODULES = (
+    "reliability/test_s3_faults.py",
+    "reliability/test_s3_settings.py",
+    "reliability/test_s3_",
+)
+
+
+def _first_rank(item: pytest.Item) -> int:
+    relative = item.path.resolve().relative_to(TESTS_DIR).as_posix()
+    for rank, prefix in enumerate(FIRST_MODULES):
+        if relative.startswith(prefix):
+            return rank
+    return len(FIRST_MODULES)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    inside = []
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(TESTS_DIR).parts[0]
+        except ValueError:  # a test outside tests/
+            continue
+        inside.append(item)
+        if folder in MARKER_BY_FOLDER:
+            item.add_marker(MARKER_BY_FOLDER[folder])
+    if len(inside) == len(items):  # a stable sort: modules keep their own order
+        items.sort(key=_first_rank)
 
 
 @pytest.fixture(autouse=True)
@@ -49,21 +85,88 @@ def never_leave_patched(request: pytest.FixtureRequest) -> Iterator[None]:
             )
 
 
-@pytest.fixture(scope="session")
-def trained_linear_classifier(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A ``tf.estimator.LinearClassifier`` on tests/support.py's mixed data, trained 20 steps.
+# --- trained models, each built once per test run (per xdist worker) -------------------------
+#
+# Shared by every test of the session, so treat them as read-only: export from them, predict
+# and evaluate with them, build another estimator over their ``model_dir``, but never train
+# them further or write into their ``model_dir`` (train an estimator of your own for that).
 
-    Shared by every test of the session, so treat it as read-only: export from it, predict
-    and evaluate with it, but never train it further or write into its ``model_dir``
-    (train an estimator of your own for that).
-    """
+
+def _close_summary_writers() -> None:
+    """Closes TF's cached summary writers: their background flush would touch model_dir later."""
     import tensorflow as tf
 
-    from tests import support
+    tf.compat.v1.summary.FileWriterCache.clear()
+
+
+@pytest.fixture(scope="session")
+def trained_linear_classifier(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ``tf.estimator.LinearClassifier`` on tests/support/data.py's mixed data, trained 20
+    steps on the binary label."""
+    import tensorflow as tf
+
+    from tests.support import data
 
     model_dir = str(tmp_path_factory.mktemp("trained_linear_classifier"))
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
-    estimator.train(support.input_fn(), steps=20)
-    # Close the cached summary writers: their background flush would touch model_dir later.
-    tf.compat.v1.summary.FileWriterCache.clear()
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
+    estimator.train(data.input_fn(), steps=20)
+    _close_summary_writers()
+    return estimator
+
+
+@pytest.fixture(scope="session")
+def trained_linear_regressor(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ``tf.estimator.LinearRegressor`` on the mixed data, trained 10 steps on the float
+    target."""
+    import tensorflow as tf
+
+    from tests.support import data
+
+    model_dir = str(tmp_path_factory.mktemp("trained_linear_regressor"))
+    estimator = tf.estimator.LinearRegressor(data.feature_columns(), model_dir=model_dir)
+    estimator.train(data.input_fn(data.TARGET), steps=10)
+    _close_summary_writers()
+    return estimator
+
+
+@pytest.fixture(scope="session")
+def trained_custom_regressor(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ``tf.estimator.Estimator`` with tests/support/data.py's default custom ``model_fn``
+    (``make_model_fn()``), trained 5 steps on the float target."""
+    import tensorflow as tf
+
+    from tests.support import data
+
+    model_dir = str(tmp_path_factory.mktemp("trained_custom_regressor"))
+    estimator = tf.estimator.Estimator(data.make_model_fn(), model_dir=model_dir)
+    estimator.train(data.input_fn(data.TARGET), steps=5)
+    _close_summary_writers()
+    return estimator
+
+
+@pytest.fixture(scope="session")
+def trained_object_checkpoint_regressor(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The custom ``model_fn`` with a ``tf.train.Checkpoint`` as its Scaffold's saver
+    (``make_model_fn(saver="checkpoint")``), trained 5 steps on the float target."""
+    import tensorflow as tf
+
+    from tests.support import data
+
+    model_dir = str(tmp_path_factory.mktemp("trained_object_checkpoint_regressor"))
+    estimator = tf.estimator.Estimator(data.make_model_fn(saver="checkpoint"), model_dir=model_dir)
+    estimator.train(data.input_fn(data.TARGET), steps=5)
+    _close_summary_writers()
+    return estimator
+
+
+@pytest.fixture(scope="session")
+def trained_subset_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """tests/support/subset_model.py's estimator with 16 embedding rows, trained 2 steps: a
+    small checkpoint whose PREDICT graph needs a strict subset of it."""
+    from tests.support import subset_model
+
+    model_dir = str(tmp_path_factory.mktemp("trained_subset_model"))
+    estimator = subset_model.make_estimator(model_dir, rows=16)
+    subset_model.train(estimator)
+    _close_summary_writers()
     return estimator

@@ -1,6 +1,6 @@
 """Every ```python block in README.md and docs/*.md runs, as a reader would paste it.
 
-The block conventions (``<!-- continued -->`` and the others) are in tests/doc_blocks.py and
+The block conventions (``<!-- continued -->`` and the others) are in tests/support/doc_blocks.py and
 docs/README.md. Each script runs in a subprocess in a fresh temporary directory, with the
 checkout on ``PYTHONPATH``; its test id names the page and line where it starts. Blocks
 marked ``<!-- tested-in: SUITE -->`` are left to that suite (e.g. tests/tfma/).
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import doc_blocks
-from tests.doc_blocks import REPO_ROOT, Script
+from tests.support import doc_blocks
+from tests.support.doc_blocks import REPO_ROOT, Script
 
 PAGES = doc_blocks.doc_pages()
 SCRIPTS: list[Script] = [script for page in PAGES for script in doc_blocks.markdown_scripts(page)]
@@ -105,7 +105,7 @@ def test_make_commands_in_shell_blocks_name_real_targets_and_variables() -> None
 
 
 def test_parser_conventions() -> None:
-    """The markers mean what tests/doc_blocks.py says (guards the parser itself)."""
+    """The markers mean what tests/support/doc_blocks.py says (guards the parser itself)."""
     text = "\n".join(
         [
             "```python",

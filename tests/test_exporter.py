@@ -20,13 +20,13 @@ import tensorflow as tf
 
 from estimator_ext import AllModesExporter
 from estimator_ext.storage.names import integer_named_exports
-from tests.support import XY_LABELS as LABELS
-from tests.support import XY_ROWS as ROWS
-from tests.support import xy_eval_input_fn as eval_input_fn
-from tests.support import xy_receiver_fn_map as receiver_fn_map
-from tests.support import xy_serving_receiver_fn as serving_receiver_fn
-from tests.support import xy_supervised_receiver_fn as supervised_receiver_fn
-from tests.support import xy_train_input_fn as train_input_fn
+from tests.support.data import XY_LABELS as LABELS
+from tests.support.data import XY_ROWS as ROWS
+from tests.support.data import xy_eval_input_fn as eval_input_fn
+from tests.support.data import xy_receiver_fn_map as receiver_fn_map
+from tests.support.data import xy_serving_receiver_fn as serving_receiver_fn
+from tests.support.data import xy_supervised_receiver_fn as supervised_receiver_fn
+from tests.support.data import xy_train_input_fn as train_input_fn
 
 MK = tf.estimator.ModeKeys
 

@@ -18,24 +18,19 @@ import tensorflow as tf
 import estimator_ext
 from estimator_ext import cli, inspect
 from estimator_ext.serving.description import VARIABLE_OPS
-from tests import support
+from tests.support import data
 
 SUBPROCESS_TIMEOUT = 240
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    """(binary export, text export) of the same trained LinearClassifier, all modes."""
+def exports(tmp_path_factory, trained_linear_classifier):
+    """(binary export, text export) of the shared trained LinearClassifier, all modes."""
     root = tmp_path_factory.mktemp("inspect")
-    estimator = tf.estimator.LinearClassifier(
-        support.feature_columns(), model_dir=str(root / "model")
-    )
-    estimator.train(support.input_fn(), steps=5)
-    binary = estimator_ext.export_all_saved_models(
-        estimator, str(root / "pb"), support.receiver_map()
-    )
+    estimator = trained_linear_classifier
+    binary = estimator_ext.export_all_saved_models(estimator, str(root / "pb"), data.receiver_map())
     text = estimator_ext.export_all_saved_models(
-        estimator, str(root / "pbtxt"), support.receiver_map(), as_text=True
+        estimator, str(root / "pbtxt"), data.receiver_map(), as_text=True
     )
     return str(binary), str(text)
 
@@ -232,7 +227,7 @@ def test_not_a_saved_model_is_a_named_error(target, error, fragments, exports, t
     (tmp_path / "corrupt_text" / "saved_model.pbtxt").write_text("meta_graphs { not proto")
     export, _ = exports
     path = os.path.dirname(export) if target == "base" else str(tmp_path / target)
-    before = support.listing(str(tmp_path)), support.listing(os.path.dirname(export))
+    before = data.listing(str(tmp_path)), data.listing(os.path.dirname(export))
     with pytest.raises(error) as raised:
         inspect.describe(path)
     for fragment in fragments:
@@ -240,7 +235,7 @@ def test_not_a_saved_model_is_a_named_error(target, error, fragments, exports, t
     if target == "base":
         assert repr(export) in str(raised.value)
     assert isinstance(raised.value, ValueError)
-    assert (support.listing(str(tmp_path)), support.listing(os.path.dirname(export))) == before
+    assert (data.listing(str(tmp_path)), data.listing(os.path.dirname(export))) == before
 
 
 def test_the_base_hint_skips_names_that_are_not_exports(tmp_path):

@@ -7,7 +7,8 @@ that ``estimator_ext`` comes from that venv and runs ``estimator-ext --version``
 examples/demo.py and ``estimator-ext inspect`` on the demo's export.
 
 Slow (the venv installs TensorFlow from the pip cache), so it is marked ``package`` and
-deselected by default (pytest.ini); run it with ``make package`` or ``nox -s package``.
+deselected by default (pyproject.toml's pytest addopts); run it with ``make package`` or
+``nox -s package``.
 ESTIMATOR_EXT_PACKAGE_TF=2.12 (2.13, 2.14) installs that TensorFlow's extras and
 constraints file instead of 2.15's.
 """
@@ -32,10 +33,10 @@ pytestmark = pytest.mark.package
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: TensorFlow minor -> (constraints file, the wheel's extras for a CPU install).
 INSTALL_BY_TENSORFLOW: dict[str, tuple[str, str]] = {
-    "2.12": ("constraints-tf2.12.txt", "cpu-tf212"),
-    "2.13": ("constraints-tf2.13.txt", "cpu-tf213"),
-    "2.14": ("constraints-tf2.14.txt", "cpu-tf214"),
-    "2.15": ("constraints.txt", "cpu"),
+    "2.12": ("constraints/tf2.12.txt", "cpu-tf212"),
+    "2.13": ("constraints/tf2.13.txt", "cpu-tf213"),
+    "2.14": ("constraints/tf2.14.txt", "cpu-tf214"),
+    "2.15": ("constraints/tf2.15.txt", "cpu"),
 }
 TIMEOUT_S = 900
 
@@ -126,14 +127,20 @@ def test_sdist_holds_readme_changelog_license_docs_tests_and_examples(
         "LICENSE",
         "setup.py",
         "pyproject.toml",
-        "constraints.txt",
+        "constraints/tf2.15.txt",
+        "constraints/tf2.12.txt",
+        "constraints/tfma.txt",
+        ".ci/matrix/nox-report.json",
         "estimator_ext/py.typed",
         "docs/versions.md",
         "tests/test_package.py",
         "examples/demo.py",
         "examples/data/iris.csv",
+        "benchmarks/run_benchmarks.py",
     ):
         assert required in names, required
+    # Benchmark results are one machine's measurements: the code ships, they do not.
+    assert not [name for name in names if name.startswith("benchmarks/results.")]
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
 

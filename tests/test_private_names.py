@@ -75,7 +75,10 @@ def _package_module_aliases(tree: ast.AST) -> set[str]:
     package_modules = {path.stem for path in _package_modules()}
     aliases: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "estimator_ext":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").split(".")[0] == "estimator_ext"
+        ):
             aliases.update(a.asname or a.name for a in node.names if a.name in package_modules)
         elif isinstance(node, ast.Import):
             for alias in node.names:
@@ -203,7 +206,10 @@ FLAGGED = [
     ("getattr(estimator, '_warm_start_settings', None)", "'_warm_start_settings'"),
     ("hasattr(builder, '_has_saved_variables')", "_has_saved_variables"),
     ("builder.__dict__['_has_saved_variables'] = True", "_has_saved_variables"),
-    ("from estimator_ext.storage import staging\nsome_tf_object._remove_if_empty()", "_remove_if_empty"),
+    (
+        "from estimator_ext.storage import staging\nsome_tf_object._remove_if_empty()",
+        "_remove_if_empty",
+    ),
 ]
 
 ALLOWED = [

@@ -12,13 +12,16 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# Inside a nox session the matrix is rewriting nox-results/ in this checkout (each test
+# Inside a nox session the matrix is rewriting .ci/matrix/results/ in this checkout (each test
 # session writes its summary when it ends), so the committed report and the files beside
 # it no longer match while a full run goes on: seen on 2026-12-02, where the sessions that
 # followed tests-tf2.12-py3.9 failed here. `make test` and CI check the committed files.
 _checks_committed_files = pytest.mark.skipif(
     bool(os.environ.get("NOX_CURRENT_SESSION")),
-    reason="a nox run rewrites nox-results/ while it runs; `make test` checks the committed files",
+    reason=(
+        "a nox run rewrites .ci/matrix/results/ while it runs; `make test` checks the committed "
+        "files"
+    ),
 )
 
 

@@ -1,6 +1,6 @@
 """AllModesExporter in a real multi-process estimator cluster on 127.0.0.1.
 
-Four processes (tests/distributed/cluster_task.py), each with its own ``TF_CONFIG``:
+Four processes (tests/support/cluster_task.py), each with its own ``TF_CONFIG``:
 a chief, one parameter server, one worker and an evaluator. Chief and worker train the
 model held by the ps over gRPC; the evaluator evaluates each new checkpoint and runs the
 exporter. The test waits for chief, worker and evaluator to stop by themselves (bounded
@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.support import cluster_task
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TASK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cluster_task.py")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cluster_task  # noqa: E402  (the same model, receivers and constants as the cluster)
+TASK_SCRIPT = os.path.abspath(cluster_task.__file__)
 
 FIRST_CHECKPOINT_TIMEOUT_SECS = 90
 RUN_TIMEOUT_SECS = 240

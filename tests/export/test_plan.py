@@ -16,14 +16,14 @@ from estimator_ext.export import plan as export_plan
 from estimator_ext.export.method import MultiExportMixin
 from estimator_ext.export.write import write_plan
 from estimator_ext.patching import tf_entry_points
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 
 def test_the_plan_holds_every_argument_checked(trained_linear_classifier, tmp_path):
     source = tmp_path / "notes.txt"
     source.write_text("notes")
-    receivers = support.receiver_map()
+    receivers = data.receiver_map()
     plan = export_plan.plan_export(
         "export_all_saved_models",
         trained_linear_classifier,
@@ -50,7 +50,7 @@ def test_one_plan_is_written_for_two_checkpoints(trained_linear_classifier, tmp_
     checkpoints = tf.train.get_checkpoint_state(estimator.model_dir).all_model_checkpoint_paths
     assert len(checkpoints) >= 2
     plan = export_plan.plan_export(
-        "export_all_saved_models", estimator, str(tmp_path), support.receiver_map()
+        "export_all_saved_models", estimator, str(tmp_path), data.receiver_map()
     )
     first = write_plan(plan, checkpoints[0])
     second = write_plan(plan, checkpoints[-1])
@@ -66,7 +66,7 @@ def test_one_plan_is_written_for_two_checkpoints(trained_linear_classifier, tmp_
 
 
 def bad_key_call(caller, estimator, base):
-    bad_map = {"predict": support.parsing_serving_receiver_fn()}
+    bad_map = {"predict": data.parsing_serving_receiver_fn()}
     return {
         "export_all_saved_models": lambda: estimator_ext.export_all_saved_models(
             estimator, base, bad_map
@@ -101,7 +101,7 @@ def test_every_caller_gets_the_plan_checks_named_after_itself(
 def test_argument_errors_name_the_caller_the_argument_and_what_was_received(
     trained_linear_classifier, tmp_path
 ):
-    receivers = support.receiver_map()
+    receivers = data.receiver_map()
     with pytest.raises(TypeError, match=r"^export_all_saved_models: `estimator` must be .* list"):
         estimator_ext.export_all_saved_models([], str(tmp_path), receivers)
     with pytest.raises(TypeError, match=r"^AllModesExporter: assets_extra must be a dict .* list"):
@@ -126,7 +126,7 @@ def test_argument_errors_name_the_caller_the_argument_and_what_was_received(
 def test_the_exporter_checks_its_options_when_built_and_plans_each_export(
     trained_linear_classifier, tmp_path
 ):
-    exporter = estimator_ext.AllModesExporter("all_modes", support.receiver_map(), as_text=True)
+    exporter = estimator_ext.AllModesExporter("all_modes", data.receiver_map(), as_text=True)
     assert isinstance(exporter._options, export_plan.ExportOptions)
     with pytest.raises(TypeError, match=r"^AllModesExporter: `estimator` must be"):
         exporter.export(object(), str(tmp_path / "e"), None, None, False)

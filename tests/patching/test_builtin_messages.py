@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.support import MK
+from tests.support import data
+from tests.support.data import MK
 
 # Each test patches inside ``with estimator_ext.patched(builtin=True)``.
 BUILTIN = "experimental_export_all_saved_models"
@@ -129,8 +129,8 @@ def test_tf_own_var_not_found_test_passes_through_the_builtin_route(tmp_path):
 
 def test_no_checkpoint(tmp_path):
     model_dir = str(tmp_path / "never_trained")
-    estimator = tf.estimator.LinearClassifier(support.feature_columns(), model_dir=model_dir)
-    receivers = support.receiver_map()
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
+    receivers = data.receiver_map()
     their_base, our_base = str(tmp_path / "tf"), str(tmp_path / "ours")
     theirs = tf_failure(
         lambda: estimator.experimental_export_all_saved_models(their_base, receivers)
@@ -151,7 +151,7 @@ def test_no_checkpoint(tmp_path):
 def test_a_checkpoint_path_that_is_no_checkpoint(trained_linear_classifier, tmp_path):
     estimator = trained_linear_classifier
     missing = str(tmp_path / "model.ckpt-12345")
-    receivers = support.receiver_map()
+    receivers = data.receiver_map()
     their_base, our_base = str(tmp_path / "tf"), str(tmp_path / "ours")
     theirs = tf_failure(
         lambda: estimator.experimental_export_all_saved_models(
@@ -184,7 +184,7 @@ def test_a_checkpoint_path_that_is_no_checkpoint(trained_linear_classifier, tmp_
         ),
         ({}, r"input_receiver_fn_map is empty: nothing to export"),
         (
-            {"predict": support.parsing_serving_receiver_fn(), MK.TRAIN: None},
+            {"predict": data.parsing_serving_receiver_fn(), MK.TRAIN: None},
             r"has key 'predict', which is not a tf.estimator.ModeKeys value\. "
             r"Did you mean ModeKeys.PREDICT",
         ),
@@ -214,8 +214,8 @@ def test_a_map_with_one_usable_mode_and_a_bad_key_is_still_our_plain_error(
 ):
     """TF exports the usable mode and ignores the bad key; ours refuses it, in its own words."""
     receivers = {
-        MK.PREDICT: support.parsing_serving_receiver_fn(),
-        "training": support.receiver_map(modes=[MK.TRAIN])[MK.TRAIN],
+        MK.PREDICT: data.parsing_serving_receiver_fn(),
+        "training": data.receiver_map(modes=[MK.TRAIN])[MK.TRAIN],
     }
     base = str(tmp_path / "ours")
     ours = our_failure(

@@ -3,7 +3,7 @@
 * One tiny model is trained once per session (``model_dir``); an autouse fixture hashes
   that checkpoint directory before and after every test and fails the test if any byte,
   mode or mtime changed (issue 6, item 7, checked under every attack of the suite).
-* ``worker``: one long-lived helper process (``_worker.py``) that forks the exporting
+* ``worker``: one long-lived helper process (``tests/support/worker.py``) that forks the exporting
   processes the multi-process tests kill, race and limit; TensorFlow is imported once.
 * Every test runs under a hard deadline (faulthandler dumps the stacks and exits), so a
   hang fails CI instead of stalling it.
@@ -13,12 +13,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import faulthandler
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -27,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests import support
-from tests.reliability import _tree
+from tests.support import data, tree_audit
 
 PER_TEST_DEADLINE_SECONDS = 240
 DEFAULT_SEED = 20240611
@@ -49,7 +46,7 @@ def reliability_seed() -> int:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     directory = str(tmp_path_factory.mktemp("reliability-model"))
-    support.train_adam_estimator(directory)
+    data.train_adam_estimator(directory)
     return directory
 
 
@@ -64,15 +61,15 @@ def checkpoint_prefix(model_dir: str) -> str:
 def checkpoint_untouched(model_dir: str) -> Iterator[None]:
     """Item 7 under every attack: the checkpoint directory is byte-for-byte unchanged
     (contents, modes, mtimes of files and directories, no entry added or removed)."""
-    before = _tree.snapshot(model_dir)
+    before = tree_audit.snapshot(model_dir)
     yield
-    changes = _tree.diff(before, _tree.snapshot(model_dir))
+    changes = tree_audit.diff(before, tree_audit.snapshot(model_dir))
     assert not changes, f"the checkpoint directory changed: {changes}"
 
 
 @pytest.fixture
 def estimator(model_dir: str):
-    return support.make_adam_estimator(model_dir)
+    return data.make_adam_estimator(model_dir)
 
 
 @pytest.fixture
@@ -85,57 +82,13 @@ def sandbox(tmp_path, monkeypatch) -> str:
     return str(root)
 
 
-def copy_model_dir(model_dir: str, destination: str) -> str:
-    """A private copy of the trained checkpoint, for tests that delete parts of it."""
-    shutil.copytree(model_dir, destination)
-    return destination
-
-
-@contextlib.contextmanager
-def read_only_directory(path: str) -> Iterator[str]:
-    """Makes ``path`` refuse new entries, also for root (who ignores ``chmod``): as root
-    with ``chattr +i`` (immutable), otherwise with ``chmod 0555``. Yields the method;
-    skips the test, saying why, when neither works here."""
-    if os.geteuid() != 0:
-        mode = os.stat(path).st_mode
-        os.chmod(path, 0o555)
-        try:
-            _assert_refuses_entries(path, "chmod 0555")
-            yield "chmod 0555"
-        finally:
-            os.chmod(path, mode)
-        return
-    if shutil.which("chattr") is None:
-        pytest.skip(
-            "running as root, where chmod does not stop writes, and chattr is not installed"
-        )
-    made = subprocess.run(["chattr", "+i", path], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"running as root and `chattr +i` is not supported here: {made.stderr.strip()}")
-    try:
-        _assert_refuses_entries(path, "chattr +i")
-        yield "chattr +i"
-    finally:
-        subprocess.run(["chattr", "-i", path], check=True)
-
-
-def _assert_refuses_entries(path: str, method: str) -> None:
-    probe = os.path.join(path, ".write-probe")
-    try:
-        os.mkdir(probe)
-    except OSError:
-        return
-    os.rmdir(probe)
-    pytest.skip(f"{method} did not make {path} read-only on this filesystem")
-
-
 class WorkerClient:
     """Sends requests to the worker process and waits (bounded) for its answers."""
 
     def __init__(self, model_dir: str, log_path: str):
         self._log_path = log_path
         self._log = open(log_path, "w")
-        worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
+        worker = os.path.join(os.path.dirname(os.path.abspath(data.__file__)), "worker.py")
         self._process = subprocess.Popen(
             [sys.executable, worker, model_dir],
             stdin=subprocess.PIPE,

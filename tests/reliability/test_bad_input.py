@@ -34,10 +34,9 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.reliability import _tree
+from tests.support import data, tree_audit
 
-MK = support.MK
+MK = data.MK
 
 
 @dataclasses.dataclass
@@ -59,7 +58,7 @@ class Inputs:
         return {
             "estimator": self.estimator,
             "export_dir_base": self.base,
-            "input_receiver_fn_map": support.adam_receiver_map(),
+            "input_receiver_fn_map": data.adam_receiver_map(),
         }
 
 
@@ -101,7 +100,7 @@ class Row:
 
 
 def receivers_with(mode: str, receiver_fn: Any) -> dict[str, Any]:
-    receivers = support.adam_receiver_map()
+    receivers = data.adam_receiver_map()
     receivers[mode] = receiver_fn
     return {"input_receiver_fn_map": receivers}
 
@@ -110,7 +109,7 @@ def assets(mapping: Callable[[Inputs], Any]) -> Callable[[Inputs], dict[str, Any
     return lambda inputs: {"assets_extra": mapping(inputs)}
 
 
-SERVE = support.adam_serving_receiver_fn()
+SERVE = data.adam_serving_receiver_fn()
 
 TABLE: dict[str, Row] = {
     # --- estimator
@@ -499,13 +498,13 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(row_id, inputs, sandbox):
     and nothing on disk (the missing base still missing, the sandbox unchanged)."""
     row = TABLE[row_id]
     arguments = {**inputs.good(), **row.change(inputs)}
-    before = _tree.snapshot(sandbox, dir_mtimes=False)
+    before = tree_audit.snapshot(sandbox, dir_mtimes=False)
     with pytest.raises(row.error) as raised:
         estimator_ext.export_all_saved_models(**arguments)
     assert raised.type is row.error, f"{row.why}: {raised.type.__name__}: {raised.value}"
     assert raised.match(row.message), row.why
     assert not os.path.exists(inputs.base)
-    assert _tree.diff(before, _tree.snapshot(sandbox, dir_mtimes=False)) == []
+    assert tree_audit.diff(before, tree_audit.snapshot(sandbox, dir_mtimes=False)) == []
 
 
 def test_every_argument_has_a_bad_value_in_the_table(inputs):
@@ -545,7 +544,7 @@ def test_safe_inputs_that_are_accepted(case, inputs, checkpoint_prefix):
     export = estimator_ext.export_all_saved_models(
         inputs.estimator,
         pathlib.Path(inputs.base),
-        support.adam_receiver_map([MK.TRAIN]),
+        data.adam_receiver_map([MK.TRAIN]),
         assets_extra=mapping(inputs),
         as_text=np.bool_(False),
         strip_default_attrs=np.True_,
@@ -558,4 +557,4 @@ def test_safe_inputs_that_are_accepted(case, inputs, checkpoint_prefix):
             assert not os.path.islink(path)
             found[os.path.relpath(path, root)] = pathlib.Path(path).read_text()
     assert found == expected
-    assert _tree.load_every_mode(export, checkpoint_prefix) == [("train",)]
+    assert tree_audit.load_every_mode(export, checkpoint_prefix) == [("train",)]

@@ -22,11 +22,10 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.reliability import _tree
-from tests.reliability.conftest import read_only_directory
+from tests.support import data, tree_audit
+from tests.support.directories import read_only_directory
 
-MK = support.MK
+MK = data.MK
 
 
 class Failure(Exception):
@@ -38,7 +37,7 @@ def _raise():
 
 
 def _receivers_failing_in(mode: str):
-    receivers = support.adam_receiver_map()
+    receivers = data.adam_receiver_map()
     receivers[mode] = _raise
     return receivers
 
@@ -46,45 +45,45 @@ def _receivers_failing_in(mode: str):
 def _export_into_read_only_base(estimator, base, tmp_path):
     os.makedirs(base)
     with read_only_directory(base):
-        estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
+        estimator_ext.export_all_saved_models(estimator, base, data.adam_receiver_map())
 
 
 SCENARIOS: dict[str, Callable] = {
     "all-modes": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, support.adam_receiver_map()
+        est, base, data.adam_receiver_map()
     ),
     "predict-only": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, support.adam_receiver_map([MK.PREDICT])
+        est, base, data.adam_receiver_map([MK.PREDICT])
     ),
     "eval-only-as-text-stripped": lambda est, base, tmp, model_dir: (
         estimator_ext.export_all_saved_models(
-            est, base, support.adam_receiver_map([MK.EVAL]), as_text=True, strip_default_attrs=True
+            est, base, data.adam_receiver_map([MK.EVAL]), as_text=True, strip_default_attrs=True
         )
     ),
     "checkpoint-path-given": lambda est, base, tmp, model_dir: (
         estimator_ext.export_all_saved_models(
             est,
             base,
-            support.adam_receiver_map(),
+            data.adam_receiver_map(),
             checkpoint_path=tf.train.latest_checkpoint(model_dir),
         )
     ),
     "checkpoint-dir-given": lambda est, base, tmp, model_dir: estimator_ext.export_all_saved_models(
-        est, base, support.adam_receiver_map(), checkpoint_path=model_dir
+        est, base, data.adam_receiver_map(), checkpoint_path=model_dir
     ),
     "assets-extra-from-the-checkpoint-dir": lambda est, base, tmp, model_dir: (
         estimator_ext.export_all_saved_models(
             est,
             base,
-            support.adam_receiver_map([MK.TRAIN]),
+            data.adam_receiver_map([MK.TRAIN]),
             assets_extra={"ckpt/checkpoint": os.path.join(model_dir, "checkpoint")},
         )
     ),
     "fails-model-fn-in-eval": lambda est, base, tmp, model_dir: (
         estimator_ext.export_all_saved_models(
-            support.make_adam_estimator(model_dir, raise_in=MK.EVAL),
+            data.make_adam_estimator(model_dir, raise_in=MK.EVAL),
             base,
-            support.adam_receiver_map(),
+            data.adam_receiver_map(),
         )
     ),
     "fails-receiver-in-train": lambda est, base, tmp, model_dir: (
@@ -97,7 +96,7 @@ SCENARIOS: dict[str, Callable] = {
         estimator_ext.export_all_saved_models(
             est,
             base,
-            support.adam_receiver_map(),
+            data.adam_receiver_map(),
             assets_extra={"../escape": os.path.join(model_dir, "checkpoint")},
         )
     ),
@@ -111,14 +110,14 @@ SCENARIOS: dict[str, Callable] = {
 def test_checkpoint_directory_is_unchanged(scenario, model_dir, estimator, tmp_path):
     """One export scenario, successful or failing: the checkpoint directory's snapshot
     (entries, bytes, modes, file and directory mtimes) is identical before and after."""
-    before = _tree.snapshot(model_dir)
+    before = tree_audit.snapshot(model_dir)
     try:
         SCENARIOS[scenario](estimator, str(tmp_path / "exports"), tmp_path, model_dir)
-    except (Failure, support.ModelFnFailure, ValueError, tf.errors.OpError):
+    except (Failure, data.ModelFnFailure, ValueError, tf.errors.OpError):
         assert scenario.startswith("fails-")
     else:
         assert not scenario.startswith("fails-")
-    assert _tree.diff(before, _tree.snapshot(model_dir)) == []
+    assert tree_audit.diff(before, tree_audit.snapshot(model_dir)) == []
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["succeeds", "fails"])
@@ -130,26 +129,26 @@ def test_exporting_inside_the_model_dir_changes_only_the_export_base(fails, mode
     private = str(tmp_path / "model")
     shutil.copytree(model_dir, private)
     base = os.path.join(private, "export", "all_modes")
-    before = _tree.snapshot(private)
-    estimator = support.make_adam_estimator(private, raise_in=MK.PREDICT if fails else None)
+    before = tree_audit.snapshot(private)
+    estimator = data.make_adam_estimator(private, raise_in=MK.PREDICT if fails else None)
     if fails:
-        with pytest.raises(support.ModelFnFailure):
-            estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
+        with pytest.raises(data.ModelFnFailure):
+            estimator_ext.export_all_saved_models(estimator, base, data.adam_receiver_map())
         assert not os.path.exists(os.path.join(private, "export"))
         # Every entry as it was; only the model dir's own mtime moved (export/ came and went).
-        changed = _tree.diff(before, _tree.snapshot(private))
-        assert changed in ([], [f"changed .: {before['.']} -> {_tree.snapshot(private)['.']}"])
+        changed = tree_audit.diff(before, tree_audit.snapshot(private))
+        assert changed in ([], [f"changed .: {before['.']} -> {tree_audit.snapshot(private)['.']}"])
     else:
-        export = estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
-        after = _tree.snapshot(private, exclude=[os.path.join(private, "export")])
-        changed = _tree.diff(before, after)
+        export = estimator_ext.export_all_saved_models(estimator, base, data.adam_receiver_map())
+        after = tree_audit.snapshot(private, exclude=[os.path.join(private, "export")])
+        changed = tree_audit.diff(before, after)
         assert changed == [
             f"changed .: {before['.']} -> {after['.']}"
         ]  # only the model dir's mtime: export/ was added
         assert tf.train.latest_checkpoint(private) == os.path.join(
-            private, f"model.ckpt-{support.TRAIN_STEPS}"
+            private, f"model.ckpt-{data.TRAIN_STEPS}"
         )
-        assert _tree.export_problems(export) == []
+        assert tree_audit.export_problems(export) == []
 
 
 def test_copied_variables_share_no_inode_with_the_checkpoint(model_dir, estimator, tmp_path):
@@ -157,7 +156,7 @@ def test_copied_variables_share_no_inode_with_the_checkpoint(model_dir, estimato
     ``variables.data-*`` is a file of its own, so changing or deleting the export (``chmod``,
     ``touch``, ``rm``) never touches the checkpoint."""
     export = estimator_ext.export_all_saved_models(
-        estimator, str(tmp_path / "exports"), support.adam_receiver_map()
+        estimator, str(tmp_path / "exports"), data.adam_receiver_map()
     )
     assert export.variables_strategy == "copy"
     exported_data = os.path.join(export, "variables", "variables.data-00000-of-00001")

@@ -21,7 +21,7 @@ import tensorflow as tf
 import estimator_ext
 from estimator_ext.storage import names as naming
 from estimator_ext.storage import paths
-from tests.reliability import _tree
+from tests.support import tree_audit
 
 HOST = naming.host_label()
 HOUR = 3600
@@ -140,12 +140,12 @@ def test_touches_nothing_but_its_own_temporaries(base, dead_pid, tmp_path):
     with open(os.path.join(base, f"{naming.TEMP_PREFIX}0-{HOST}-{dead_pid}-cd34"), "w") as handle:
         handle.write("a file, not a directory")
     os.symlink(outside, os.path.join(base, f"{naming.TEMP_PREFIX}0-{HOST}-{dead_pid}-ef56"))
-    before_base, before_outside = _tree.snapshot(base), _tree.snapshot(str(outside))
+    before_base, before_outside = tree_audit.snapshot(base), tree_audit.snapshot(str(outside))
 
     assert estimator_ext.clean_stale_temporaries(base, older_than=0) == []
 
-    assert _tree.snapshot(base) == before_base
-    assert _tree.snapshot(str(outside)) == before_outside
+    assert tree_audit.snapshot(base) == before_base
+    assert tree_audit.snapshot(str(outside)) == before_outside
 
 
 def test_concurrent_cleaners_remove_each_temporary_once_without_errors(base, dead_pid):

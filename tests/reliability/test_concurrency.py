@@ -20,8 +20,7 @@ import estimator_ext
 from estimator_ext.storage import names as naming
 from estimator_ext.storage import paths
 from estimator_ext.storage import publish as publishing
-from tests import support
-from tests.reliability import _tree
+from tests.support import data, tree_audit
 
 PROCESSES = 4
 EXPORTS_EACH = 3
@@ -57,7 +56,7 @@ def test_four_processes_three_exports_each_give_twelve_distinct_complete_exports
         assert problems == [], f"the loader saw {name} incomplete: {problems}"
     assert len(report["watcher"]["seen"]) == len(paths)
     for path in paths:
-        assert sorted(_tree.load_every_mode(path, checkpoint_prefix)) == [
+        assert sorted(tree_audit.load_every_mode(path, checkpoint_prefix)) == [
             ("eval",),
             ("serve",),
             ("train",),
@@ -111,7 +110,7 @@ def test_threads_exporting_at_once_get_distinct_complete_exports(
                 results.append(
                     str(
                         estimator_ext.export_all_saved_models(
-                            estimator, base, support.adam_receiver_map()
+                            estimator, base, data.adam_receiver_map()
                         )
                     )
                 )
@@ -127,7 +126,7 @@ def test_threads_exporting_at_once_get_distinct_complete_exports(
     assert len(set(results)) == 6
     assert sorted(os.listdir(base)) == sorted(os.path.basename(path) for path in results)
     for path in results:
-        assert sorted(_tree.load_every_mode(path, checkpoint_prefix)) == [
+        assert sorted(tree_audit.load_every_mode(path, checkpoint_prefix)) == [
             ("eval",),
             ("serve",),
             ("train",),

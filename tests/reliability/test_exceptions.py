@@ -13,10 +13,9 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.reliability import _tree
+from tests.support import data, tree_audit
 
-MK = support.MK
+MK = data.MK
 
 
 class ReceiverFailure(Exception):
@@ -34,39 +33,39 @@ def raising_receiver(error: BaseException):
 def base_with_an_export(sandbox, estimator):
     """A base already holding one export, which a failing export must leave as it is."""
     base = os.path.join(sandbox, "exports")
-    estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map([MK.PREDICT]))
+    estimator_ext.export_all_saved_models(estimator, base, data.adam_receiver_map([MK.PREDICT]))
     return base
 
 
-@pytest.mark.parametrize("mode", support.ALL_MODES)
+@pytest.mark.parametrize("mode", data.ALL_MODES)
 def test_model_fn_exception_propagates_and_nothing_is_left(
     mode, model_dir, base_with_an_export, sandbox
 ):
     """The model_fn raises in ``mode`` (TRAIN fails before the variables are written,
     EVAL and PREDICT after): the same exception type and message, the sandbox unchanged."""
-    before = _tree.snapshot(sandbox, dir_mtimes=False)
-    failing = support.make_adam_estimator(model_dir, raise_in=mode)
-    with pytest.raises(support.ModelFnFailure, match=f"^model_fn refuses mode {mode}$"):
+    before = tree_audit.snapshot(sandbox, dir_mtimes=False)
+    failing = data.make_adam_estimator(model_dir, raise_in=mode)
+    with pytest.raises(data.ModelFnFailure, match=f"^model_fn refuses mode {mode}$"):
         estimator_ext.export_all_saved_models(
-            failing, base_with_an_export, support.adam_receiver_map()
+            failing, base_with_an_export, data.adam_receiver_map()
         )
-    assert _tree.diff(before, _tree.snapshot(sandbox, dir_mtimes=False)) == []
+    assert tree_audit.diff(before, tree_audit.snapshot(sandbox, dir_mtimes=False)) == []
 
 
-@pytest.mark.parametrize("mode", support.ALL_MODES)
+@pytest.mark.parametrize("mode", data.ALL_MODES)
 def test_receiver_exception_propagates_and_nothing_is_left(
     mode, estimator, base_with_an_export, sandbox
 ):
     """The receiver fn of ``mode`` raises: the very exception object propagates, the
     sandbox is unchanged."""
-    before = _tree.snapshot(sandbox, dir_mtimes=False)
+    before = tree_audit.snapshot(sandbox, dir_mtimes=False)
     error = ReceiverFailure(f"receiver for {mode} cannot build its inputs")
-    receivers = support.adam_receiver_map()
+    receivers = data.adam_receiver_map()
     receivers[mode] = raising_receiver(error)
     with pytest.raises(ReceiverFailure) as raised:
         estimator_ext.export_all_saved_models(estimator, base_with_an_export, receivers)
     assert raised.value is error
-    assert _tree.diff(before, _tree.snapshot(sandbox, dir_mtimes=False)) == []
+    assert tree_audit.diff(before, tree_audit.snapshot(sandbox, dir_mtimes=False)) == []
 
 
 @pytest.mark.parametrize(
@@ -84,7 +83,7 @@ def test_any_exception_type_propagates_unchanged(error, estimator, sandbox):
     raises itself: they come out untouched (not wrapped, not renamed), and the missing
     nested base the export created is removed again."""
     base = os.path.join(sandbox, "a", "b", "exports")
-    receivers = support.adam_receiver_map()
+    receivers = data.adam_receiver_map()
     receivers[MK.EVAL] = raising_receiver(error)
     with pytest.raises(type(error)) as raised:
         estimator_ext.export_all_saved_models(estimator, base, receivers)
@@ -104,14 +103,14 @@ def test_failing_export_keeps_a_base_another_export_published_into(
     def receiver_publishing_b_then_failing():
         published_by_b.append(
             estimator_ext.export_all_saved_models(
-                estimator, base, support.adam_receiver_map([MK.TRAIN])
+                estimator, base, data.adam_receiver_map([MK.TRAIN])
             )
         )
         raise ReceiverFailure("A fails after B published")
 
-    receivers = support.adam_receiver_map()
+    receivers = data.adam_receiver_map()
     receivers[MK.PREDICT] = receiver_publishing_b_then_failing
     with pytest.raises(ReceiverFailure):
         estimator_ext.export_all_saved_models(estimator, base, receivers)
     assert os.listdir(base) == [os.path.basename(published_by_b[0])]
-    assert _tree.load_every_mode(published_by_b[0], checkpoint_prefix) == [("train",)]
+    assert tree_audit.load_every_mode(published_by_b[0], checkpoint_prefix) == [("train",)]

@@ -27,10 +27,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import estimator_ext
-from tests import support
-from tests.reliability import _tree
+from tests.support import data, tree_audit
 
-MK = support.MK
+MK = data.MK
 
 # The autouse fixtures (deadline, checkpoint guard) are function-scoped on purpose: they
 # wrap the whole run of examples.
@@ -50,8 +49,8 @@ def _raise():
     raise ReceiverFailure("receiver fn failed")
 
 
-SUPERVISED = support.adam_supervised_receiver_fn()
-SERVING = support.adam_serving_receiver_fn()
+SUPERVISED = data.adam_supervised_receiver_fn()
+SERVING = data.adam_serving_receiver_fn()
 RECEIVERS = {
     "supervised": SUPERVISED,
     "serving": SERVING,
@@ -66,7 +65,7 @@ VALID_KEYS = (MK.TRAIN, MK.EVAL, MK.PREDICT)
 
 @pytest.fixture(scope="module")
 def shared_estimator(model_dir):
-    return support.make_adam_estimator(model_dir)
+    return data.make_adam_estimator(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +103,7 @@ GOOD_SOURCES = {"file": "first file", "file2": "second file", "link_outside": "o
 
 def _audit(sandbox_root: str, base: str):
     """Snapshot of the sandbox outside the base, and the base's entries."""
-    outside = _tree.snapshot(sandbox_root, exclude=[base], dir_mtimes=False)
+    outside = tree_audit.snapshot(sandbox_root, exclude=[base], dir_mtimes=False)
     return outside, sorted(os.listdir(base)) if os.path.isdir(base) else []
 
 
@@ -113,7 +112,7 @@ def _new_export(base: str, entries_before):
     added = sorted(set(os.listdir(base)) - set(entries_before))
     assert len(added) == 1 and added[0].isdigit(), added
     export_dir = os.path.join(base, added[0])
-    assert _tree.export_problems(export_dir) == []
+    assert tree_audit.export_problems(export_dir) == []
     return export_dir
 
 
@@ -181,11 +180,11 @@ def test_receiver_maps_give_a_complete_export_or_a_clear_error(
         succeeded = True
         export_dir = _new_export(base, entries_before)
         assert str(export) == export_dir
-        expected_tags = sorted(support.TAGS_BY_MODE[mode] for mode in receivers)
-        assert sorted(_tree.load_every_mode(export_dir, checkpoint_prefix)) == expected_tags
+        expected_tags = sorted(data.TAGS_BY_MODE[mode] for mode in receivers)
+        assert sorted(tree_audit.load_every_mode(export_dir, checkpoint_prefix)) == expected_tags
     assert succeeded == _must_succeed(kinds_by_key), kinds_by_key
     outside_after, entries_after = _audit(sandbox_root, base)
-    assert _tree.diff(outside_before, outside_after) == []
+    assert tree_audit.diff(outside_before, outside_after) == []
     if not succeeded:
         assert entries_after == entries_before
 
@@ -266,7 +265,7 @@ def test_assets_extra_mappings_never_write_outside_the_export(
     outside_before, entries_before = _audit(sandbox_root, base)
     try:
         estimator_ext.export_all_saved_models(
-            shared_estimator, base, support.adam_receiver_map([MK.TRAIN]), assets_extra=assets_extra
+            shared_estimator, base, data.adam_receiver_map([MK.TRAIN]), assets_extra=assets_extra
         )
     except (ValueError, TypeError) as error:
         event(f"refused: {type(error).__name__}")
@@ -290,4 +289,4 @@ def test_assets_extra_mappings_never_write_outside_the_export(
             for destination, kind in kinds_by_destination.items()
         }
         assert found == expected
-    assert _tree.diff(outside_before, _audit(sandbox_root, base)[0]) == []
+    assert tree_audit.diff(outside_before, _audit(sandbox_root, base)[0]) == []

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability import _s3support
-from tests.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, moto_server
+from tests.support import s3_checks
+from tests.support.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, moto_server
 
 pytestmark = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
 
@@ -23,9 +23,9 @@ def test_four_writers_three_exports_each_all_complete_under_distinct_names(
 ):
     base = f"s3://{BUCKET}/concurrent/exports"
     with moto_server(str(tmp_path / "moto.log")) as moto:
-        env = _s3support.fault_env(moto["endpoint"])
+        env = s3_checks.fault_env(moto["endpoint"])
         writers = [
-            _s3support.S3Child(model_dir, env, str(tmp_path / f"w{i}.log")) for i in range(WRITERS)
+            s3_checks.S3Child(model_dir, env, str(tmp_path / f"w{i}.log")) for i in range(WRITERS)
         ]
         results = []
         try:
@@ -39,10 +39,8 @@ def test_four_writers_three_exports_each_all_complete_under_distinct_names(
         assert all(result["ok"] for result in results), results
         names = [result["export_dir"].rsplit("/", 1)[1] for result in results]
         assert len(set(names)) == WRITERS * EXPORTS_EACH, names
-        listed = _s3support.entries(moto["client"], "concurrent/exports")
+        listed = s3_checks.entries(moto["client"], "concurrent/exports")
         assert sorted(listed) == sorted(names)  # no temporary, no claim left
-        assert _s3support.partial_versions(moto["client"], "concurrent/exports") == []
+        assert s3_checks.partial_versions(moto["client"], "concurrent/exports") == []
         for result in results:
-            _s3support.check_complete_export(
-                moto["client"], result["export_dir"], checkpoint_prefix
-            )
+            s3_checks.check_complete_export(moto["client"], result["export_dir"], checkpoint_prefix)

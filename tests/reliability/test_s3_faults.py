@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from tests.faultproxy import FaultProxy
-from tests.reliability import _s3support
-from tests.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, moto_server
+from tests.support import s3_checks
+from tests.support.faultproxy import FaultProxy
+from tests.support.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, moto_server
 
 pytestmark = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
 
@@ -78,10 +78,10 @@ def _run_lane(
     with FaultProxy(
         moto["port"], seed=seed * 1000 + lane, stall_seconds=5.0, lifetime=TEST_SECONDS
     ) as proxy:
-        env = _s3support.fault_env(
+        env = s3_checks.fault_env(
             proxy.endpoint, {"ESTIMATOR_EXT_STORE_CALL_SECONDS": f"{CALL_SECONDS:g}"}
         )
-        child = _s3support.S3Child(model_dir, env, os.path.join(log_dir, f"lane{lane}.log"))
+        child = s3_checks.S3Child(model_dir, env, os.path.join(log_dir, f"lane{lane}.log"))
         try:
             for index in indices:
                 rate = RATES[index % len(RATES)]
@@ -104,7 +104,7 @@ def _run_lane(
                     lane=lane,
                     rate=rate,
                     injected=proxy.total_injected - before,
-                    partial=_s3support.partial_versions(moto["client"], f"faults/{index}/exports"),
+                    partial=s3_checks.partial_versions(moto["client"], f"faults/{index}/exports"),
                 )
                 outcomes.append(outcome)
         finally:
@@ -164,7 +164,7 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
             assert outcome["partial"] == [], outcome
             assert outcome["seconds"] < MAX_SECONDS_PER_EXPORT, outcome
             if outcome["ok"]:
-                _s3support.check_complete_export(
+                s3_checks.check_complete_export(
                     moto["client"], outcome["export_dir"], checkpoint_prefix
                 )
             else:
@@ -179,12 +179,12 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
             for kind, number in lane_count.items():
                 counts[kind] = counts.get(kind, 0) + number
         left_before_cleanup = sum(
-            len(_s3support.leftovers(moto["client"], f"faults/{i}/exports")) for i in range(EXPORTS)
+            len(s3_checks.leftovers(moto["client"], f"faults/{i}/exports")) for i in range(EXPORTS)
         )
         # A fresh process cleans up: the exporting children are gone, so their temporaries
         # are stale.
-        cleaner = _s3support.S3Child(
-            model_dir, _s3support.fault_env(moto["endpoint"]), str(tmp_path / "clean.log")
+        cleaner = s3_checks.S3Child(
+            model_dir, s3_checks.fault_env(moto["endpoint"]), str(tmp_path / "clean.log")
         )
         try:
             bases = [f"s3://{BUCKET}/faults/{i}/exports" for i in range(EXPORTS)]
@@ -194,8 +194,8 @@ def test_sixty_faulted_exports_complete_or_raise_and_leave_no_partial_version(
         finally:
             cleaner.close()
         left_after_cleanup = sum(
-            len(_s3support.leftovers(moto["client"], f"faults/{i}/exports"))
-            + len(_s3support.partial_versions(moto["client"], f"faults/{i}/exports"))
+            len(s3_checks.leftovers(moto["client"], f"faults/{i}/exports"))
+            + len(s3_checks.partial_versions(moto["client"], f"faults/{i}/exports"))
             for i in range(EXPORTS)
         )
 

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from tests.reliability import _s3support
-from tests.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, moto_server
+from tests.support import s3_checks
+from tests.support.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, moto_server
 
 pytestmark = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
 
@@ -43,8 +43,8 @@ def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
     base = f"s3://{BUCKET}/kills/exports"
     prefix = "kills/exports"
     with moto_server(str(tmp_path / "moto.log")) as moto:
-        env = _s3support.fault_env(moto["endpoint"])
-        worker = _s3support.S3Child(model_dir, env, str(tmp_path / "worker.log"))
+        env = s3_checks.fault_env(moto["endpoint"])
+        worker = s3_checks.S3Child(model_dir, env, str(tmp_path / "worker.log"))
         try:
             # how long one export takes here, to pick kill moments inside it
             # (forked too: a process whose S3 client is set up must not fork exporters)
@@ -55,7 +55,7 @@ def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
             while _alive(warmup) and time.monotonic() - started < 120:
                 time.sleep(0.05)
             duration = time.monotonic() - started
-            assert [n for n in _s3support.entries(moto["client"], "kills/warmup") if n.isdigit()], (
+            assert [n for n in s3_checks.entries(moto["client"], "kills/warmup") if n.isdigit()], (
                 "warm-up failed"
             )
             kills = attempts = 0
@@ -70,37 +70,37 @@ def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
                 deadline = time.monotonic() + 30
                 while _alive(pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
-            left_by_dead = _s3support.leftovers(moto["client"], prefix)
-            partial_by_dead = _s3support.partial_versions(moto["client"], prefix)
+            left_by_dead = s3_checks.leftovers(moto["client"], prefix)
+            partial_by_dead = s3_checks.partial_versions(moto["client"], prefix)
             left_after_kills.update(left_by_dead + partial_by_dead)
             complete_before = sorted(
                 name
-                for name in _s3support.entries(moto["client"], prefix)
+                for name in s3_checks.entries(moto["client"], prefix)
                 if name.isdigit() and name not in partial_by_dead
             )
             # one live writer, frozen once its temporary exists
             live = worker.call({"op": "fork_export", "base": base})["pid"]
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and len(
-                _s3support.leftovers(moto["client"], prefix)
+                s3_checks.leftovers(moto["client"], prefix)
             ) <= len(left_by_dead):
                 time.sleep(0.05)
             os.kill(live, signal.SIGSTOP)
             live_items = sorted(
-                set(_s3support.leftovers(moto["client"], prefix)) - set(left_by_dead)
+                set(s3_checks.leftovers(moto["client"], prefix)) - set(left_by_dead)
             )
             assert any(f"-{live}-" in item for item in live_items), live_items
-            cleaner = _s3support.S3Child(model_dir, env, str(tmp_path / "cleaner.log"))
+            cleaner = s3_checks.S3Child(model_dir, env, str(tmp_path / "cleaner.log"))
             try:
                 removed = cleaner.call(
                     {"op": "clean", "bases": [base], "older_than": 0}, timeout=180
                 )["removed"]
             finally:
                 cleaner.close()
-            after = _s3support.entries(moto["client"], prefix)
+            after = s3_checks.entries(moto["client"], prefix)
             # the live writer's work is untouched, every dead writer's leftover is gone
-            assert sorted(_s3support.leftovers(moto["client"], prefix)) == live_items, removed
-            assert _s3support.partial_versions(moto["client"], prefix) == [], removed
+            assert sorted(s3_checks.leftovers(moto["client"], prefix)) == live_items, removed
+            assert s3_checks.partial_versions(moto["client"], prefix) == [], removed
             assert sorted(n for n in after if n.isdigit()) == complete_before, removed
             os.kill(live, signal.SIGCONT)
             deadline = time.monotonic() + 120
@@ -109,13 +109,13 @@ def test_killed_writers_leave_nothing_after_clean_stale_temporaries(
             assert not _alive(live)
         finally:
             worker.close()
-        final = _s3support.entries(moto["client"], prefix)
-        assert _s3support.leftovers(moto["client"], prefix) == []
-        assert _s3support.partial_versions(moto["client"], prefix) == []
+        final = s3_checks.entries(moto["client"], prefix)
+        assert s3_checks.leftovers(moto["client"], prefix) == []
+        assert s3_checks.partial_versions(moto["client"], prefix) == []
         completes = sorted(n for n in final if n.isdigit())
         assert len(completes) == len(complete_before) + 1  # the formerly frozen writer's
         for name in completes[-2:]:
-            _s3support.check_complete_export(moto["client"], f"{base}/{name}", checkpoint_prefix)
+            s3_checks.check_complete_export(moto["client"], f"{base}/{name}", checkpoint_prefix)
     assert kills >= KILLS, (kills, attempts)
     print(
         "S3 KILL FIGURES",

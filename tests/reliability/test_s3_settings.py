@@ -38,7 +38,9 @@ def test_store_error_keeps_the_class_and_names_store_message_and_retries():
     )
     assert "SlowDown: Please reduce your request rate." in error.message
     assert "retried this operation 2 time(s) over 1.5 s" in error.message
-    assert object_store.store_error(error, "s3://bucket/x", "again", 0, 0.0) is error  # never wrapped twice
+    assert (
+        object_store.store_error(error, "s3://bucket/x", "again", 0, 0.0) is error
+    )  # never wrapped twice
 
 
 def test_call_store_retries_transient_errors_then_raises_a_store_error():
@@ -58,12 +60,17 @@ def test_call_store_retries_transient_errors_then_raises_a_store_error():
         raise AssertionError("no error")
     assert len(calls) == 3
     local_calls = []
-    assert object_store.call_store("listing", "/tmp/base", lambda: local_calls.append(1) or "ok") == "ok"
+    assert (
+        object_store.call_store("listing", "/tmp/base", lambda: local_calls.append(1) or "ok")
+        == "ok"
+    )
     assert local_calls == [1]
 
 
 def test_call_seconds_default_and_override_and_bad_values_name_the_variable():
-    assert watchdog.call_seconds({}) == watchdog.DEFAULT_CALL_SECONDS == 120.0  # the docs' 2 minutes
+    assert (
+        watchdog.call_seconds({}) == watchdog.DEFAULT_CALL_SECONDS == 120.0
+    )  # the docs' 2 minutes
     assert watchdog.call_seconds({"ESTIMATOR_EXT_STORE_CALL_SECONDS": "300"}) == 300.0
     for bad in ("0", "-5", "soon", "nan", "inf", ""):
         with pytest.raises(ValueError, match=r"ESTIMATOR_EXT_STORE_CALL_SECONDS must be a posi"):
@@ -85,11 +92,15 @@ def test_a_store_call_that_never_returns_is_abandoned_at_its_bound(monkeypatch):
     started = time.monotonic()
     try:
         with pytest.raises(tf.errors.DeadlineExceededError) as raised:
-            object_store.call_store("copy-publish", "s3://bucket/base/1/x", stuck, retries=1, backoff=0.01)
+            object_store.call_store(
+                "copy-publish", "s3://bucket/base/1/x", stuck, retries=1, backoff=0.01
+            )
         elapsed = time.monotonic() - started
     finally:
         release.set()
-    assert isinstance(raised.value, watchdog.StoreCallAbandoned) and watchdog.was_abandoned(raised.value)
+    assert isinstance(raised.value, watchdog.StoreCallAbandoned) and watchdog.was_abandoned(
+        raised.value
+    )
     message = raised.value.message
     assert "the object store failed (s3://bucket) during copy-publish" in message
     assert "did not return from copy-publish" in message and "abandoned" in message
@@ -97,7 +108,9 @@ def test_a_store_call_that_never_returns_is_abandoned_at_its_bound(monkeypatch):
     assert len(attempts) == 2 and all("estimator_ext store call" in name for name in attempts)
     assert 0.6 <= elapsed < 5, elapsed
     # the per-MiB allowance: 2 MiB at 1 s/MiB outlasts a 0.5 s call
-    assert watchdog.bounded("copy", "s3://b/k", lambda: time.sleep(0.5) or "done", 2 * 2**20) == "done"
+    assert (
+        watchdog.bounded("copy", "s3://b/k", lambda: time.sleep(0.5) or "done", 2 * 2**20) == "done"
+    )
     errors = []
     try:
         watchdog.bounded("copy", "s3://b/k", lambda: 1 / 0)

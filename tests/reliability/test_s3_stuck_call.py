@@ -16,9 +16,16 @@ from typing import Any
 
 import pytest
 
-from tests.faultproxy import FaultProxy
-from tests.reliability import _s3support
-from tests.s3server import BUCKET, S3_MISSING, S3_SKIP_REASON, bucket_keys, moto_server, s3_env
+from tests.support import s3_checks
+from tests.support.faultproxy import FaultProxy
+from tests.support.s3server import (
+    BUCKET,
+    S3_MISSING,
+    S3_SKIP_REASON,
+    bucket_keys,
+    moto_server,
+    s3_env,
+)
 
 pytestmark = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
 
@@ -63,7 +70,7 @@ def _export_behind(
         env = s3_env(proxy.endpoint, env_extra)
         for name in SETTINGS:
             env.pop(name, None)  # estimator_ext's defaults, not the test's
-        child = _s3support.S3Child(model_dir, env, str(tmp_path / "child.log"))
+        child = s3_checks.S3Child(model_dir, env, str(tmp_path / "child.log"))
         try:
             base = f"s3://{BUCKET}/{prefix}/exports"
             outcome = child.call({"op": "export", "base": base}, timeout=240)

@@ -1,6 +1,6 @@
 """Issue 6, item 1: exports SIGKILLed at random moments and at exact points.
 
-Kills come from the worker process (see ``_worker.py``): each export runs in a process
+Kills come from the worker process (see ``tests/support/worker.py``): each export runs in a process
 forked from it, which it SIGKILLs after a random delay drawn (fixed seed) over the
 length of an export. A kill counts as a trial only if it landed during the export:
 after the child said "start" and before it said "done". A loader-like watcher polls the
@@ -17,7 +17,7 @@ import pytest
 
 import estimator_ext
 from estimator_ext.storage import names as naming
-from tests.reliability import _tree
+from tests.support import tree_audit
 
 RANDOM_KILL_TRIALS = 60
 
@@ -60,8 +60,8 @@ def test_random_kills_leave_only_complete_integer_named_exports(
         assert problems == [], (
             f"{context}: the loader saw integer-named {name} incomplete: {problems}"
         )
-    for name in _tree.integer_dirs(base):
-        loaded = _tree.load_every_mode(os.path.join(base, name), checkpoint_prefix)
+    for name in tree_audit.integer_dirs(base):
+        loaded = tree_audit.load_every_mode(os.path.join(base, name), checkpoint_prefix)
         assert sorted(loaded) == [("eval",), ("serve",), ("train",)], (name, context)
 
 
@@ -121,7 +121,7 @@ def test_kill_points_each_phase(worker, model_dir, tmp_path, checkpoint_prefix):
         expected_new = 1 if record["point"] == "after-rename" else 0
         assert len(record["new_exports"]) == expected_new, record
     published = os.path.join(base, records[-1]["new_exports"][0])
-    assert sorted(_tree.load_every_mode(published, checkpoint_prefix)) == [
+    assert sorted(tree_audit.load_every_mode(published, checkpoint_prefix)) == [
         ("eval",),
         ("serve",),
         ("train",),
@@ -141,7 +141,7 @@ def test_clean_stale_temporaries_after_kills_spares_a_live_export(
     temporary of the killed processes and nothing else; the live export then completes,
     and a later export into the same base succeeds and loads."""
     base, _ = killed_base
-    exports_before = _tree.integer_dirs(base)
+    exports_before = tree_audit.integer_dirs(base)
     stale = [os.path.join(base, name) for name in _temporaries(base)]
     assert stale
     live = worker.call("start_live_export", model_dir=model_dir, base=base)
@@ -156,20 +156,20 @@ def test_clean_stale_temporaries_after_kills_spares_a_live_export(
 
     assert removed == sorted(stale)
     assert os.path.isdir(live_temp)
-    assert _tree.integer_dirs(base) == exports_before
+    assert tree_audit.integer_dirs(base) == exports_before
     finished = worker.call("finish_live_export")
     assert "result" in finished, finished
     assert not os.path.exists(live_temp)
     later = worker.call("export_once", model_dir=model_dir, base=base)
     assert "result" in later, later
     for export_dir in (finished["result"], later["result"]):
-        assert sorted(_tree.load_every_mode(export_dir, checkpoint_prefix)) == [
+        assert sorted(tree_audit.load_every_mode(export_dir, checkpoint_prefix)) == [
             ("eval",),
             ("serve",),
             ("train",),
         ]
     assert _temporaries(base) == []
-    assert set(_tree.integer_dirs(base)) == set(exports_before) | {
+    assert set(tree_audit.integer_dirs(base)) == set(exports_before) | {
         os.path.basename(finished["result"]),
         os.path.basename(later["result"]),
     }

@@ -27,19 +27,18 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests import support
-from tests.reliability import _tree
-from tests.reliability.conftest import copy_model_dir, read_only_directory
+from tests.support import data, tree_audit
+from tests.support.directories import copy_model_dir, read_only_directory
 
-MK = support.MK
+MK = data.MK
 
 FSIZE_CASES = {
     # case: (request arguments, the file whose write fails)
     # PREDICT-only from a V2 checkpoint: the subset of byte ranges goes straight to variables.data.
     "variables-stream": (dict(limit=8000, modes=[MK.PREDICT]), "variables/variables.data"),
-    "variables-copy": (dict(limit=8000, modes=list(support.ALL_MODES)), "variables/variables.data"),
+    "variables-copy": (dict(limit=8000, modes=list(data.ALL_MODES)), "variables/variables.data"),
     "saved-model-pb": (
-        dict(limit=20000, modes=list(support.ALL_MODES), limit_after_variables=True),
+        dict(limit=20000, modes=list(data.ALL_MODES), limit_after_variables=True),
         "saved_model.pb",
     ),
     "assets-extra": (dict(limit=200_000, modes=[MK.TRAIN], big_asset=True), "assets.extra/big.bin"),
@@ -58,15 +57,13 @@ def test_file_size_limit_fails_cleanly(case, base_exists, worker, model_dir, tmp
     base = str(tmp_path / "sandbox" / "exports")
     os.makedirs(os.path.dirname(base))
     if base_exists:
-        estimator_ext.export_all_saved_models(
-            estimator, base, support.adam_receiver_map([MK.PREDICT])
-        )
+        estimator_ext.export_all_saved_models(estimator, base, data.adam_receiver_map([MK.PREDICT]))
     assets_extra = None
     if arguments.pop("big_asset", False):
         big = tmp_path / "big.bin"
         big.write_bytes(b"\x00" * 300_000)
         assets_extra = {"big.bin": str(big)}
-    before = _tree.snapshot(str(tmp_path), dir_mtimes=False)
+    before = tree_audit.snapshot(str(tmp_path), dir_mtimes=False)
 
     outcome = worker.call(
         "export_with_fsize_limit",
@@ -80,7 +77,7 @@ def test_file_size_limit_fails_cleanly(case, base_exists, worker, model_dir, tmp
     assert outcome["error"]["type"] == "OutOfRangeError", outcome["error"]
     message = outcome["error"]["message"]
     assert "File too large" in message and failing_file in message, message
-    assert _tree.diff(before, _tree.snapshot(str(tmp_path), dir_mtimes=False)) == []
+    assert tree_audit.diff(before, tree_audit.snapshot(str(tmp_path), dir_mtimes=False)) == []
 
 
 def test_read_only_base_fails_cleanly(estimator, sandbox):
@@ -88,14 +85,14 @@ def test_read_only_base_fails_cleanly(estimator, sandbox):
     temporary it could not create; the base and its earlier export are unchanged."""
     base = os.path.join(sandbox, "exports")
     earlier = estimator_ext.export_all_saved_models(
-        estimator, base, support.adam_receiver_map([MK.PREDICT])
+        estimator, base, data.adam_receiver_map([MK.PREDICT])
     )
-    before = _tree.snapshot(sandbox)
+    before = tree_audit.snapshot(sandbox)
     with read_only_directory(base):
         with pytest.raises(tf.errors.PermissionDeniedError, match=r"\.estimator_ext-tmp-"):
-            estimator_ext.export_all_saved_models(estimator, base, support.adam_receiver_map())
-    assert _tree.diff(before, _tree.snapshot(sandbox)) == []
-    assert _tree.export_problems(earlier) == []
+            estimator_ext.export_all_saved_models(estimator, base, data.adam_receiver_map())
+    assert tree_audit.diff(before, tree_audit.snapshot(sandbox)) == []
+    assert tree_audit.export_problems(earlier) == []
 
 
 def test_missing_base_under_a_read_only_parent_fails_cleanly(estimator, sandbox):
@@ -103,13 +100,13 @@ def test_missing_base_under_a_read_only_parent_fails_cleanly(estimator, sandbox)
     naming the directory it could not create, and nothing created anywhere."""
     parent = os.path.join(sandbox, "shared")
     os.makedirs(parent)
-    before = _tree.snapshot(sandbox)
+    before = tree_audit.snapshot(sandbox)
     with read_only_directory(parent):
         with pytest.raises(tf.errors.PermissionDeniedError, match="shared/exports"):
             estimator_ext.export_all_saved_models(
-                estimator, os.path.join(parent, "exports", "v1"), support.adam_receiver_map()
+                estimator, os.path.join(parent, "exports", "v1"), data.adam_receiver_map()
             )
-    assert _tree.diff(before, _tree.snapshot(sandbox)) == []
+    assert tree_audit.diff(before, tree_audit.snapshot(sandbox)) == []
 
 
 @pytest.mark.skipif(
@@ -153,8 +150,8 @@ def _deleting_receiver(receiver_fn, model_dir: str, patterns):
 @pytest.mark.parametrize(
     "modes, deleted",
     [
-        (support.ALL_MODES, "model.ckpt-*.index"),
-        (support.ALL_MODES, "model.ckpt-*.[id][na]*"),  # index and data files
+        (data.ALL_MODES, "model.ckpt-*.index"),
+        (data.ALL_MODES, "model.ckpt-*.[id][na]*"),  # index and data files
         ((MK.PREDICT,), "model.ckpt-*.[id][na]*"),
     ],
     ids=["index-before-copy", "all-before-copy", "all-before-stream"],
@@ -164,20 +161,20 @@ def test_checkpoint_vanishing_before_the_variables_are_written(modes, deleted, m
     written: a NotFoundError saying the checkpoint disappeared and which files are
     missing; nothing left; the files not deleted are untouched."""
     private = copy_model_dir(model_dir, str(tmp_path / "model"))
-    estimator = support.make_adam_estimator(private)
+    estimator = data.make_adam_estimator(private)
     checkpoint = tf.train.latest_checkpoint(private)
-    receivers = support.adam_receiver_map(modes)
+    receivers = data.adam_receiver_map(modes)
     first = modes[0]
     receivers[first] = _deleting_receiver(receivers[first], private, [deleted])
     base = str(tmp_path / "exports")
-    before = _tree.snapshot(private)
+    before = tree_audit.snapshot(private)
     with pytest.raises(
         tf.errors.NotFoundError, match="disappeared while it was being exported"
     ) as raised:
         estimator_ext.export_all_saved_models(estimator, base, receivers)
     assert checkpoint in str(raised.value) and "now missing" in str(raised.value)
     assert not os.path.exists(base)
-    after = _tree.snapshot(private, dir_mtimes=False)
+    after = tree_audit.snapshot(private, dir_mtimes=False)
     removed = set(before) - set(after)
     assert removed and all(fnmatch.fnmatch(path, deleted) for path in removed)
     for path in after:  # what the test did not delete is as it was
@@ -188,11 +185,11 @@ def test_checkpoint_vanishing_before_the_variables_are_written(modes, deleted, m
 def test_checkpoint_data_vanishing_while_its_index_stays(model_dir, tmp_path):
     """Only the data files vanish: a ValueError naming the checkpoint, nothing left."""
     private = copy_model_dir(model_dir, str(tmp_path / "model"))
-    receivers = support.adam_receiver_map()
+    receivers = data.adam_receiver_map()
     receivers[MK.TRAIN] = _deleting_receiver(receivers[MK.TRAIN], private, ["model.ckpt-*.data-*"])
     base = str(tmp_path / "exports")
     with pytest.raises(ValueError, match="has an index but no data files"):
-        estimator_ext.export_all_saved_models(support.make_adam_estimator(private), base, receivers)
+        estimator_ext.export_all_saved_models(data.make_adam_estimator(private), base, receivers)
     assert not os.path.exists(base)
 
 
@@ -201,11 +198,11 @@ def test_checkpoint_vanishing_after_the_variables_were_written_still_exports(mod
     export already holds its own copy of them, so it completes, and loads in every mode
     with the values the checkpoint had (compared with the shared, intact checkpoint)."""
     private = copy_model_dir(model_dir, str(tmp_path / "model"))
-    receivers = support.adam_receiver_map()
+    receivers = data.adam_receiver_map()
     receivers[MK.EVAL] = _deleting_receiver(receivers[MK.EVAL], private, ["model.ckpt-*"])
     export = estimator_ext.export_all_saved_models(
-        support.make_adam_estimator(private), str(tmp_path / "exports"), receivers
+        data.make_adam_estimator(private), str(tmp_path / "exports"), receivers
     )
     assert glob.glob(os.path.join(private, "model.ckpt-*")) == []
-    loaded = _tree.load_every_mode(export, tf.train.latest_checkpoint(model_dir))
+    loaded = tree_audit.load_every_mode(export, tf.train.latest_checkpoint(model_dir))
     assert sorted(loaded) == [("eval",), ("serve",), ("train",)]

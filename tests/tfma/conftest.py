@@ -1,11 +1,13 @@
 """tests/tfma/: TensorFlow Model Analysis 0.46.0 over estimator_ext's exports.
 
 These tests run only in the TFMA venv, ``.venv-tfma``, made and run by ``make test-tfma``
-(TFMA needs the full ``tensorflow`` package and about 3 GB of pipeline dependencies that
-the main venv does not have). ``make test`` leaves this directory out explicitly
-(``--ignore=tests/tfma``); as a second guard, a pytest run in a venv without TFMA collects
-nothing here, so ``make test-tfma`` in a broken venv fails as "no tests collected"
-instead of passing.
+(``-m tfma``; TFMA needs the full ``tensorflow`` package and about 3 GB of pipeline
+dependencies that the main venv does not have). tests/conftest.py marks every test here
+``tfma``, and ``make test`` deselects them (``-m "not tfma and not package"``). In a venv
+without TFMA their modules, which import it, are not even imported (below): so collecting
+tests/ there works and deselection by marker is enough, and ``make test-tfma`` in a broken
+venv fails as "no tests collected" instead of passing. With TFMA installed nothing here is
+left out or skipped.
 """
 
 import importlib.util

@@ -19,7 +19,8 @@ import pytest
 import tensorflow as tf
 
 import estimator_ext
-from tests.tfma import models, tfma_support
+from tests.support import tfma_models as models
+from tests.tfma import tfma_support
 from tests.tfma.tfma_support import MK
 
 
@@ -39,7 +40,7 @@ def _export(
     receiver_fn_map = {MK.EVAL: eval_receiver_fn, MK.PREDICT: tfma_support.serving_receiver_fn()}
     if with_train:
         receiver_fn_map[MK.TRAIN] = estimator_ext.build_raw_supervised_input_receiver_fn(
-            tfma_support.support.FEATURE_SPECS, tf.TensorSpec([None, 1], tf.int64, name="flag")
+            tfma_support.data.FEATURE_SPECS, tf.TensorSpec([None, 1], tf.int64, name="flag")
         )
     export_dir = estimator_ext.export_all_saved_models(estimator, base, receiver_fn_map)
     assert sorted(os.listdir(base)) == [os.path.basename(export_dir)]

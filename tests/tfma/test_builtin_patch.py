@@ -22,8 +22,9 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 import estimator_ext
-from tests import support
-from tests.tfma import models, tfma_support
+from tests.support import data
+from tests.support import tfma_models as models
+from tests.tfma import tfma_support
 
 needs_builtin = pytest.mark.skipif(
     "builtin" not in inspect.signature(estimator_ext.patch).parameters,
@@ -75,7 +76,7 @@ def _export_through_tfma(
 
 
 def _left_in(base: str) -> list[str]:
-    return support.listing(base) if os.path.exists(base) else []
+    return data.listing(base) if os.path.exists(base) else []
 
 
 FAILURES = ["missing assets_extra source", "receiver raises"]

@@ -18,7 +18,7 @@ import sys
 import pytest
 
 import estimator_ext
-from tests import doc_blocks
+from tests.support import doc_blocks
 
 PAGE = doc_blocks.REPO_ROOT / "docs" / "pipelines.md"
 SUITE = "tfma"

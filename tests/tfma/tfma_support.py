@@ -1,7 +1,7 @@
 """What the TFMA tests share: a seeded data set as a TFRecord of tf.Examples, the receivers
 TFMA users write, a TFMA run, and the parity check against ``estimator.evaluate``.
 
-The data are the main suite's features (``tests.support``: x1, x2, color) with labels of
+The data are the main suite's features (``tests.support.data``: x1, x2, color) with labels of
 our own: ``flag``, a binary label with 20% of its values flipped (seeded) so that no metric
 is trivially 1.0, and ``target``, a noisy regression target. TFMA reads the TFRecord with
 Apache Beam's DirectRunner in this process; ``estimator.evaluate`` reads the same rows
@@ -18,13 +18,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
-from tests import support
+from tests.support import data
 
 MK = tf.estimator.ModeKeys
 
 _rng = np.random.RandomState(10)
-FLAG = np.where(_rng.uniform(size=(support.ROWS, 1)) < 0.2, 1 - support.LABEL, support.LABEL)
-TARGET = (support.TARGET + _rng.normal(0.0, 0.3, size=(support.ROWS, 1))).astype(np.float32)
+FLAG = np.where(_rng.uniform(size=(data.ROWS, 1)) < 0.2, 1 - data.LABEL, data.LABEL)
+TARGET = (data.TARGET + _rng.normal(0.0, 0.3, size=(data.ROWS, 1))).astype(np.float32)
 
 #: How every column is stored in the TFRecord, and how a receiver parses it back.
 FEATURE_SPEC = {
@@ -52,12 +52,12 @@ SliceKey = tuple[tuple[str, Any], ...]
 def write_examples(path: str) -> str:
     """Writes every row (features and both labels) as a tf.Example to a TFRecord at ``path``."""
     with tf.io.TFRecordWriter(path) as writer:
-        for row in range(support.ROWS):
+        for row in range(data.ROWS):
             feature = {
-                "x1": _floats(support.X1[row]),
-                "x2": _floats(support.X2[row]),
+                "x1": _floats(data.X1[row]),
+                "x2": _floats(data.X2[row]),
                 "color": tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[support.COLOR[row][0].encode()])
+                    bytes_list=tf.train.BytesList(value=[data.COLOR[row][0].encode()])
                 ),
                 "flag": tf.train.Feature(int64_list=tf.train.Int64List(value=FLAG[row])),
                 "target": _floats(TARGET[row]),
@@ -89,13 +89,13 @@ def labels_for(kind: str, rows: np.ndarray) -> Any:
 def rows_where(color: str | None = None) -> np.ndarray:
     """Indices of the rows of one color (every row for None), for evaluating one slice."""
     if color is None:
-        return np.arange(support.ROWS)
-    return np.flatnonzero(support.COLOR[:, 0] == color)
+        return np.arange(data.ROWS)
+    return np.flatnonzero(data.COLOR[:, 0] == color)
 
 
 def input_fn(label_kind: str, rows: np.ndarray, repeat: bool) -> Callable[[], Any]:
     def fn() -> Any:
-        features = {name: values[rows] for name, values in support.features_np().items()}
+        features = {name: values[rows] for name, values in data.features_np().items()}
         labels = labels_for(label_kind, rows)
         elements = features if labels is None else (features, labels)
         dataset = tf.data.Dataset.from_tensor_slices(elements)

@@ -1,0 +1,1 @@
+"""Tests of estimator_ext/cli/: the estimator-ext command."""

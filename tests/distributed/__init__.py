@@ -1,0 +1,1 @@
+"""Multi-process tf.estimator clusters (TF_CONFIG) around AllModesExporter."""

@@ -1,0 +1,1 @@
+"""Tests of estimator_ext/serving/: the serving signature, warmup requests."""

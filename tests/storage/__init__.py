@@ -1,0 +1,1 @@
+"""Tests of estimator_ext/storage/: local copies and publishing, ram://, object stores."""
