@@ -36,6 +36,12 @@ class VariablesMismatchError(KnownFailure):
     """A mode's graph needs variables the checkpoint (or the exported variables) cannot supply."""
 
 
+def public_class_name(error: BaseException) -> str:
+    """The name of the class a user catches ``error`` as: ``ValueError`` for the kinds above,
+    which only mark a failure for the builtin route; the error's own class otherwise."""
+    return "ValueError" if isinstance(error, KnownFailure) else type(error).__name__
+
+
 def restated(
     error: BaseException, message: str, error_class: type[BaseException] | None = None
 ) -> BaseException:

@@ -477,7 +477,7 @@ def test_export_draws_a_bar_when_stderr_is_a_terminal(trained, factory_module):
                 "{tmp}/untrained",
                 "{tmp}/out",
             ],
-            ["export failed: ValueError: No checkpoint found"],
+            ["export failed: ValueError: export_all_saved_models: No checkpoint found"],
         ),
         (["export", "--receivers", "user_model:receivers", "{tmp}/out"], ["--estimator"]),
         (["run", "{tmp}/no_such_script.py"], ["script", "no_such_script.py", "not found"]),
