@@ -188,13 +188,13 @@ class Store:
         return tf.io.gfile.GFile(path, mode)
 
     def read_bytes(self, path: str) -> bytes:
-        """The whole content of ``path`` (one idempotent call)."""
+        """The whole content of ``path`` (one idempotent call, its bound sized by a stat)."""
 
         def read() -> bytes:
             with tf.io.gfile.GFile(path, "rb") as handle:
                 return bytes(handle.read())
 
-        return self.call("reading", path, read)
+        return self.call("reading", path, read, nbytes=self.stat(path).length)
 
     def write_text(
         self, path: str, text: str, operation: str = "writing", retries: int = 2
@@ -221,7 +221,12 @@ class Store:
 
     def read_records(self, path: str) -> list[bytes]:
         """The records of the TFRecord file ``path`` (one idempotent call)."""
-        return self.call("reading", path, lambda: list(tf.compat.v1.io.tf_record_iterator(path)))
+        return self.call(
+            "reading",
+            path,
+            lambda: list(tf.compat.v1.io.tf_record_iterator(path)),
+            nbytes=self.stat(path).length,
+        )
 
     def makedirs(self, path: str) -> None:
         self.run("creating a directory", path, lambda: tf.io.gfile.makedirs(path))
