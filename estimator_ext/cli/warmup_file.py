@@ -8,6 +8,7 @@ from typing import Any
 import tensorflow as tf
 
 from estimator_ext.serving.warmup_plan import short_text
+from estimator_ext.storage.files import gfile
 
 
 def read_warmup_file(path: str) -> list[bytes | dict[str, Any]]:
@@ -20,18 +21,17 @@ def read_warmup_file(path: str) -> list[bytes | dict[str, Any]]:
     Raises:
       ValueError: the file is missing, empty, or neither format; the message says where.
     """
-    if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+    if not gfile.exists(path) or gfile.isdir(path):
         raise ValueError(
             f"--warmup {path!r} is not a file; give a TFRecord of tf.Examples or JSON lines."
         )
-    with tf.io.gfile.GFile(path, "rb") as warmup_file:
-        content = warmup_file.read()
+    content = gfile.read_bytes(path)
     if not content.strip():
         raise ValueError(f"--warmup {path!r} is empty; give at least one request.")
     if content.lstrip()[:1] == b"{":
         return _json_lines(path, content)
     try:
-        return list(tf.compat.v1.io.tf_record_iterator(path))
+        return list(gfile.read_records(path))
     except tf.errors.OpError as error:
         raise ValueError(
             f"--warmup {path!r} is neither JSON lines (its first character is not '{{') nor a "

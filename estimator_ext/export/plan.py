@@ -28,7 +28,7 @@ from estimator_ext.export import assets_extra as assets_extra_files
 from estimator_ext.export.errors import naming
 from estimator_ext.export.modekeys import validate_receiver_map
 from estimator_ext.serving.warmup_plan import WarmupPlan, plan_warmup_requests
-from estimator_ext.storage import object_store, s3, staging
+from estimator_ext.storage import object_store, staging
 from estimator_ext.variables.strategies import WriteOptions
 
 #: The default for ``write_options``; WriteOptions is frozen, so one shared instance is safe.
@@ -92,8 +92,8 @@ def plan_export(
 ) -> ExportPlan:
     """Checks every argument of an export once and returns its plan.
 
-    The estimator and the directory come first: the directory's check is the export's
-    first access to its store (``s3.apply_s3_defaults`` must precede any other).
+    The estimator and the directory come first: an unreachable store fails the export
+    before anything else is checked or written.
 
     Raises:
       TypeError / ValueError: an argument is invalid; the message names ``caller``, the
@@ -171,10 +171,9 @@ def check_flag(name: str, value: Any, caller: str) -> bool:
 
 def _checked_target(caller: str, estimator: Any, export_dir_base: Any) -> tuple[Any, str]:
     _check_estimator(caller, estimator)
-    if isinstance(export_dir_base, (str, bytes, os.PathLike)):  # before the first s3:// access
+    if isinstance(export_dir_base, (str, bytes, os.PathLike)):
         path = os.fsdecode(export_dir_base)
-        if path:
-            s3.apply_s3_defaults(path)
+        if path:  # the storage layer applies the store's client defaults at this first call
             object_store.check_reachable(path)
     with object_store.store_errors(str(export_dir_base), "checking the export directory"):
         export_dir = staging.check_export_dir_base(export_dir_base, caller)

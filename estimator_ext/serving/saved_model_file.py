@@ -8,12 +8,12 @@ one that cannot be parsed.
 
 from __future__ import annotations
 
-import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from estimator_ext.storage import names as naming
 from estimator_ext.storage import paths, staging
+from estimator_ext.storage.files import gfile
 from estimator_ext.storage.names import integer_named_exports
 
 
@@ -30,20 +30,21 @@ def read_saved_model(
 ) -> saved_model_pb2.SavedModel:
     """The ``SavedModel`` proto of ``export_dir``: ``saved_model.pb``, else ``.pbtxt``.
 
-    The same file choice as TensorFlow's loaders, read through ``tf.io.gfile``.
+    The same file choice as TensorFlow's loaders, read through the storage layer (on an
+    object store: with its client defaults, bounded and retried calls and worded errors).
 
     Raises:
       NotASavedModelError / UnreadableSavedModelError: as :func:`describe`.
     """
-    if not tf.io.gfile.exists(export_dir):
+    if not gfile.exists(export_dir):
         raise NotASavedModelError(f"{argument_name} {export_dir!r} does not exist.")
-    if not tf.io.gfile.isdir(export_dir):
+    if not gfile.isdir(export_dir):
         raise NotASavedModelError(
             f"{argument_name} {export_dir!r} is a file; give the SavedModel's directory."
         )
     for filename in naming.SAVED_MODEL_FILENAMES:
         path = paths.join(export_dir, filename)
-        if tf.io.gfile.exists(path):
+        if gfile.exists(path):
             return _parse(export_dir, path, filename)
     raise NotASavedModelError(
         f"{export_dir!r} is not a SavedModel (no saved_model.pb in it)."
@@ -54,8 +55,7 @@ def read_saved_model(
 def _parse(export_dir: str, path: str, filename: str) -> saved_model_pb2.SavedModel:
     saved_model = saved_model_pb2.SavedModel()
     try:
-        with tf.io.gfile.GFile(path, "rb") as proto_file:
-            content = proto_file.read()
+        content = gfile.read_bytes(path)
         if filename.endswith(".pbtxt"):
             text_format.Parse(content.decode("utf-8"), saved_model)
         else:
@@ -70,11 +70,7 @@ def _parse(export_dir: str, path: str, filename: str) -> saved_model_pb2.SavedMo
 
 def _newest_export_hint(directory: str) -> str:
     """For a directory of exports given by mistake: names the newest export inside."""
-    exports = [
-        path
-        for _, path in integer_named_exports(directory)
-        if any(tf.io.gfile.exists(paths.join(path, name)) for name in naming.SAVED_MODEL_FILENAMES)
-    ]
+    exports = [path for _, path in integer_named_exports(directory) if naming.has_saved_model(path)]
     if not exports:
         return ""
     return f" It holds {len(exports)} export(s); the newest is {exports[-1]!r}."
@@ -82,9 +78,8 @@ def _newest_export_hint(directory: str) -> str:
 
 def files_under(directory: str) -> list[tuple[str, int]]:
     """(relative path, size in bytes) of every file under ``directory``, sorted."""
-    if not tf.io.gfile.isdir(directory):
+    if not gfile.isdir(directory):
         return []
     return sorted(
-        (relative, tf.io.gfile.stat(path).length)
-        for relative, path in staging.walk_files(directory)
+        (relative, gfile.stat(path).length) for relative, path in staging.walk_files(directory)
     )

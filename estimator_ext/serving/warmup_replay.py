@@ -17,7 +17,7 @@ from estimator_ext.serving.signature import (
 from estimator_ext.serving.warmup_encode import prediction_log
 from estimator_ext.serving.warmup_plan import WARMUP_ASSET, WarmupPlan, serving_apis, short_text
 from estimator_ext.storage import paths
-from estimator_ext.storage.object_store import call_store
+from estimator_ext.storage.files import gfile
 
 logger = logging.getLogger("estimator_ext")
 
@@ -51,29 +51,16 @@ def add_warmup_requests(
         prediction_log(apis, serving, index, request) for index, request in enumerate(plan.requests)
     ]
     records = [log.SerializeToString() for log in logs]
-    path = call_store(
-        "writing the warmup requests",
-        export_dir,
-        lambda: _write_records(export_dir, records),
-        retries=0,
-        nbytes=sum(map(len, records)),
-    )
+    directory = paths.join(export_dir, "assets.extra")
+    gfile.makedirs(directory)
+    path = paths.join(directory, WARMUP_ASSET)
+    gfile.write_records(path, records, "writing the warmup requests")
     logger.info(
         "Replaying %d warmup request(s) (%s) against the serve graph",
         len(logs),
         _REQUEST_NAMES[serving.kind],
     )
     replay_warmup_file(path, export_dir, plan.descriptions, session_config)
-
-
-def _write_records(export_dir: str, records: Sequence[bytes]) -> str:
-    directory = paths.join(export_dir, "assets.extra")
-    tf.io.gfile.makedirs(directory)
-    path = paths.join(directory, WARMUP_ASSET)
-    with tf.io.TFRecordWriter(path) as writer:
-        for record in records:
-            writer.write(record)
-    return path
 
 
 def replay_warmup_file(
@@ -91,7 +78,7 @@ def replay_warmup_file(
         input (``descriptions[i]``) and TensorFlow's error.
     """
     apis = serving_apis()
-    records = list(tf.compat.v1.io.tf_record_iterator(path))
+    records = gfile.read_records(path)
     with (
         tf.Graph().as_default() as graph,
         tf.compat.v1.Session(graph=graph, config=session_config) as session,

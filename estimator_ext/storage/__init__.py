@@ -1,9 +1,12 @@
 """Every file operation estimator_ext makes, on every store TensorFlow's filesystems serve.
 
-The paths (``paths.py``), the names an export leaves (``names.py``), staging and the
-cleanup of a failed export (``staging.py``), copying one file (``copying.py``, local to
-local by ``local_copy.py``), publishing (``publish.py``: an atomic rename on local disks,
-``copy_publish.py`` elsewhere), object stores' bounded calls, retries and client defaults
-(``watchdog.py``, ``object_store.py``, ``s3.py``), the bounded ``tf.io.gfile`` calls
-(``files.py``), and cleaning up after killed exports (``cleanup.py``).
+One interface, :class:`store.Store`, with one implementation per kind of store
+(``local_store.py``: rename, ``copy_file_range``, fsync; ``copy_publish.py``: ``ram://``
+and any other scheme, published by copy; ``object_store.py``: ``s3://`` and ``gs://``,
+bounded by ``watchdog.py``, retried, with the client defaults of ``s3.py`` and
+``gcs.py``), chosen by ``stores.store_for(path)``. The rest of the package reaches them
+through functions that dispatch by path: the file calls (``files.gfile``), copying one
+file (``copying.py``), the export's staging area (``staging.py``), the names it leaves
+(``names.py``, ``writer_names.py``), publishing (``publish.py``) and cleaning up after
+killed exports (``cleanup.py``). Paths themselves are ``paths.py`` (pure strings).
 """

@@ -5,16 +5,10 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import shutil
-import stat
 import time
-from types import TracebackType
-from typing import Any, Callable
 
 import tensorflow as tf
 
-from estimator_ext.storage.copy_publish import store_answers
-from estimator_ext.storage.files import gfile
 from estimator_ext.storage.names import (
     claim_candidate,
     has_saved_model,
@@ -22,9 +16,10 @@ from estimator_ext.storage.names import (
     parse_claim_name,
     parse_temp_dir_name,
 )
-from estimator_ext.storage.paths import has_scheme, join, local_path
-from estimator_ext.storage.s3 import apply_s3_defaults
+from estimator_ext.storage.paths import join
 from estimator_ext.storage.staging import check_export_dir_base
+from estimator_ext.storage.store import Store
+from estimator_ext.storage.stores import store_for
 
 logger = logging.getLogger("estimator_ext")
 
@@ -89,13 +84,13 @@ def clean_stale_temporaries(
     """
     base = check_export_dir_base(export_dir_base, "clean_stale_temporaries")
     min_age = _check_older_than(older_than)
-    apply_s3_defaults(base)  # before the first s3:// access (see _s3.py)
-    if not gfile.isdir(base):
+    store = store_for(base)  # the store's client defaults were set by its first call above
+    if not store.isdir(base):
         return []
     now = time.time()
     this_host = host_label()
     removed = []
-    names = sorted(entry.rstrip("/") for entry in gfile.listdir(base))
+    names = sorted(entry.rstrip("/") for entry in store.listdir(base))
     claims_by_candidate: dict[int, set[str]] = {}
     for name in names:
         candidate = claim_candidate(name)
@@ -104,21 +99,21 @@ def clean_stale_temporaries(
     for name in names:
         path = join(base, name)
         parsed = parse_temp_dir_name(name)
-        if parsed is not None and not _is_real_directory(path):
+        if parsed is not None and not store.is_real_directory(path):
             logger.info("clean_stale_temporaries: skipping %s, not a directory we created", path)
             continue
         candidate = None
         if parsed is None:
             parsed = parse_claim_name(name)
-            if parsed is None or not _is_regular_file(path):
+            if parsed is None or not store.is_regular_file(path):
                 continue
             candidate = claim_candidate(name)
         if parsed.host == this_host and _process_alive(parsed.pid):
             continue
         claimed_dir = join(base, str(candidate)) if candidate is not None else None
-        activity = _last_activity(path, parsed.started)
-        if claimed_dir is not None and gfile.isdir(claimed_dir):
-            activity = max(activity, _last_activity(claimed_dir, parsed.started))
+        activity = store.last_activity(path, parsed.started)
+        if claimed_dir is not None and store.isdir(claimed_dir):
+            activity = max(activity, store.last_activity(claimed_dir, parsed.started))
         age = now - activity
         if age < min_age:
             continue
@@ -128,15 +123,15 @@ def clean_stale_temporaries(
             # there, and only this writer could be copying into it if its claim is the
             # only one on that name (another claim may be a live writer's).
             others = claims_by_candidate.get(candidate, set()) - {name}
-            if not store_answers(path):
+            if not store.answers(path):
                 continue  # the store does not answer: "no saved_model.pb" proves nothing
-            partial = gfile.isdir(claimed_dir) and not has_saved_model(claimed_dir)
-            if not others and partial and store_answers(path):
-                if not _remove_tree(claimed_dir):
+            partial = store.isdir(claimed_dir) and not has_saved_model(claimed_dir)
+            if not others and partial and store.answers(path):
+                if not _remove_tree(store, claimed_dir):
                     continue  # keep the claim: it marks the partial directory
                 logger.info("Removed partial export %s of a dead writer", claimed_dir)
                 removed.append(claimed_dir)
-        if _remove_tree(path):
+        if _remove_tree(store, path):
             logger.info("Removed stale export temporary %s (%.0f s old)", path, age)
             removed.append(path)
             if candidate is not None:
@@ -161,24 +156,6 @@ def _check_older_than(older_than: object) -> float:
     return seconds
 
 
-def _is_real_directory(path: str) -> bool:
-    if has_scheme(path):
-        return gfile.isdir(path)
-    try:
-        return stat.S_ISDIR(os.lstat(local_path(path)).st_mode)
-    except OSError:
-        return False
-
-
-def _is_regular_file(path: str) -> bool:
-    if has_scheme(path):
-        return gfile.exists(path) and not gfile.isdir(path)
-    try:
-        return stat.S_ISREG(os.lstat(local_path(path)).st_mode)
-    except OSError:
-        return False
-
-
 def _process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this host and is not a zombie."""
     if pid <= 0:
@@ -199,53 +176,12 @@ def _process_alive(pid: int) -> bool:
         return True
 
 
-def _last_activity(path: str, started: int) -> float:
-    """The newest of ``started`` and the mtimes of ``path`` and everything beneath it."""
-    newest = float(started)
-    if has_scheme(path):
-        for directory, subdirs, files in gfile.walk(path):
-            for name in [""] + list(subdirs) + list(files):
-                try:
-                    mtime = (
-                        gfile.stat(join(directory, name) if name else directory).mtime_nsec / 1e9
-                    )
-                except tf.errors.OpError:
-                    continue
-                newest = max(newest, mtime)
-        return newest
-    for directory, subdirs, files in os.walk(local_path(path)):
-        for name in [""] + subdirs + files:
-            try:
-                newest = max(
-                    newest, os.lstat(os.path.join(directory, name) if name else directory).st_mtime
-                )
-            except OSError:
-                continue
-    return newest
-
-
-def _remove_tree(path: str) -> bool:
+def _remove_tree(store: Store, path: str) -> bool:
     """Removes ``path`` (a tree, or a claim file); True once it is gone (also when a
-    concurrent cleaner helped)."""
-
-    def ignore_vanished(
-        function: Callable[..., Any],
-        failed_path: str,
-        exc_info: tuple[type[BaseException], BaseException, TracebackType],
-    ) -> None:
-        if not issubclass(exc_info[0], FileNotFoundError):
-            raise exc_info[1]
-
+    concurrent cleaner helped). An error is logged, and the path left for the next call."""
     try:
-        if has_scheme(path) and gfile.isdir(path):
-            gfile.rmtree(path)
-        elif has_scheme(path):
-            gfile.remove(path)
-        elif _is_regular_file(path):
-            os.remove(local_path(path))
-        else:
-            shutil.rmtree(local_path(path), onerror=ignore_vanished)  # never follows symlinks
+        store.remove_tree(path)
     except (OSError, tf.errors.OpError) as error:
-        if gfile.exists(path):
+        if store.exists(path):
             logger.warning("clean_stale_temporaries: could not remove %s: %s", path, error)
-    return not gfile.exists(path)
+    return not store.exists(path)

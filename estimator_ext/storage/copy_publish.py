@@ -1,8 +1,11 @@
-"""Publishing by copy, for stores without an atomic directory rename (``ram://``, ``s3://``, ``gs://``).
+"""Publishing by copy, for stores without an atomic directory rename (``ram://``, ``s3://``...).
 
 Every file is copied with ``saved_model.pb`` last, so no loader sees a SavedModel before
 all its files exist, after claiming the integer name with a claim file beside it, so
 that two exports never copy into one directory (see :func:`claim_and_publish_by_copy`).
+:class:`CopyPublishStore` is the store that publishes this way: the generic one, for any
+scheme ``tf.io.gfile`` serves that has no class of its own (``hdfs://``...), and the base
+of :class:`RamStore` and of the object stores (``object_store.py``).
 """
 
 from __future__ import annotations
@@ -14,16 +17,34 @@ import time
 
 import tensorflow as tf
 
-from estimator_ext.storage.copying import copy_file, write_text
-from estimator_ext.storage.files import gfile
-from estimator_ext.storage.names import CLAIM_PREFIX, SAVED_MODEL_FILENAMES, writer_fields
-from estimator_ext.storage.object_store import call_store
 from estimator_ext.storage.paths import dirname, has_scheme, join
-from estimator_ext.storage.staging import remove_quietly, walk_files
+from estimator_ext.storage.store import Store, walk_files
 from estimator_ext.storage.watchdog import was_abandoned
+from estimator_ext.storage.writer_names import CLAIM_PREFIX, SAVED_MODEL_FILENAMES, writer_fields
 
 
-def claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: int) -> bool:
+class CopyPublishStore(Store):
+    """A store reached through ``tf.io.gfile`` with no atomic directory rename: publishes
+    by copy after claiming the name (:func:`claim_and_publish_by_copy`). Calls are made
+    once, on the caller's thread; the generic store for ``hdfs://`` and other schemes."""
+
+    label = "tf.io.gfile"
+
+    def publish_as(self, temp_dir: str, export_dir_base: str, candidate: int) -> bool:
+        return claim_and_publish_by_copy(self, temp_dir, export_dir_base, candidate)
+
+
+class RamStore(CopyPublishStore):
+    """TensorFlow's in-memory ``ram://`` filesystem: calls stay in the process (nothing
+    to bound or retry), and TF's ``ram://`` rename even leaves the target empty, so it
+    publishes by copy like any store without an atomic rename."""
+
+    label = "ram://"
+
+
+def claim_and_publish_by_copy(
+    store: Store, temp_dir: str, export_dir_base: str, candidate: int
+) -> bool:
     """Publishes by copy under ``candidate`` if no other export is claiming that name.
 
     Without an atomic rename, two exports (threads of one process on ``ram://``, hosts
@@ -46,20 +67,18 @@ def claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: in
     export_dir = join(export_dir_base, str(candidate))
     copying = keep_claim = False
     try:
-        call_store("writing the publish claim", claim, lambda: write_text(claim, temp_dir))
+        store.write_text(claim, temp_dir, "writing the publish claim")
         prefix = f"{CLAIM_PREFIX}{candidate}-"  # listdir, not glob: the base may hold '[' or '*'
-        listing = call_store(
-            "listing", export_dir_base, lambda: tf.io.gfile.listdir(export_dir_base)
-        )
+        listing = store.call("listing", export_dir_base, lambda: store.listdir(export_dir_base))
         claims = {name.rstrip("/") for name in listing if name.startswith(prefix)}
-        if claims != {claim.rsplit("/", 1)[-1]} or gfile.exists(export_dir):
+        if claims != {claim.rsplit("/", 1)[-1]} or store.exists(export_dir):
             time.sleep(random.uniform(0.0, 0.05))  # desynchronise exports that collided
             return False
         copying = True
-        _publish_by_copy(temp_dir, export_dir)
+        _publish_by_copy(store, temp_dir, export_dir)
         return True
     except BaseException as error:
-        if copying and not _remove_partial_export(export_dir, claim):
+        if copying and not _remove_partial_export(store, export_dir, claim):
             keep_claim = True
             raise PartialExportLeft(export_dir, claim) from error
         # An abandoned copy may still land in the directory later: the claim stays, so
@@ -68,7 +87,7 @@ def claim_and_publish_by_copy(temp_dir: str, export_dir_base: str, candidate: in
         raise
     finally:
         if not keep_claim:
-            remove_quietly(claim)
+            store.remove_quietly(claim)
 
 
 class PartialExportLeft(RuntimeError):
@@ -92,7 +111,7 @@ class PartialExportLeft(RuntimeError):
 PARTIAL_CLEANUP_SECONDS = 45.0
 
 
-def _remove_partial_export(export_dir: str, claim: str) -> bool:
+def _remove_partial_export(store: Store, export_dir: str, claim: str) -> bool:
     """Removes a failed copy-publish's directory, waiting (bounded) for the store.
 
     tensorflow-io's S3 ``exists``/``isdir``/``listdir`` report an unreachable store as
@@ -100,27 +119,17 @@ def _remove_partial_export(export_dir: str, claim: str) -> bool:
     the claim file, which this export wrote and still holds, is stat-ed as the probe."""
     deadline = time.monotonic() + PARTIAL_CLEANUP_SECONDS
     while True:
-        if store_answers(claim):
+        if store.answers(claim):
             try:
-                if gfile.isdir(export_dir):
-                    gfile.rmtree(export_dir)
-                if store_answers(claim) and not gfile.exists(export_dir):
+                if store.isdir(export_dir):
+                    store.rmtree(export_dir)
+                if store.answers(claim) and not store.exists(export_dir):
                     return True
             except tf.errors.OpError:
                 pass
         if time.monotonic() >= deadline:
             return False
         time.sleep(1.0)
-
-
-def store_answers(known_object: str) -> bool:
-    """Whether the store answers a stat of an object known to exist (tensorflow-io's S3
-    ``exists`` reports an unreachable store as "not found", so it cannot tell)."""
-    try:
-        gfile.stat(known_object)
-        return True
-    except tf.errors.OpError:
-        return False
 
 
 def _staged_files(temp_dir: str) -> list[tuple[str, str]]:
@@ -130,7 +139,7 @@ def _staged_files(temp_dir: str) -> list[tuple[str, str]]:
     Why: measured with tensorflow-io 0.32 under injected faults, a listing of the staged
     export came back without ``variables/`` and raised nothing; copying what it named
     would publish an export with no variables. A listing error or an incomplete listing
-    is a store failure: :func:`call_store` retries it, then the export fails cleanly.
+    is a store failure: the store's :meth:`~Store.call` retries it, then the export fails cleanly.
     """
     try:
         files = list(walk_files(temp_dir))
@@ -159,19 +168,19 @@ def _staged_files(temp_dir: str) -> list[tuple[str, str]]:
     return files
 
 
-def _publish_by_copy(temp_dir: str, export_dir: str) -> None:
-    staged = call_store("listing the staged export", temp_dir, lambda: _staged_files(temp_dir))
+def _publish_by_copy(store: Store, temp_dir: str, export_dir: str) -> None:
+    staged = store.call("listing the staged export", temp_dir, lambda: _staged_files(temp_dir))
     files = sorted(staged, key=lambda item: posixpath.basename(item[0]) in SAVED_MODEL_FILENAMES)
     try:
         for relative, source in files:
             destination = join(export_dir, relative)
             parent = dirname(destination)
-            call_store(
-                "creating a directory", destination, functools.partial(tf.io.gfile.makedirs, parent)
+            store.call(
+                "creating a directory", destination, functools.partial(store.makedirs, parent)
             )
-            copy_file(source, destination, "copy-publish")
+            store.copy(source, destination, "copy-publish")
     except BaseException:
         if not has_scheme(export_dir):
-            remove_quietly(export_dir)
+            store.remove_quietly(export_dir)
         raise  # on object stores the caller removes it, see _remove_partial_export
-    remove_quietly(temp_dir)
+    store.remove_quietly(temp_dir)

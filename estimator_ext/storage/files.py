@@ -1,85 +1,93 @@
-"""``tf.io.gfile``'s calls as an export makes them: on an object store, each under the
-store watchdog (:func:`estimator_ext.storage.watchdog.bounded`).
+"""The file operations, as ``gfile.<operation>(path)``, each made by the store of its path.
 
-Why: tensorflow-io's S3 client bounds a request by its connect timeout and curl's
-low-speed limit, but a response that trickles a byte now and then never trips that limit,
-and a multipart upload can block for good in the AWS SDK's own wait. So every call the
-export, the publish step, the cleanup and ``AllModesExporter`` make on an ``s3://`` or
-``gs://`` path goes through here and is abandoned after its bound, raising
-:class:`~estimator_ext.storage.watchdog.StoreCallAbandoned`; a local or ``ram://`` path is called
-directly, on the caller's thread. Errors are not rewritten here (callers that know the
-operation do that with :func:`~estimator_ext.storage.object_store.store_error`).
+``from estimator_ext.storage.files import gfile``, then ``gfile.exists(path)`` where code
+would say ``tf.io.gfile.exists(path)``. Each call finds the store of ``path``
+(:func:`~estimator_ext.storage.stores.store_for`, which first applies the store's client
+defaults) and makes the call there: on an object store under the watchdog, so a call
+that hangs in the client is abandoned after its bound, raising
+:class:`~estimator_ext.storage.watchdog.StoreCallAbandoned`; on a local disk or
+``ram://`` directly, on the caller's thread. Errors are not reworded by the probes
+(callers that know the operation do that with
+:func:`~estimator_ext.storage.object_store.store_errors`); the whole-file reads and
+writes are retried and worded by the store.
 
-Usage: ``from estimator_ext.storage.files import gfile``, then ``gfile.exists(path)`` where the
-code would say ``tf.io.gfile.exists(path)``.
+Outside ``storage/`` this object (and ``copying``, ``staging``, ``publish``, ``names``) is
+the only way to a file: ``tests/storage/test_storage_boundary.py`` refuses ``tf.io.gfile``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Sequence
+from typing import Any, Callable
 
-import tensorflow as tf
+from estimator_ext.storage.store import File
+from estimator_ext.storage.stores import store_for
 
-from estimator_ext.storage.paths import is_object_store
-from estimator_ext.storage.watchdog import bounded
-
-T = TypeVar("T")
-
-
-def _call(operation: str, path: str, function: Callable[[], T]) -> T:
-    if not is_object_store(path):
-        return function()
-    return bounded(operation, path, function)
+__all__ = ["File", "gfile"]
 
 
-class _BoundedGFile:
-    """The ``tf.io.gfile`` functions estimator_ext uses, bounded on object stores."""
+class _StoreFiles:
+    """The file operations estimator_ext uses, each made by the store of its path."""
 
     @staticmethod
     def exists(path: str) -> bool:
-        return _call("exists", path, lambda: bool(tf.io.gfile.exists(path)))
+        return store_for(path).exists(path)
 
     @staticmethod
     def isdir(path: str) -> bool:
-        return _call("isdir", path, lambda: bool(tf.io.gfile.isdir(path)))
+        return store_for(path).isdir(path)
 
     @staticmethod
     def listdir(path: str) -> list[str]:
-        return _call("listing", path, lambda: list(tf.io.gfile.listdir(path)))
+        return store_for(path).listdir(path)
 
     @staticmethod
     def glob(pattern: str) -> list[str]:
-        return _call("listing", pattern, lambda: list(tf.io.gfile.glob(pattern)))
+        return store_for(pattern).glob(pattern)
 
     @staticmethod
     def stat(path: str) -> Any:
-        return _call("stat", path, lambda: tf.io.gfile.stat(path))
+        return store_for(path).stat(path)
 
     @staticmethod
     def makedirs(path: str) -> None:
-        _call("creating a directory", path, lambda: tf.io.gfile.makedirs(path))
+        store_for(path).makedirs(path)
 
     @staticmethod
     def remove(path: str) -> None:
-        _call("removing", path, lambda: tf.io.gfile.remove(path))
+        store_for(path).remove(path)
 
     @staticmethod
     def rmtree(path: str) -> None:
-        _call("removing a directory", path, lambda: tf.io.gfile.rmtree(path))
+        store_for(path).rmtree(path)
 
     @staticmethod
     def walk(
         top: str, onerror: Callable[[Exception], None] | None = None
     ) -> list[tuple[str, list[str], list[str]]]:
         """``tf.io.gfile.walk``'s whole listing at once (one bound for the whole walk)."""
-        return _call(
-            "listing a tree",
-            top,
-            lambda: [
-                (directory, list(subdirs), list(files))
-                for directory, subdirs, files in tf.io.gfile.walk(top, onerror=onerror)
-            ],
-        )
+        return store_for(top).walk(top, onerror)
+
+    @staticmethod
+    def open(path: str, mode: str = "rb") -> File:
+        """An open file (a ``tf.io.gfile.GFile``); reads and writes through it are not
+        bounded one by one: wrap the job in ``object_store.call_store`` for that."""
+        return store_for(path).open(path, mode)
+
+    @staticmethod
+    def read_bytes(path: str) -> bytes:
+        """The whole file, in one call (bounded and retried on an object store)."""
+        return store_for(path).read_bytes(path)
+
+    @staticmethod
+    def write_records(path: str, records: Sequence[bytes], operation: str = "writing") -> None:
+        """Writes ``records`` as a TFRecord file (one bounded attempt on an object store)."""
+        store_for(path).write_records(path, records, operation)
+
+    @staticmethod
+    def read_records(path: str) -> list[bytes]:
+        """The records of a TFRecord file (bounded and retried on an object store)."""
+        return store_for(path).read_records(path)
 
 
-gfile = _BoundedGFile()
+gfile = _StoreFiles()

@@ -1,6 +1,6 @@
 """Copying a local file into a local export, with its writeback started as it is copied.
 
-A local export is flushed to disk (``fsync``) before it is published (``_fs.publish``), so
+A local export is flushed to disk (``fsync``) before it is published (``LocalStore.publish``), so
 that a power loss cannot leave a published directory holding empty files. After
 ``tf.io.gfile.copy`` the copy's pages are all still dirty in the page cache when that
 ``fsync`` comes, and the export then waits for the disk to write all of them: copying a
@@ -25,7 +25,6 @@ same ``errno`` (``ErrnoToCode``), with TF's message form, ``"<path>; <reason>"``
 failed transfer names ``"<destination> (copying <source>)"``), so callers see the same
 types whichever copy ran: a full disk is a ``ResourceExhaustedError``, a file size limit
 an ``OutOfRangeError``, a vanished source a ``NotFoundError``.
-vanished source a ``NotFoundError``.
 """
 
 from __future__ import annotations

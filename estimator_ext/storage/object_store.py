@@ -1,54 +1,50 @@
-"""Object stores: retries, error wording."""
+"""Object stores (``s3://``, ``gs://``): bounded calls, retries, error wording, client defaults.
+
+An object store is reached over the network through a client TensorFlow does not
+bound, so :class:`ObjectStore` changes how every call of the storage interface is made:
+
+* each attempt runs under the watchdog (``watchdog.py``) and is abandoned past its bound;
+* an idempotent call (:meth:`ObjectStore.call`, :func:`call_store`) is retried on
+  transient errors with exponential backoff, within a deadline; an error a retry cannot
+  fix (not found, permission denied, ...) is raised at once;
+* an error is re-raised by :func:`store_error` as one of the same class (so ``except
+  tf.errors.UnavailableError`` still works) whose message says it was the object store,
+  gives the store's own message, the path and operation, the retries ``estimator_ext``
+  itself made and the client's settings;
+* the client's environment defaults (:data:`S3Store.client_defaults`: ``s3.py``;
+  :data:`GcsStore.client_defaults`: ``gcs.py``) are set before the first call of the
+  process, by :meth:`ObjectStore.prepare`, which the layer runs at every use of a path
+  of the store (``stores.store_for`` and this module's functions), never overriding a
+  variable the user set;
+* there is no atomic directory rename, so an export is published by copy
+  (:class:`~estimator_ext.storage.copy_publish.CopyPublishStore`).
+
+The module-level functions (:func:`call_store`, :func:`store_errors`,
+:func:`check_reachable`) do the same for a path of any store: on other stores they run
+the function once and leave errors as they are.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
-from typing import Callable, TypeVar
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Callable, ClassVar, TypeVar
 
 import tensorflow as tf
 
-from estimator_ext.storage.paths import is_object_store
-from estimator_ext.storage.s3 import s3_settings
+from estimator_ext.storage.client_env import apply_env_defaults, env_settings
+from estimator_ext.storage.copy_publish import CopyPublishStore
+from estimator_ext.storage.gcs import GCS_ENV_DEFAULTS
+from estimator_ext.storage.s3 import S3_ENV_DEFAULTS
 from estimator_ext.storage.watchdog import bounded
 
 logger = logging.getLogger("estimator_ext")
 
-
 _STORE_MARK = "estimator_ext: the object store failed"
 
-
 T = TypeVar("T")
-
-
-def _store_root(path: str) -> str:
-    """``s3://bucket`` of ``s3://bucket/any/key``."""
-    return "/".join(path.split("/", 3)[:3])
-
-
-def is_store_error(error: BaseException) -> bool:
-    return isinstance(error, tf.errors.OpError) and _STORE_MARK in str(error.message)
-
-
-def store_error(
-    error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float
-) -> tf.errors.OpError:
-    """An error of ``error``'s class saying the store at ``path`` failed (see module doc)."""
-    if is_store_error(error):
-        return error
-    scheme_and_bucket = _store_root(path)
-    settings = f" S3 client settings: {s3_settings()}." if path.startswith("s3://") else ""
-    message = (
-        f"{_STORE_MARK} ({scheme_and_bucket}) during {operation} of {path!r}: "
-        f"{type(error).__name__}: {error.message} -- estimator_ext retried this operation "
-        f"{retries} time(s) over {seconds:.1f} s (the store's client also retries each "
-        f"request itself).{settings} Nothing partial was published; export again when the "
-        "store is reachable."
-    )
-    return type(error)(error.node_def, error.op, message)
-
 
 #: Errors that a retry cannot fix (the request was understood and refused).
 _PERMANENT = (
@@ -61,6 +57,171 @@ _PERMANENT = (
 )
 
 
+class ObjectStore(CopyPublishStore):
+    """A network object store: bounded, retried calls; worded errors; client defaults.
+
+    A subclass names its ``scheme`` and, where its client reads settings from the
+    environment, the ``client_defaults`` to set before the first call (module doc)."""
+
+    scheme: ClassVar[str] = ""
+    client_defaults: ClassVar[Mapping[str, str]] = {}
+
+    def prepare(self) -> None:
+        self.apply_client_defaults()
+
+    def apply_client_defaults(
+        self, environ: MutableMapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """Sets the :attr:`client_defaults` not set yet in ``environ`` (default
+        ``os.environ``); never overrides one. Returns what it set."""
+        return apply_env_defaults(self.client_defaults, self.label, environ)
+
+    def client_settings(self, environ: MutableMapping[str, str] | None = None) -> str:
+        """`` <label> client settings: NAME=value, ....`` for error messages, or ''."""
+        if not self.client_defaults:
+            return ""
+        return f" {self.label} client settings: {env_settings(self.client_defaults, environ)}."
+
+    def run(self, operation: str, path: str, function: Callable[[], T], nbytes: int = 0) -> T:
+        return bounded(operation, path, function, nbytes)
+
+    def call(
+        self,
+        operation: str,
+        path: str,
+        function: Callable[[], T],
+        retries: int = 2,
+        backoff: float = 0.5,
+        deadline_seconds: float = 60.0,
+        nbytes: int = 0,
+    ) -> T:
+        """Runs ``function`` (an idempotent store operation) retrying transient failures
+        ``retries`` times with exponential ``backoff`` (but not past ``deadline_seconds``),
+        then raises :func:`store_error`. Each attempt is :func:`bounded` (``nbytes``: what
+        it moves)."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return bounded(operation, path, function, nbytes)
+            except _PERMANENT:
+                raise
+            except tf.errors.OpError as error:
+                elapsed = time.monotonic() - started
+                if attempt >= retries or elapsed + backoff * 2**attempt > deadline_seconds:
+                    raise self.error(error, path, operation, attempt, elapsed) from error
+                logger.warning(
+                    "estimator_ext: %s of %s failed (%s); retrying", operation, path, error.message
+                )
+                time.sleep(backoff * 2**attempt)
+                attempt += 1
+
+    def error(
+        self, error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float
+    ) -> tf.errors.OpError:
+        """An error of ``error``'s class saying this store failed (see module doc)."""
+        return _worded(error, path, operation, retries, seconds, self.client_settings())
+
+    @contextlib.contextmanager
+    def errors(self, path: str, operation: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        except tf.errors.OpError as error:
+            raise self.error(error, path, operation, 0, time.monotonic() - started) from error
+
+    def check_reachable(self, path: str) -> None:
+        """Raises :func:`store_error` when the store holding ``path`` does not answer.
+
+        Why: tensorflow-io's ``exists``/``isdir`` on a key turn a timed-out request into
+        False (measured, tensorflow-io 0.36: 64 s through a stalled connection, then
+        False), so an export to a dead store would walk its parents and clean up, one
+        stuck call after another, for minutes. The bucket root is the one path whose
+        ``exists`` raises on a timeout; asking it first (with :meth:`call`'s retries and
+        deadline) makes an export to a dead store fail in about a minute with the
+        defaults, before anything is written. A missing bucket is not this check's
+        business: the export's own calls report it.
+        """
+        root = store_root(path) + "/"
+        try:
+            self.call("reaching the store", root, lambda: tf.io.gfile.exists(root))
+        except tf.errors.NotFoundError:
+            pass
+
+
+class S3Store(ObjectStore):
+    """``s3://`` through tensorflow-io: its client's timeouts and retries are bounded by
+    environment defaults set before the first call (``s3.py`` says why and which)."""
+
+    scheme = "s3://"
+    label = "S3"
+    client_defaults = S3_ENV_DEFAULTS
+
+
+class GcsStore(ObjectStore):
+    """``gs://`` through TensorFlow's GCS filesystem. Its client defaults, when there are
+    some, go in ``gcs.py`` (:data:`~estimator_ext.storage.gcs.GCS_ENV_DEFAULTS`)."""
+
+    scheme = "gs://"
+    label = "GCS"
+    client_defaults = GCS_ENV_DEFAULTS
+
+
+#: One instance per object store (they hold no state): the layer's stores.
+OBJECT_STORES: tuple[ObjectStore, ...] = (S3Store(), GcsStore())
+
+
+def object_store_for(path: str) -> ObjectStore | None:
+    """The object store holding ``path``, prepared for a call (its client defaults
+    set), or None for a path of another store."""
+    store = _object_store_of(path)
+    if store is not None:
+        store.prepare()
+    return store
+
+
+def _object_store_of(path: str) -> ObjectStore | None:
+    return next((store for store in OBJECT_STORES if path.startswith(store.scheme)), None)
+
+
+def store_root(path: str) -> str:
+    """``s3://bucket`` of ``s3://bucket/any/key``."""
+    return "/".join(path.split("/", 3)[:3])
+
+
+def is_store_error(error: BaseException) -> bool:
+    return isinstance(error, tf.errors.OpError) and _STORE_MARK in str(error.message)
+
+
+def store_error(
+    error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float
+) -> tf.errors.OpError:
+    """An error of ``error``'s class saying the store at ``path`` failed (see module doc)."""
+    store = _object_store_of(path)
+    settings = store.client_settings() if store is not None else ""
+    return _worded(error, path, operation, retries, seconds, settings)
+
+
+def _worded(
+    error: tf.errors.OpError,
+    path: str,
+    operation: str,
+    retries: int,
+    seconds: float,
+    settings: str,
+) -> tf.errors.OpError:
+    if is_store_error(error):
+        return error
+    message = (
+        f"{_STORE_MARK} ({store_root(path)}) during {operation} of {path!r}: "
+        f"{type(error).__name__}: {error.message} -- estimator_ext retried this operation "
+        f"{retries} time(s) over {seconds:.1f} s (the store's client also retries each "
+        f"request itself).{settings} Nothing partial was published; export again when the "
+        "store is reachable."
+    )
+    return type(error)(error.node_def, error.op, message)
+
+
 def call_store(
     operation: str,
     path: str,
@@ -70,59 +231,28 @@ def call_store(
     deadline_seconds: float = 60.0,
     nbytes: int = 0,
 ) -> T:
-    """Runs ``function`` (an idempotent store operation) retrying transient failures
-    ``retries`` times with exponential ``backoff`` (but not past ``deadline_seconds``),
-    then raises :func:`store_error`. Each attempt is :func:`bounded` (``nbytes``: what it
-    moves). Local paths run once, unchanged."""
-    if not is_object_store(path):
+    """:meth:`ObjectStore.call` when ``path`` is on an object store; other paths run
+    ``function`` once, unchanged."""
+    store = object_store_for(path)
+    if store is None:
         return function()
-    started = time.monotonic()
-    attempt = 0
-    while True:
-        try:
-            return bounded(operation, path, function, nbytes)
-        except _PERMANENT:
-            raise
-        except tf.errors.OpError as error:
-            elapsed = time.monotonic() - started
-            if attempt >= retries or elapsed + backoff * 2**attempt > deadline_seconds:
-                raise store_error(error, path, operation, attempt, elapsed) from error
-            logger.warning(
-                "estimator_ext: %s of %s failed (%s); retrying", operation, path, error.message
-            )
-            time.sleep(backoff * 2**attempt)
-            attempt += 1
+    return store.call(operation, path, function, retries, backoff, deadline_seconds, nbytes)
 
 
 def check_reachable(path: str) -> None:
-    """Raises :func:`store_error` when the store holding ``path`` does not answer.
-
-    Why: tensorflow-io's ``exists``/``isdir`` on a key turn a timed-out request into
-    False (measured, tensorflow-io 0.36: 64 s through a stalled connection, then False),
-    so an export to a dead store would walk its parents and clean up, one stuck call
-    after another, for minutes. The bucket root is the one path whose ``exists`` raises
-    on a timeout; asking it first (with :func:`call_store`'s retries and deadline) makes
-    an export to a dead store fail in about a minute with the defaults, before anything
-    is written. A missing bucket is not this check's business: the export's own calls
-    report it. Other paths return at once.
-    """
-    if not is_object_store(path):
-        return
-    root = _store_root(path) + "/"
-    try:
-        call_store("reaching the store", root, lambda: tf.io.gfile.exists(root))
-    except tf.errors.NotFoundError:
-        pass
+    """:meth:`ObjectStore.check_reachable` for an object-store path; others return at once."""
+    store = object_store_for(path)
+    if store is not None:
+        store.check_reachable(path)
 
 
 @contextlib.contextmanager
 def store_errors(path: str, operation: str) -> Iterator[None]:
     """Re-raises a TensorFlow error from the block as :func:`store_error` when ``path``
     is on an object store (no retries: the block is not known to be idempotent)."""
-    started = time.monotonic()
-    try:
+    store = object_store_for(path)
+    if store is None:
         yield
-    except tf.errors.OpError as error:
-        if not is_object_store(path):
-            raise
-        raise store_error(error, path, operation, 0, time.monotonic() - started) from error
+        return
+    with store.errors(path, operation):
+        yield

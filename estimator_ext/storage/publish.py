@@ -12,70 +12,22 @@ appears under its integer (seconds since epoch) name only when complete:
 * elsewhere (``ram://``, ``s3://``, ``gs://``: no atomic directory rename; TF's
   ``ram://`` rename even leaves the target empty) by copying every file with
   ``saved_model.pb`` last, after claiming the integer name (``copy_publish.py``).
+
+Each store does it its own way (``local_store.LocalStore``, ``copy_publish.CopyPublishStore``);
+:func:`publish` finds the store of ``export_dir_base``.
 """
 
 from __future__ import annotations
 
-import errno
-import logging
-import os
-import time
-
-from estimator_ext.storage.copy_publish import claim_and_publish_by_copy
-from estimator_ext.storage.files import gfile
-from estimator_ext.storage.paths import has_scheme, join, local_path
-
-logger = logging.getLogger("estimator_ext")
+from estimator_ext.storage.stores import store_for
 
 
 def publish(temp_dir: str, export_dir_base: str) -> str:
-    """Moves a complete export from ``temp_dir`` to a new integer-named directory."""
-    if not has_scheme(export_dir_base):
-        _sync_tree(local_path(temp_dir))
-    candidate = int(time.time())
-    for _ in range(1000):
-        export_dir = join(export_dir_base, str(candidate))
-        if not gfile.exists(export_dir):
-            if has_scheme(export_dir_base):
-                if claim_and_publish_by_copy(temp_dir, export_dir_base, candidate):
-                    return export_dir
-                candidate += 1
-                continue
-            try:
-                os.rename(local_path(temp_dir), local_path(export_dir))
-            except OSError as error:
-                # ENOTEMPTY / EEXIST: another export took this name since the check;
-                # ENOTDIR: a file took it. Either way, try the next integer.
-                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
-                    raise
-            else:
-                _sync_directory(local_path(export_dir_base))
-                return export_dir
-        candidate += 1
-    raise RuntimeError(f"Could not find a free export directory name under {export_dir_base!r}.")
+    """Moves a complete export from ``temp_dir`` (inside ``export_dir_base``) to a new
+    integer-named directory of ``export_dir_base``, and returns that directory.
 
-
-def _sync_tree(root: str) -> None:
-    """Flushes every file and directory under ``root`` to disk before it is published,
-    so that after a power loss the integer-named directory is not left with empty files."""
-    for directory, _, files in os.walk(root):
-        for name in files:
-            descriptor = os.open(os.path.join(directory, name), os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-        _sync_directory(directory)
-
-
-def _sync_directory(directory: str) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # pragma: no cover - platforms that cannot open directories
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:  # pragma: no cover - filesystems without directory fsync
-        pass
-    finally:
-        os.close(descriptor)
+    Raises:
+      RuntimeError: no free integer name among the next 1000.
+      OSError / tf.errors.OpError: what the store raised (nothing is published then).
+    """
+    return store_for(export_dir_base).publish(temp_dir, export_dir_base)

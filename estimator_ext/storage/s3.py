@@ -1,13 +1,43 @@
-"""S3 client defaults."""
+"""S3's client defaults: bounded timeouts and retries for tensorflow-io's S3 client.
+
+Why: tensorflow-io 0.36's S3 filesystem (the AWS SDK for C++ 1.8 inside) defaults to
+300 s connect and 300 s request timeouts, the request timeout being curl's low-speed
+limit (no byte for that long), and to the SDK's legacy retry strategy (11 attempts per
+request) times tensorflow-io's own 3 extra upload retries. One stalled connection could
+block an export for many minutes. The SDK reads its settings from the environment once
+per process, when the first ``s3://`` path is touched, so the only way to bound them is
+to set environment defaults before that. :func:`apply_s3_defaults` does it, for the
+variables the user did not set (it never overrides one), and the storage layer calls it
+(:class:`~estimator_ext.storage.object_store.S3Store`) whenever an ``estimator_ext`` call
+is about to touch an ``s3://`` path, so the defaults are in place before the first one:
+
+================================  =========  ===========================================
+variable                          default    meaning
+================================  =========  ===========================================
+``S3_CONNECT_TIMEOUT_MSEC``       ``5000``   TCP connect timeout per attempt
+``S3_REQUEST_TIMEOUT_MSEC``       ``10000``  abort an attempt after this long without a byte
+``AWS_RETRY_MODE``                standard   the SDK's standard retry strategy ...
+``AWS_MAX_ATTEMPTS``              ``3``      ... with 3 attempts per request
+================================  =========  ===========================================
+
+With these, one request through dead or stalled connections fails within about
+3 x (5 + 10) s plus backoff, and one file upload (tensorflow-io retries it 3 more times)
+within about 2 minutes; a healthy slow transfer is never cut (bytes keep flowing). To
+change them, set the variables yourself before the process first uses ``s3://`` (e.g.
+``S3_REQUEST_TIMEOUT_MSEC=60000`` for a store that is slow to answer big copies).
+``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` also configure other AWS SDKs in the process
+(boto3 reads them too). If ``s3://`` was used before ``estimator_ext`` touched it, the
+S3 client is already configured and these defaults have no effect on it.
+
+Some waits inside the S3 client no setting bounds; the watchdog (``watchdog.py``) bounds
+those.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import MutableMapping
 
-logger = logging.getLogger("estimator_ext")
-
+from estimator_ext.storage.client_env import apply_env_defaults, env_settings
 
 #: Environment defaults applied before estimator_ext's first s3:// access (see module doc).
 S3_ENV_DEFAULTS: dict[str, str] = {
@@ -20,17 +50,15 @@ S3_ENV_DEFAULTS: dict[str, str] = {
 
 def apply_s3_defaults(path: str, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Sets :data:`S3_ENV_DEFAULTS` that are not set yet in ``environ`` (default
-    ``os.environ``), when ``path`` is an ``s3://`` path. Returns what it set."""
+    ``os.environ``), when ``path`` is an ``s3://`` path. Returns what it set.
+
+    The storage layer already calls this at every use of an ``s3://`` path; calling it
+    again is harmless (it never overrides a variable that is set)."""
     if not path.startswith("s3://"):
         return {}
-    environ = os.environ if environ is None else environ
-    applied = {name: value for name, value in S3_ENV_DEFAULTS.items() if name not in environ}
-    environ.update(applied)
-    if applied:
-        logger.info("estimator_ext: S3 client defaults applied (set them to override): %s", applied)
-    return applied
+    return apply_env_defaults(S3_ENV_DEFAULTS, "S3", environ)
 
 
 def s3_settings(environ: MutableMapping[str, str] | None = None) -> str:
-    environ = os.environ if environ is None else environ
-    return ", ".join(f"{name}={environ.get(name, '(unset)')}" for name in S3_ENV_DEFAULTS)
+    """The S3 client's settings as the environment has them now, for error messages."""
+    return env_settings(S3_ENV_DEFAULTS, environ)

@@ -1,4 +1,4 @@
-"""The export's staging area: checking ``export_dir_base``, and removing what a failed export created.
+"""The export's staging area: checking ``export_dir_base``; removing what a failed export created.
 
 On any error everything the export created is removed: the temporary directory, and
 the directories the export created for ``export_dir_base`` as long as they are empty
@@ -8,13 +8,11 @@ the directories the export created for ``export_dir_base`` as long as they are e
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Iterator
 
-import tensorflow as tf
-
 from estimator_ext.storage.files import gfile
-from estimator_ext.storage.paths import dirname, has_scheme, is_url_root, join, local_path
+from estimator_ext.storage.paths import dirname, is_url_root
+from estimator_ext.storage.stores import store_for
 
 
 def check_export_dir_base(export_dir_base: object, function: str) -> str:
@@ -72,13 +70,8 @@ def existing(paths: list[str]) -> list[str]:
 
 
 def remove_quietly(path: str) -> None:
-    try:
-        if gfile.isdir(path):
-            gfile.rmtree(path)
-        elif gfile.exists(path):
-            gfile.remove(path)
-    except tf.errors.OpError:
-        pass
+    """Removes ``path`` (tree or file) if it exists, ignoring the store's errors."""
+    store_for(path).remove_quietly(path)
 
 
 def remove_created_dirs(created_dirs: list[str]) -> None:
@@ -95,21 +88,10 @@ def remove_created_dirs(created_dirs: list[str]) -> None:
 
 
 def remove_if_empty(directory: str) -> bool:
-    """Removes ``directory`` if it is empty; True once it is gone (also if it never was)."""
-    if not has_scheme(directory):
-        try:
-            os.rmdir(local_path(directory))  # atomic: refuses a non-empty directory
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError:
-            return False
-    try:
-        if gfile.isdir(directory) and not gfile.listdir(directory):
-            gfile.rmtree(directory)
-        return not gfile.exists(directory)
-    except tf.errors.OpError:
-        return False
+    """Removes ``directory`` if it is empty; True once it is gone (also if it never was).
+
+    Atomic on a local disk (``rmdir``); elsewhere a listing decides."""
+    return store_for(directory).remove_if_empty(directory)
 
 
 def walk_files(root: str) -> Iterator[tuple[str, str]]:
@@ -117,16 +99,4 @@ def walk_files(root: str) -> Iterator[tuple[str, str]]:
 
     A directory that cannot be listed raises (``tf.io.gfile.walk`` alone skips it in
     silence, which on an object store under faults drops whole subtrees)."""
-
-    def fail(error: Exception) -> None:
-        raise error
-
-    for directory, _, files in tf.io.gfile.walk(root, onerror=fail):
-        for name in files:
-            absolute = join(directory, name)
-            yield (
-                posixpath.relpath(absolute, root)
-                if has_scheme(root)
-                else os.path.relpath(absolute, root),
-                absolute,
-            )
+    return store_for(root).walk_files(root)

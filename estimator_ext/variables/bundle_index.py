@@ -40,8 +40,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 
-import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2
+
+from estimator_ext.storage.files import gfile
 
 HEADER_KEY = b""
 FOOTER_SIZE = 48
@@ -191,7 +192,7 @@ def _parse_block(block: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 def read_index(prefix: str) -> BundleIndex:
     """The parsed ``<prefix>.index`` (read whole: an index is small, a few KB per variable)."""
-    with tf.io.gfile.GFile(prefix + ".index", "rb") as index_file:
+    with gfile.open(prefix + ".index", "rb") as index_file:
         return BundleIndex.from_table(parse_table(index_file.read()))
 
 

@@ -39,9 +39,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2
 
+from estimator_ext.storage.files import File, gfile
 from estimator_ext.variables import bundle_index
 from estimator_ext.variables.progress import PROGRESS_INTERVAL, ProgressLog
 
@@ -88,7 +88,7 @@ def write_subset(
     new_entries: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
     num_shards = max(index.header.num_shards, 1)
     written = 0
-    with tf.io.gfile.GFile(data_file_name(destination_prefix, 0, 1), "wb") as out:
+    with gfile.open(data_file_name(destination_prefix, 0, 1), "wb") as out:
         sources = _Sources(source_prefix, num_shards)
         try:
             for key in order:
@@ -107,7 +107,7 @@ def write_subset(
     header.CopyFrom(index.header)
     header.num_shards = 1
     subset = bundle_index.BundleIndex(header, new_entries)
-    with tf.io.gfile.GFile(destination_prefix + ".index", "wb") as index_file:
+    with gfile.open(destination_prefix + ".index", "wb") as index_file:
         index_file.write(bundle_index.index_bytes(subset))
     progress.finish()
     return written
@@ -119,9 +119,9 @@ class _Sources:
     def __init__(self, prefix: str, num_shards: int):
         self._prefix = prefix
         self._num_shards = num_shards
-        self._open: dict[int, tf.io.gfile.GFile] = {}
+        self._open: dict[int, File] = {}
 
-    def get(self, shard: int) -> tf.io.gfile.GFile:
+    def get(self, shard: int) -> File:
         if shard not in self._open:
             if not 0 <= shard < self._num_shards:
                 raise ValueError(
@@ -129,7 +129,7 @@ class _Sources:
                     f"header declares {self._num_shards} shards. The checkpoint is corrupt."
                 )
             path = data_file_name(self._prefix, shard, self._num_shards)
-            self._open[shard] = tf.io.gfile.GFile(path, "rb")
+            self._open[shard] = gfile.open(path, "rb")
         return self._open[shard]
 
     def close(self) -> None:
@@ -138,10 +138,10 @@ class _Sources:
 
 
 def _copy_range(
-    source: tf.io.gfile.GFile,
+    source: File,
     offset: int,
     size: int,
-    out: tf.io.gfile.GFile,
+    out: File,
     chunk_bytes: int,
     progress: ProgressLog,
     key: bytes,

@@ -10,7 +10,7 @@ would:
   the mode saves exactly the checkpoint's tensors with the default saver (a TRAIN
   export of a plain model): the checkpoint's data and index files are copied (local to
   local by ``storage/local_copy.py``, which starts each chunk's writeback as it copies so the
-  ``fsync`` before publishing waits for little; otherwise through ``tf.io.gfile``); no
+  ``fsync`` before publishing waits for little; otherwise by the store's copy); no
   tensor passes through this process's memory, and the export shares no file with the
   checkpoint.
 ``"stream"``
@@ -218,9 +218,9 @@ def _copy_checkpoint(
         base = progress.done
         if paths.has_scheme(destination) or copying.is_local_to_local(source, destination):
             copying.copy_file(source, destination, "copying the variables", size, progress.advance)
-        else:
+        else:  # a remote checkpoint into a local export: its copy reports nothing, so watch it
             with watch_growth(paths.local_path(destination), progress, base):
-                tf.io.gfile.copy(source, destination, overwrite=False)
+                copying.copy_file(source, destination, "copying the variables", size)
         progress.update_to(base + size)
     progress.finish()
 
