@@ -87,7 +87,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from estimator_ext.export.errors import public_class_name
     from estimator_ext.export.export_all import export_all_saved_models
     from estimator_ext.serving.description import format_size
     from estimator_ext.serving.saved_model_file import files_under
@@ -109,7 +108,7 @@ def _export(args: argparse.Namespace) -> int:
             if args.traceback:
                 raise
             raise CliError(
-                f"export failed: {public_class_name(error)}: {one_line(error)}", EXIT_FAILURE
+                f"export failed: {type(error).__name__}: {one_line(error)}", EXIT_FAILURE
             ) from error
         variables_bytes = sum(size for _, size in files_under(paths.join(export_dir, "variables")))
     if not args.quiet:

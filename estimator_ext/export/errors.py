@@ -2,44 +2,68 @@
 
 Most failures are plain ``TypeError`` / ``ValueError`` whose message says everything. A few
 are also TensorFlow's own failure cases, for which TF 2.15's
-``Estimator.experimental_export_all_saved_models`` has a message of its own; the export
-raises them as the subclasses below, so that the builtin route
-(:mod:`estimator_ext.patching.tf_entry_points`) can lead with TF's sentence without reading
-our wording. Each is a ``ValueError``, as TF's are, so ``except ValueError`` still catches it.
+``Estimator.experimental_export_all_saved_models`` has a message of its own: the export
+tags those errors with their :class:`Failure` (an attribute; the error keeps its class, so
+``except ValueError`` and exact-class checks are unchanged), and the builtin route
+(:mod:`estimator_ext.patching.tf_entry_points`) leads with TF's sentence without reading our
+wording.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 from collections.abc import Iterator
 
 
-class KnownFailure(ValueError):
-    """An export failure of a kind TensorFlow's own export also reports (see the subclasses)."""
+class Kind(enum.Enum):
+    """A failure TensorFlow's own export reports too (with a message of its own)."""
+
+    NO_MODES = "no usable mode"
+    NO_CHECKPOINT = "no checkpoint"
+    NOT_A_CHECKPOINT = "not a checkpoint"
+    VARIABLES_MISMATCH = "variables the checkpoint cannot supply"
 
 
-class NoModesError(KnownFailure):
-    """``input_receiver_fn_map`` gives no mode to export (empty, or no usable entry)."""
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """What the builtin route needs to word a :class:`Kind` as TF does."""
+
+    kind: Kind
+    path: str | None = None  # NOT_A_CHECKPOINT: the path given
+    mode: str | None = None  # VARIABLES_MISMATCH: the mode that failed
 
 
-class NoCheckpointError(KnownFailure):
-    """No checkpoint to export: none given, none in ``model_dir`` and no warm start."""
+#: The attribute a tagged error carries its :class:`Failure` in.
+ATTRIBUTE = "estimator_ext_failure"
 
 
-class NotACheckpointError(KnownFailure):
-    """The checkpoint given (or the warm-start one) is not a checkpoint; ``path`` names it."""
-
-    path: str | None = None
-
-
-class VariablesMismatchError(KnownFailure):
-    """A mode's graph needs variables the checkpoint (or the exported variables) cannot supply."""
+def tagged(error: BaseException, failure: Failure) -> BaseException:
+    """``error`` itself, carrying ``failure`` (a tag already there is kept: it is closer)."""
+    if failure_of(error) is None:
+        setattr(error, ATTRIBUTE, failure)
+    return error
 
 
-def public_class_name(error: BaseException) -> str:
-    """The name of the class a user catches ``error`` as: ``ValueError`` for the kinds above,
-    which only mark a failure for the builtin route; the error's own class otherwise."""
-    return "ValueError" if isinstance(error, KnownFailure) else type(error).__name__
+def failure_of(error: BaseException) -> Failure | None:
+    """The :class:`Failure` ``error`` was tagged with, or None."""
+    failure = getattr(error, ATTRIBUTE, None)
+    return failure if isinstance(failure, Failure) else None
+
+
+@contextlib.contextmanager
+def as_failure(failure: Failure) -> Iterator[None]:
+    """Tags a ValueError raised in the block with ``failure`` (same object, same class).
+
+    How the export names the kind of a failure that a lower layer raised as a plain
+    ValueError, without changing what the user catches.
+    """
+    try:
+        yield
+    except ValueError as error:
+        tagged(error, failure)
+        raise
 
 
 def restated(
@@ -57,7 +81,7 @@ def restated(
 
 def _restatable(error: BaseException) -> bool:
     # Only classes whose constructor takes one message (not UnicodeDecodeError's five).
-    return type(error) in (TypeError, ValueError) or isinstance(error, KnownFailure)
+    return type(error) in (TypeError, ValueError)
 
 
 @contextlib.contextmanager
@@ -73,19 +97,3 @@ def naming(caller: str) -> Iterator[None]:
         if not _restatable(error) or str(error).startswith(f"{caller}:"):
             raise
         raise restated(error, f"{caller}: {error}") from error.__cause__
-
-
-@contextlib.contextmanager
-def as_kind(error_class: type[KnownFailure], **attributes: object) -> Iterator[None]:
-    """Re-raises a ValueError from the block as ``error_class`` (same message), with ``attributes``.
-
-    How the export names the kind of a failure that a lower layer raised as a plain ValueError.
-    """
-    try:
-        yield
-    except ValueError as error:
-        if isinstance(error, error_class) or not _restatable(error):
-            raise
-        restatement = restated(error, str(error), error_class)
-        restatement.__dict__.update(attributes)
-        raise restatement from error.__cause__

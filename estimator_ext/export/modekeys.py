@@ -16,7 +16,7 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from estimator_ext._mode_names import NAME_BY_MODE, map_entry
-from estimator_ext.export.errors import NoModesError
+from estimator_ext.export.errors import Failure, Kind, tagged
 
 ModeKeys = tf.estimator.ModeKeys
 
@@ -66,7 +66,7 @@ def validate_receiver_map(input_receiver_fn_map: Any) -> dict[str, Callable[[], 
     Raises:
       TypeError: the map is not a mapping, or a receiver fn is not callable.
       ValueError: the map is empty, a key is not a ModeKeys value, or a value is None;
-        a :class:`NoModesError` when no entry at all names a mode to export.
+        tagged ``Kind.NO_MODES`` when no entry at all names a mode to export.
     """
     if not isinstance(input_receiver_fn_map, Mapping):
         raise TypeError(
@@ -75,13 +75,20 @@ def validate_receiver_map(input_receiver_fn_map: Any) -> dict[str, Callable[[], 
             "{tf.estimator.ModeKeys.PREDICT: serving_input_receiver_fn}."
         )
     if not input_receiver_fn_map:
-        raise NoModesError(
-            "input_receiver_fn_map is empty: nothing to export. Map at least one of "
-            "tf.estimator.ModeKeys.TRAIN, EVAL, PREDICT to a receiver fn."
+        raise tagged(
+            ValueError(
+                "input_receiver_fn_map is empty: nothing to export. Map at least one of "
+                "tf.estimator.ModeKeys.TRAIN, EVAL, PREDICT to a receiver fn."
+            ),
+            Failure(Kind.NO_MODES),
         )
     # With no usable entry there is nothing to export at all: TF's own failure case too.
     usable = any(key in _NAMES and fn is not None for key, fn in input_receiver_fn_map.items())
-    bad_entry_error = ValueError if usable else NoModesError
+
+    def bad_entry_error(message: str) -> BaseException:
+        error = ValueError(message)
+        return error if usable else tagged(error, Failure(Kind.NO_MODES))
+
     for key, receiver_fn in input_receiver_fn_map.items():
         if key not in _NAMES:
             raise bad_entry_error(

@@ -39,8 +39,8 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
     error propagates.
 
     Raises:
-      errors.NoCheckpointError / errors.NotACheckpointError: no checkpoint to export.
-      errors.VariablesMismatchError: a mode needs variables the checkpoint cannot supply.
+      ValueError: no checkpoint to export, or a mode needs variables the checkpoint cannot
+        supply (tagged with their ``errors.Failure`` for the builtin route).
       ValueError: a mode without loss or outputs, warmup requests that cannot be served.
       tf.errors.NotFoundError: the checkpoint disappeared while it was exported.
     """
@@ -91,15 +91,13 @@ def _resolved_checkpoint(plan: ExportPlan, checkpoint_path: str | None) -> str:
     """The checkpoint prefix to export; its failures named by kind (``errors``) and caller."""
     estimator = plan.estimator
     given: Any = checkpoint_path
-    kind: type[errors.KnownFailure]
-    attributes: dict[str, object]
     if given is None:
         given = tf_private.warm_start_checkpoint(estimator)  # the fallback when model_dir has none
     if given is None:
-        kind, attributes = errors.NoCheckpointError, {}
+        failure = errors.Failure(errors.Kind.NO_CHECKPOINT)
     else:
-        kind, attributes = errors.NotACheckpointError, {"path": tf.compat.as_str_any(given)}
-    with errors.naming(plan.caller), errors.as_kind(kind, **attributes):
+        failure = errors.Failure(errors.Kind.NOT_A_CHECKPOINT, path=tf.compat.as_str_any(given))
+    with errors.naming(plan.caller), errors.as_failure(failure):
         return resolve_checkpoint(estimator, checkpoint_path)
 
 
@@ -120,7 +118,7 @@ def _write_saved_model(
             logger.info(
                 "Built the %s graph (%d of %d)", mode_label(mode), number, len(receiver_fn_by_mode)
             )
-            with errors.as_kind(errors.VariablesMismatchError, mode=mode):
+            with errors.as_failure(errors.Failure(errors.Kind.VARIABLES_MISMATCH, mode=mode)):
                 if written is None:
                     written = write_variables(
                         mode_graph, catalog, temp_dir, session_config, options.write_options

@@ -122,8 +122,11 @@ def experimental_export_all_saved_models(
             strip_default_attrs=True,  # TF's, on this path
         )
         export_dir = write_plan(plan, checkpoint_path)
-    except errors.KnownFailure as error:
-        leading = _tf_leading_sentence(error, estimator, input_receiver_fn_map)
+    except ValueError as error:
+        failure = errors.failure_of(error)
+        if failure is None:
+            raise
+        leading = _tf_leading_sentence(failure, estimator, input_receiver_fn_map)
         message = f"{leading}{' ' if leading.endswith('.') else '. '}{error}"
         raise errors.restated(error, message, ValueError) from error.__cause__
     return str(export_dir).encode("utf-8")
@@ -139,21 +142,26 @@ def _without_none_entries(input_receiver_fn_map: Any) -> Any:
         if receiver_fn is not None
     }
     if input_receiver_fn_map and not receiver_fn_by_mode:
-        raise errors.NoModesError(
-            f"{BUILTIN_NAME}: every receiver fn in input_receiver_fn_map is None (keys "
-            f"{sorted(input_receiver_fn_map)}), so there is nothing to export (None entries "
-            "are skipped). Map at least one of tf.estimator.ModeKeys.TRAIN, EVAL, PREDICT to "
-            "a receiver fn."
+        raise errors.tagged(
+            ValueError(
+                f"{BUILTIN_NAME}: every receiver fn in input_receiver_fn_map is None (keys "
+                f"{sorted(input_receiver_fn_map)}), so there is nothing to export (None "
+                "entries are skipped). Map at least one of tf.estimator.ModeKeys.TRAIN, EVAL, "
+                "PREDICT to a receiver fn."
+            ),
+            errors.Failure(errors.Kind.NO_MODES),
         )
     return receiver_fn_by_mode
 
 
-def _tf_leading_sentence(error: Any, estimator: Any, input_receiver_fn_map: Any) -> str:
+def _tf_leading_sentence(
+    failure: errors.Failure, estimator: Any, input_receiver_fn_map: Any
+) -> str:
     """The sentence TF 2.15's ``_export_all_saved_models`` (or its Saver) starts with here."""
-    if isinstance(error, errors.NoCheckpointError):
+    if failure.kind is errors.Kind.NO_CHECKPOINT:
         return f"Couldn't find trained model at {getattr(estimator, 'model_dir', None)}."
-    if isinstance(error, errors.NotACheckpointError):
-        return f"The passed save_path is not a valid checkpoint: {error.path}"
-    if isinstance(error, errors.NoModesError):
+    if failure.kind is errors.Kind.NOT_A_CHECKPOINT:
+        return f"The passed save_path is not a valid checkpoint: {failure.path}"
+    if failure.kind is errors.Kind.NO_MODES:
         return f"No valid modes for exporting found. Got {input_receiver_fn_map.keys()}."
-    return "Could not load all requested variables from checkpoint."  # VariablesMismatchError
+    return "Could not load all requested variables from checkpoint."  # VARIABLES_MISMATCH
