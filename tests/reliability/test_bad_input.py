@@ -479,7 +479,8 @@ TABLE: dict[str, Row] = {
         "a strategy name instead of WriteOptions",
         lambda i: {"_write_options": "copy"},
         TypeError,
-        r"_write_options must be an estimator_ext\.variables\.strategies\.WriteOptions.*received 'copy'",
+        r"_write_options must be an estimator_ext\.variables\.strategies\.WriteOptions"
+        r".*received 'copy'",
     ),
 }
 
