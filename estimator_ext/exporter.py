@@ -19,10 +19,9 @@ import tensorflow as tf
 from estimator_ext.export.plan import check_options, plan_with_options
 from estimator_ext.export.result import ExportResult
 from estimator_ext.export.write import write_plan
-from estimator_ext.storage import names as naming
 from estimator_ext.storage import paths
 from estimator_ext.storage.files import gfile
-from estimator_ext.storage.names import integer_named_exports
+from estimator_ext.storage.listing import has_saved_model, integer_named_exports
 
 logger = logging.getLogger("estimator_ext")
 
@@ -88,7 +87,6 @@ class AllModesExporter(tf.estimator.Exporter):
         warmup_requests: Sequence[Any] | None = None,
     ) -> None:
         self._name = _check_name(name)
-        self._exports_to_keep = _check_exports_to_keep(exports_to_keep)
         # Everything an export can check without the estimator, checked now (the plan's
         # own checks); each export() plans with them for its estimator and directory.
         self._options = check_options(
@@ -98,6 +96,7 @@ class AllModesExporter(tf.estimator.Exporter):
             as_text=as_text,
             warmup_requests=warmup_requests,
         )
+        self._exports_to_keep = _check_exports_to_keep(exports_to_keep)
 
     @property
     def name(self) -> str:
@@ -137,7 +136,7 @@ class AllModesExporter(tf.estimator.Exporter):
         exports = [
             (version, path)
             for version, path in integer_named_exports(export_path)
-            if naming.has_saved_model(path)
+            if has_saved_model(path)
         ]
         kept_versions = {version for version, _ in exports[-self._exports_to_keep :]}
         kept_versions.add(int(_basename(just_written)))

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from estimator_ext import AllModesExporter
-from estimator_ext.storage.names import integer_named_exports
+from estimator_ext.storage.listing import integer_named_exports
 from tests.support.data import XY_LABELS as LABELS
 from tests.support.data import XY_ROWS as ROWS
 from tests.support.data import xy_eval_input_fn as eval_input_fn

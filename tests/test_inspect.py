@@ -18,6 +18,7 @@ import tensorflow as tf
 import estimator_ext
 from estimator_ext import cli, inspect
 from estimator_ext.serving.description import VARIABLE_OPS
+from estimator_ext.storage.files import gfile
 from tests.support import data
 
 SUBPROCESS_TIMEOUT = 240
@@ -176,7 +177,7 @@ def test_describe_on_an_in_memory_filesystem(exports):
     export, _ = exports
     ram_export = f"ram://inspect-{os.getpid()}/1"
     try:
-        for relative, path in estimator_ext.storage.staging.walk_files(export):
+        for relative, path in gfile.walk_files(export):
             destination = f"{ram_export}/{relative}"
             tf.io.gfile.makedirs(os.path.dirname(destination))
             tf.io.gfile.copy(path, destination)

@@ -140,7 +140,7 @@ def caching_device(variable: Any) -> Any:
 
 
 #: TensorFlow versions on which ``export/saver_graph.py``'s NodeDefs were compared node for
-#: node with TF's own ``Saver(sharded=True)`` (tests/test_saver_graph.py). Elsewhere TF's
+#: node with TF's own ``Saver(sharded=True)`` (tests/export/test_saver_graph.py). Elsewhere TF's
 #: Saver is used.
 SAVER_NODES_VERIFIED = ((2, 12), (2, 13), (2, 14), (2, 15))
 

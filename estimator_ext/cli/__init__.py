@@ -1,7 +1,7 @@
 """The ``estimator-ext`` command: ``run``, ``inspect`` and ``export``.
 
 Its entry point is :func:`main` (``estimator-ext=estimator_ext.cli:main``; also
-``python -m estimator_ext``). The parts: :mod:`~estimator_ext.cli.main` (parsing and the
+``python -m estimator_ext``). The parts: :mod:`~estimator_ext.cli.commands` (parsing and the
 commands), :mod:`~estimator_ext.cli.inputs` (``--estimator``, ``--receivers`` and the
 other inputs), :mod:`~estimator_ext.cli.warmup_file` (``--warmup``),
 :mod:`~estimator_ext.cli.progress_bar` and :mod:`~estimator_ext.cli.run_script` (``run``).
@@ -9,6 +9,6 @@ other inputs), :mod:`~estimator_ext.cli.warmup_file` (``--warmup``),
 
 from __future__ import annotations
 
-from estimator_ext.cli.main import main
+from estimator_ext.cli.commands import main
 
 __all__ = ["main"]

@@ -204,7 +204,7 @@ def _saver_for(scaffold: Any, graph: tf.Graph) -> tuple[Any, bool]:
     """The saver that restores this mode's variables at load time, and whether it is ours.
 
     Without a custom saver, the Estimator's default ``Saver(sharded=True)``, built by
-    ``_saver_graph`` (the same nodes, without creating them one Python call at a time).
+    ``saver_graph.py`` (the same nodes, without creating them one Python call at a time).
     A custom ``Scaffold.saver`` is kept so loading the SavedModel restores exactly what it
     names; a ``tf.train.Checkpoint`` given as the saver is wrapped in a sharded Saver over
     its saveables, as TF does.

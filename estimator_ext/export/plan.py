@@ -28,7 +28,8 @@ from estimator_ext.export import assets_extra as assets_extra_files
 from estimator_ext.export.errors import naming
 from estimator_ext.export.modekeys import validate_receiver_map
 from estimator_ext.serving.warmup_plan import WarmupPlan, plan_warmup_requests
-from estimator_ext.storage import object_store, staging
+from estimator_ext.storage import staging
+from estimator_ext.storage.stores import store_for
 from estimator_ext.variables.strategies import WriteOptions
 
 #: The default for ``write_options``; WriteOptions is frozen, so one shared instance is safe.
@@ -171,13 +172,13 @@ def check_flag(name: str, value: Any, caller: str) -> bool:
 
 def _checked_target(caller: str, estimator: Any, export_dir_base: Any) -> tuple[Any, str]:
     _check_estimator(caller, estimator)
-    if isinstance(export_dir_base, (str, bytes, os.PathLike)):
+    if isinstance(export_dir_base, (str, bytes, os.PathLike)) and os.fsdecode(export_dir_base):
         path = os.fsdecode(export_dir_base)
-        if path:  # the storage layer applies the store's client defaults at this first call
-            object_store.check_reachable(path)
-    with object_store.store_errors(str(export_dir_base), "checking the export directory"):
-        export_dir = staging.check_export_dir_base(export_dir_base, caller)
-    return estimator, export_dir
+        store = store_for(path)  # sets the store's client defaults before its first call
+        store.check_reachable(path)
+        with store.errors(path, "checking the export directory"):
+            return estimator, staging.check_export_dir_base(export_dir_base, caller)
+    return estimator, staging.check_export_dir_base(export_dir_base, caller)  # refuses it
 
 
 def _check_estimator(caller: str, estimator: Any) -> None:

@@ -17,10 +17,11 @@ from estimator_ext.export.mode_graph import ModeGraph, build_mode_graph, drop_un
 from estimator_ext.export.plan import ExportPlan
 from estimator_ext.export.result import ExportResult
 from estimator_ext.serving import warmup_replay
-from estimator_ext.storage import names as naming
-from estimator_ext.storage import object_store, paths, staging
+from estimator_ext.storage import paths, staging
 from estimator_ext.storage import publish as publishing
 from estimator_ext.storage.files import gfile
+from estimator_ext.storage.names import temp_dir_name
+from estimator_ext.storage.stores import store_for
 from estimator_ext.variables.catalog import CheckpointCatalog
 from estimator_ext.variables.checkpoint import resolve_checkpoint
 from estimator_ext.variables.strategies import WrittenVariables, check_mode, write_variables
@@ -53,9 +54,10 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
 
     checkpoint_files = staging.existing([checkpoint + ".index"] + catalog.data_files())
     export_dir_base = plan.export_dir_base
-    with object_store.store_errors(export_dir_base, "listing the export directory's parents"):
+    store = store_for(export_dir_base)
+    with store.errors(export_dir_base, "listing the export directory's parents"):
         created_dirs = staging.missing_ancestors(export_dir_base)
-    temp_dir = paths.join(export_dir_base, naming.temp_dir_name())
+    temp_dir = paths.join(export_dir_base, temp_dir_name())
     try:
         gfile.makedirs(export_dir_base)
         gfile.makedirs(temp_dir)
@@ -70,11 +72,11 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
         vanished = staging.existing(checkpoint_files) != checkpoint_files
         if vanished and isinstance(error, (tf.errors.NotFoundError, FileNotFoundError)):
             raise _vanished_checkpoint_error(checkpoint, checkpoint_files) from error
-        if paths.is_object_store(export_dir_base) and isinstance(error, tf.errors.OpError):
+        if isinstance(error, tf.errors.OpError):
             elapsed = time.monotonic() - started
-            raise object_store.store_error(
-                error, export_dir_base, "the export", 0, elapsed
-            ) from error
+            worded = store.error(error, export_dir_base, "the export", 0, elapsed)
+            if worded is not error:  # an object store names itself in the message
+                raise worded from error
         raise
     saving_mode = options.modes[0]
     logger.info(
@@ -134,7 +136,7 @@ def _write_saved_model(
             del mode_graph
     assert written is not None  # validate_receiver_map guarantees at least one mode
     # Not retried (the builder writes once); bounded, as an upload can hang in the client.
-    object_store.call_store(
+    store_for(temp_dir).call(
         "writing the SavedModel file", temp_dir, lambda: builder.save(options.as_text), retries=0
     )
     return written, tags_by_mode

@@ -11,10 +11,10 @@ from __future__ import annotations
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
-from estimator_ext.storage import names as naming
-from estimator_ext.storage import paths, staging
+from estimator_ext.storage import paths
 from estimator_ext.storage.files import gfile
-from estimator_ext.storage.names import integer_named_exports
+from estimator_ext.storage.listing import has_saved_model, integer_named_exports
+from estimator_ext.storage.names import SAVED_MODEL_FILENAMES
 
 
 class NotASavedModelError(ValueError):
@@ -42,7 +42,7 @@ def read_saved_model(
         raise NotASavedModelError(
             f"{argument_name} {export_dir!r} is a file; give the SavedModel's directory."
         )
-    for filename in naming.SAVED_MODEL_FILENAMES:
+    for filename in SAVED_MODEL_FILENAMES:
         path = paths.join(export_dir, filename)
         if gfile.exists(path):
             return _parse(export_dir, path, filename)
@@ -70,7 +70,7 @@ def _parse(export_dir: str, path: str, filename: str) -> saved_model_pb2.SavedMo
 
 def _newest_export_hint(directory: str) -> str:
     """For a directory of exports given by mistake: names the newest export inside."""
-    exports = [path for _, path in integer_named_exports(directory) if naming.has_saved_model(path)]
+    exports = [path for _, path in integer_named_exports(directory) if has_saved_model(path)]
     if not exports:
         return ""
     return f" It holds {len(exports)} export(s); the newest is {exports[-1]!r}."
@@ -81,5 +81,5 @@ def files_under(directory: str) -> list[tuple[str, int]]:
     if not gfile.isdir(directory):
         return []
     return sorted(
-        (relative, gfile.stat(path).length) for relative, path in staging.walk_files(directory)
+        (relative, gfile.stat(path).length) for relative, path in gfile.walk_files(directory)
     )

@@ -7,6 +7,6 @@ bounded by ``watchdog.py``, retried, with the client defaults of ``s3.py`` and
 ``gcs.py``), chosen by ``stores.store_for(path)``. The rest of the package reaches them
 through functions that dispatch by path: the file calls (``files.gfile``), copying one
 file (``copying.py``), the export's staging area (``staging.py``), the names it leaves
-(``names.py``, ``writer_names.py``), publishing (``publish.py``) and cleaning up after
-killed exports (``cleanup.py``). Paths themselves are ``paths.py`` (pure strings).
+(``names.py``; finding them on a store: ``listing.py``), publishing (``publish.py``) and
+cleaning up after killed exports (``cleanup.py``). Paths themselves are ``paths.py``.
 """

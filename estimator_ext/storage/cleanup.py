@@ -9,9 +9,9 @@ import time
 
 import tensorflow as tf
 
+from estimator_ext.storage.listing import has_saved_model
 from estimator_ext.storage.names import (
     claim_candidate,
-    has_saved_model,
     host_label,
     parse_claim_name,
     parse_temp_dir_name,

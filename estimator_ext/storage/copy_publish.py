@@ -17,10 +17,10 @@ import time
 
 import tensorflow as tf
 
+from estimator_ext.storage.names import CLAIM_PREFIX, SAVED_MODEL_FILENAMES, writer_fields
 from estimator_ext.storage.paths import dirname, has_scheme, join
 from estimator_ext.storage.store import Store, walk_files
 from estimator_ext.storage.watchdog import was_abandoned
-from estimator_ext.storage.writer_names import CLAIM_PREFIX, SAVED_MODEL_FILENAMES, writer_fields
 
 
 class CopyPublishStore(Store):

@@ -1,4 +1,4 @@
-"""Copying one file into an export, on any store, and writing a small text file."""
+"""Copying one file into an export, on any store."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ from typing import Callable
 
 from estimator_ext.storage.paths import has_scheme
 from estimator_ext.storage.stores import store_for
-
-
-def write_text(path: str, text: str) -> None:
-    """Writes ``text`` as the whole of ``path`` (retried on an object store)."""
-    store_for(path).write_text(path, text)
 
 
 def copy_file(

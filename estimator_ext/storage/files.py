@@ -7,17 +7,17 @@ defaults) and makes the call there: on an object store under the watchdog, so a 
 that hangs in the client is abandoned after its bound, raising
 :class:`~estimator_ext.storage.watchdog.StoreCallAbandoned`; on a local disk or
 ``ram://`` directly, on the caller's thread. Errors are not reworded by the probes
-(callers that know the operation do that with
-:func:`~estimator_ext.storage.object_store.store_errors`); the whole-file reads and
-writes are retried and worded by the store.
+(callers that know the operation do that with ``store_for(path).errors(...)``); the
+whole-file reads and writes are retried and worded by the store.
 
-Outside ``storage/`` this object (and ``copying``, ``staging``, ``publish``, ``names``) is
-the only way to a file: ``tests/storage/test_storage_boundary.py`` refuses ``tf.io.gfile``.
+Outside ``storage/`` this object (and ``stores.store_for``, ``copying``, ``staging``,
+``publish``, ``listing``) is the only way to a file:
+``tests/storage/test_storage_boundary.py`` refuses ``tf.io.gfile``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable
 
 from estimator_ext.storage.store import File
@@ -69,9 +69,15 @@ class _StoreFiles:
         return store_for(top).walk(top, onerror)
 
     @staticmethod
+    def walk_files(root: str) -> Iterator[tuple[str, str]]:
+        """(relative path, absolute path) of every file under ``root``; a directory that
+        cannot be listed raises (``tf.io.gfile.walk`` alone skips it in silence)."""
+        return store_for(root).walk_files(root)
+
+    @staticmethod
     def open(path: str, mode: str = "rb") -> File:
         """An open file (a ``tf.io.gfile.GFile``); reads and writes through it are not
-        bounded one by one: wrap the job in ``object_store.call_store`` for that."""
+        bounded one by one: wrap the job in ``store_for(path).call`` for that."""
         return store_for(path).open(path, mode)
 
     @staticmethod

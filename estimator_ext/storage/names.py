@@ -1,66 +1,86 @@
-"""The names an export leaves in ``export_dir_base``, and finding them on a store.
+"""The names a writer leaves in ``export_dir_base``: hidden temporaries and publish claims.
 
-Integer-named versions (what ``export_all_saved_models`` publishes and TF Serving
-loads), hidden temporaries and claim files. Making and parsing the names is
-``writer_names.py`` (pure, re-exported here); this module adds the two look-ups that
-read a store: whether a directory holds a SavedModel, and the versions in a base.
+Temporaries of killed processes are named ``.estimator_ext-tmp-<start>-<host>-<pid>-<hex>``:
+hidden, never integer-like (TF Serving and ``tf.estimator`` exporters only look at
+integer names), and removed by :func:`estimator_ext.clean_stale_temporaries`. Claim files
+(``.estimator_ext-claim-<version>-...``) mark a copy-publish in progress. This module
+makes and parses those names: pure string work, no I/O, so that the stores' publish step
+(``copy_publish.py``) can use it below the layer's dispatch. Finding the names on a store
+is ``listing.py``.
 """
 
 from __future__ import annotations
 
-import socket  # noqa: F401  (tests set naming.socket.gethostname; writer_names reads it)
+import dataclasses
+import os
+import re
+import socket
+import time
+import uuid
 
-from estimator_ext.storage.files import gfile
-from estimator_ext.storage.paths import join
-from estimator_ext.storage.writer_names import (
-    CLAIM_PREFIX,
-    SAVED_MODEL_FILENAMES,
-    TEMP_PREFIX,
-    TempDirName,
-    claim_candidate,
-    host_label,
-    parse_claim_name,
-    parse_temp_dir_name,
-    temp_dir_name,
-    writer_fields,
-)
-
-__all__ = [
-    "CLAIM_PREFIX",
-    "SAVED_MODEL_FILENAMES",
-    "TEMP_PREFIX",
-    "TempDirName",
-    "claim_candidate",
-    "has_saved_model",
-    "host_label",
-    "integer_named_exports",
-    "parse_claim_name",
-    "parse_temp_dir_name",
-    "temp_dir_name",
-    "writer_fields",
-]
+TEMP_PREFIX = ".estimator_ext-tmp-"
 
 
-def has_saved_model(export_dir: str) -> bool:
-    """Whether ``export_dir`` holds a ``saved_model.pb`` (or ``.pbtxt``): a complete
-    export, since publishing copies that file last."""
-    return any(gfile.exists(join(export_dir, name)) for name in SAVED_MODEL_FILENAMES)
+SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
 
 
-def integer_named_exports(export_path: str) -> list[tuple[int, str]]:
-    """``(version, path)`` of every integer-named directory in ``export_path``, oldest first.
+#: Prefix of the claim files copy-publishing exports hold on an integer name (see publish).
+CLAIM_PREFIX = ".estimator_ext-claim-"
 
-    Only names made of ASCII digits count (what ``export_all_saved_models`` publishes and
-    TF Serving loads); hidden temporary directories of exports in progress never do.
+
+_WRITER_FIELDS = r"(?P<started>\d+)-(?P<host>[^-/]+)-(?P<pid>\d+)-(?P<token>[0-9a-f]+)$"
+
+
+_TEMP_NAME = re.compile("^" + re.escape(TEMP_PREFIX) + _WRITER_FIELDS)
+
+
+_CLAIM_NAME = re.compile("^" + re.escape(CLAIM_PREFIX) + r"(?P<candidate>\d+)-" + _WRITER_FIELDS)
+
+
+def host_label() -> str:
+    return socket.gethostname().replace("-", "_").replace("/", "_") or "host"
+
+
+def writer_fields() -> str:
+    return f"{int(time.time())}-{host_label()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def temp_dir_name() -> str:
+    """A name no other export (thread, process or host) will pick, never integer-like.
+
+    It carries the start time, host and pid so stale temporaries can be told from live
+    ones (see :func:`estimator_ext.clean_stale_temporaries`).
     """
-    if not gfile.isdir(export_path):
-        return []
-    exports = []
-    for entry in gfile.listdir(export_path):
-        name = entry.rstrip("/")  # object stores list directories as 'name/'
-        if not (name.isascii() and name.isdigit()):
-            continue
-        path = join(export_path, name)
-        if gfile.isdir(path):
-            exports.append((int(name), path))
-    return sorted(exports)
+    return TEMP_PREFIX + writer_fields()
+
+
+@dataclasses.dataclass(frozen=True)
+class TempDirName:
+    """What a temporary directory's name says about the export writing it."""
+
+    started: int
+    host: str
+    pid: int
+
+
+def parse_temp_dir_name(name: str) -> TempDirName | None:
+    """The start time, host and pid in a name made by :func:`temp_dir_name`, else None."""
+    return _parse(_TEMP_NAME, name)
+
+
+def parse_claim_name(name: str) -> TempDirName | None:
+    """The start time, host and pid in the name of a publish claim file, else None."""
+    return _parse(_CLAIM_NAME, name)
+
+
+def claim_candidate(name: str) -> int | None:
+    """The integer name a publish claim file is for, else None."""
+    match = _CLAIM_NAME.match(name.rstrip("/"))
+    return int(match.group("candidate")) if match else None
+
+
+def _parse(pattern: re.Pattern[str], name: str) -> TempDirName | None:
+    match = pattern.match(name.rstrip("/"))
+    if match is None:
+        return None
+    return TempDirName(int(match.group("started")), match.group("host"), int(match.group("pid")))

@@ -4,24 +4,19 @@ An object store is reached over the network through a client TensorFlow does not
 bound, so :class:`ObjectStore` changes how every call of the storage interface is made:
 
 * each attempt runs under the watchdog (``watchdog.py``) and is abandoned past its bound;
-* an idempotent call (:meth:`ObjectStore.call`, :func:`call_store`) is retried on
+* an idempotent call (:meth:`ObjectStore.call`) is retried on
   transient errors with exponential backoff, within a deadline; an error a retry cannot
   fix (not found, permission denied, ...) is raised at once;
-* an error is re-raised by :func:`store_error` as one of the same class (so ``except
+* an error is re-raised by :meth:`ObjectStore.error` as one of the same class (so ``except
   tf.errors.UnavailableError`` still works) whose message says it was the object store,
   gives the store's own message, the path and operation, the retries ``estimator_ext``
   itself made and the client's settings;
 * the client's environment defaults (:data:`S3Store.client_defaults`: ``s3.py``;
   :data:`GcsStore.client_defaults`: ``gcs.py``) are set before the first call of the
   process, by :meth:`ObjectStore.prepare`, which the layer runs at every use of a path
-  of the store (``stores.store_for`` and this module's functions), never overriding a
-  variable the user set;
+  of the store (``stores.store_for``), never overriding a variable the user set;
 * there is no atomic directory rename, so an export is published by copy
   (:class:`~estimator_ext.storage.copy_publish.CopyPublishStore`).
-
-The module-level functions (:func:`call_store`, :func:`store_errors`,
-:func:`check_reachable`) do the same for a path of any store: on other stores they run
-the function once and leave errors as they are.
 """
 
 from __future__ import annotations
@@ -46,8 +41,10 @@ _STORE_MARK = "estimator_ext: the object store failed"
 
 T = TypeVar("T")
 
-#: Errors that a retry cannot fix (the request was understood and refused).
+#: Errors that a retry cannot fix (the request was understood and refused, or what was
+#: read is not what the caller expected: a corrupt TFRecord is the file's fault).
 _PERMANENT = (
+    tf.errors.DataLossError,
     tf.errors.NotFoundError,
     tf.errors.AlreadyExistsError,
     tf.errors.InvalidArgumentError,
@@ -97,8 +94,8 @@ class ObjectStore(CopyPublishStore):
     ) -> T:
         """Runs ``function`` (an idempotent store operation) retrying transient failures
         ``retries`` times with exponential ``backoff`` (but not past ``deadline_seconds``),
-        then raises :func:`store_error`. Each attempt is :func:`bounded` (``nbytes``: what
-        it moves)."""
+        then raises :meth:`error`. Each attempt is :func:`bounded` (``nbytes``: what it
+        moves)."""
         started = time.monotonic()
         attempt = 0
         while True:
@@ -131,7 +128,7 @@ class ObjectStore(CopyPublishStore):
             raise self.error(error, path, operation, 0, time.monotonic() - started) from error
 
     def check_reachable(self, path: str) -> None:
-        """Raises :func:`store_error` when the store holding ``path`` does not answer.
+        """Raises :meth:`error` when the store holding ``path`` does not answer.
 
         Why: tensorflow-io's ``exists``/``isdir`` on a key turn a timed-out request into
         False (measured, tensorflow-io 0.36: 64 s through a stalled connection, then
@@ -193,15 +190,6 @@ def is_store_error(error: BaseException) -> bool:
     return isinstance(error, tf.errors.OpError) and _STORE_MARK in str(error.message)
 
 
-def store_error(
-    error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float
-) -> tf.errors.OpError:
-    """An error of ``error``'s class saying the store at ``path`` failed (see module doc)."""
-    store = _object_store_of(path)
-    settings = store.client_settings() if store is not None else ""
-    return _worded(error, path, operation, retries, seconds, settings)
-
-
 def _worded(
     error: tf.errors.OpError,
     path: str,
@@ -220,39 +208,3 @@ def _worded(
         "store is reachable."
     )
     return type(error)(error.node_def, error.op, message)
-
-
-def call_store(
-    operation: str,
-    path: str,
-    function: Callable[[], T],
-    retries: int = 2,
-    backoff: float = 0.5,
-    deadline_seconds: float = 60.0,
-    nbytes: int = 0,
-) -> T:
-    """:meth:`ObjectStore.call` when ``path`` is on an object store; other paths run
-    ``function`` once, unchanged."""
-    store = object_store_for(path)
-    if store is None:
-        return function()
-    return store.call(operation, path, function, retries, backoff, deadline_seconds, nbytes)
-
-
-def check_reachable(path: str) -> None:
-    """:meth:`ObjectStore.check_reachable` for an object-store path; others return at once."""
-    store = object_store_for(path)
-    if store is not None:
-        store.check_reachable(path)
-
-
-@contextlib.contextmanager
-def store_errors(path: str, operation: str) -> Iterator[None]:
-    """Re-raises a TensorFlow error from the block as :func:`store_error` when ``path``
-    is on an object store (no retries: the block is not known to be idempotent)."""
-    store = object_store_for(path)
-    if store is None:
-        yield
-        return
-    with store.errors(path, operation):
-        yield

@@ -30,7 +30,3 @@ def local_path(path: str) -> str:
 def is_url_root(path: str) -> bool:
     """``s3://bucket`` / ``gs://bucket``: a scheme and an authority, no path."""
     return has_scheme(path) and "/" not in path.split("://", 1)[1].strip("/")
-
-
-def is_object_store(path: str) -> bool:
-    return path.startswith(("s3://", "gs://"))

@@ -6,10 +6,11 @@ limit (no byte for that long), and to the SDK's legacy retry strategy (11 attemp
 request) times tensorflow-io's own 3 extra upload retries. One stalled connection could
 block an export for many minutes. The SDK reads its settings from the environment once
 per process, when the first ``s3://`` path is touched, so the only way to bound them is
-to set environment defaults before that. :func:`apply_s3_defaults` does it, for the
-variables the user did not set (it never overrides one), and the storage layer calls it
-(:class:`~estimator_ext.storage.object_store.S3Store`) whenever an ``estimator_ext`` call
-is about to touch an ``s3://`` path, so the defaults are in place before the first one:
+to set environment defaults before that. The storage layer does it
+(:class:`~estimator_ext.storage.object_store.S3Store`, whose ``client_defaults`` are
+:data:`S3_ENV_DEFAULTS`), for the variables the user did not set (it never overrides one),
+whenever an ``estimator_ext`` call is about to touch an ``s3://`` path, so the defaults
+are in place before the first one:
 
 ================================  =========  ===========================================
 variable                          default    meaning
@@ -35,10 +36,6 @@ those.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-
-from estimator_ext.storage.client_env import apply_env_defaults, env_settings
-
 #: Environment defaults applied before estimator_ext's first s3:// access (see module doc).
 S3_ENV_DEFAULTS: dict[str, str] = {
     "S3_CONNECT_TIMEOUT_MSEC": "5000",
@@ -46,19 +43,3 @@ S3_ENV_DEFAULTS: dict[str, str] = {
     "AWS_RETRY_MODE": "standard",
     "AWS_MAX_ATTEMPTS": "3",
 }
-
-
-def apply_s3_defaults(path: str, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
-    """Sets :data:`S3_ENV_DEFAULTS` that are not set yet in ``environ`` (default
-    ``os.environ``), when ``path`` is an ``s3://`` path. Returns what it set.
-
-    The storage layer already calls this at every use of an ``s3://`` path; calling it
-    again is harmless (it never overrides a variable that is set)."""
-    if not path.startswith("s3://"):
-        return {}
-    return apply_env_defaults(S3_ENV_DEFAULTS, "S3", environ)
-
-
-def s3_settings(environ: MutableMapping[str, str] | None = None) -> str:
-    """The S3 client's settings as the environment has them now, for error messages."""
-    return env_settings(S3_ENV_DEFAULTS, environ)

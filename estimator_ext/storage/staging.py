@@ -8,7 +8,6 @@ the directories the export created for ``export_dir_base`` as long as they are e
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 from estimator_ext.storage.files import gfile
 from estimator_ext.storage.paths import dirname, is_url_root
@@ -92,11 +91,3 @@ def remove_if_empty(directory: str) -> bool:
 
     Atomic on a local disk (``rmdir``); elsewhere a listing decides."""
     return store_for(directory).remove_if_empty(directory)
-
-
-def walk_files(root: str) -> Iterator[tuple[str, str]]:
-    """(relative path, absolute path) of every file under ``root``.
-
-    A directory that cannot be listed raises (``tf.io.gfile.walk`` alone skips it in
-    silence, which on an object store under faults drops whole subtrees)."""
-    return store_for(root).walk_files(root)

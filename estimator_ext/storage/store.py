@@ -107,6 +107,12 @@ class Store:
         """``function``, an idempotent operation, with the store's retries. Here: once."""
         return function()
 
+    def error(
+        self, error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float
+    ) -> tf.errors.OpError:
+        """``error`` in the store's wording, naming the store (here: ``error`` itself)."""
+        return error
+
     @contextlib.contextmanager
     def errors(self, path: str, operation: str) -> Iterator[None]:
         """Re-raises a TensorFlow error from the block in the store's wording (here: as is)."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import MutableMapping
 from typing import Any, Callable, TypeVar
 
@@ -80,16 +81,20 @@ def bounded(operation: str, path: str, function: Callable[[], T], nbytes: int = 
     """Runs ``function`` on a daemon thread and returns its result, or raises
     :class:`StoreCallAbandoned` when it has not returned within :func:`call_seconds` +
     ``nbytes`` / 1 MiB x :data:`SECONDS_PER_MIB`. Errors it raises are re-raised here.
-    Called from inside a bounded call, it runs ``function`` directly: the outer bound,
-    which covers the whole job, applies."""
-    if getattr(_WORKER, "active", False):
-        return function()  # already under the bound of the call that runs this one
+
+    A call made from inside a bounded call (a probe inside "writing the variables") keeps
+    its own bound while that is the shorter one; when the outer call's remaining time is
+    shorter, it runs directly on the outer call's thread, under the outer bound."""
     seconds = call_seconds() + SECONDS_PER_MIB * nbytes / 2**20
+    outer_deadline = getattr(_WORKER, "deadline", None)
+    if outer_deadline is not None and outer_deadline - time.monotonic() <= seconds:
+        return function()  # the outer call's bound comes first: it applies
     outcome: dict[str, Any] = {}
     finished = threading.Event()
+    deadline = time.monotonic() + seconds
 
     def run() -> None:
-        _WORKER.active = True
+        _WORKER.deadline = deadline
         try:
             outcome["value"] = function()
         except BaseException as error:  # handed to the caller's thread below

@@ -1,4 +1,7 @@
-"""Which checkpoint an export reads."""
+"""Which checkpoint an export reads: the one given, the estimator's latest, or its warm start.
+
+A directory stands for its latest checkpoint, a SavedModel directory for its variables;
+errors say where we looked and what to pass instead."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import tensorflow as tf
 from estimator_ext._tf_private import members as tf_private
 from estimator_ext.storage import paths
 from estimator_ext.storage.files import gfile
+from estimator_ext.storage.stores import store_for
 
 
 def resolve_checkpoint(estimator: Any, checkpoint_path: str | None) -> str:
@@ -29,6 +33,9 @@ def resolve_checkpoint(estimator: Any, checkpoint_path: str | None) -> str:
                 f"received {checkpoint_path!r}."
             )
         return _existing_checkpoint(tf.compat.as_str(checkpoint_path), "checkpoint_path")
+    if getattr(estimator, "model_dir", None):
+        # TensorFlow reads model_dir itself here: its store's client defaults go first.
+        store_for(estimator.model_dir)
     latest = estimator.latest_checkpoint()
     if latest:
         return latest

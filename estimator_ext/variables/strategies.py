@@ -44,8 +44,9 @@ import tensorflow as tf
 
 from estimator_ext._mode_names import mode_label
 from estimator_ext._tf_private import members as tf_private
-from estimator_ext.storage import copying, object_store, paths, staging
+from estimator_ext.storage import copying, paths, staging
 from estimator_ext.storage.files import gfile
+from estimator_ext.storage.stores import store_for
 from estimator_ext.variables import bundle_index, bundle_subset
 from estimator_ext.variables.catalog import CheckpointCatalog, Spec, check_against, tensor_nbytes
 from estimator_ext.variables.progress import PROGRESS_INTERVAL, ProgressLog, watch_growth
@@ -158,7 +159,7 @@ def write_variables(
         group_bytes = options.stream_group_bytes
         # One bounded store call on an object store (the subset writer's uploads can hang
         # in the client like any other); its own thread, so it builds its own graph.
-        object_store.call_store(
+        store_for(variables_prefix).call(
             "writing the variables",
             variables_prefix,
             lambda: _write_subset(
@@ -340,7 +341,7 @@ def _write_subset(
 ) -> None:
     """Writes the checkpoint's tensors ``entries`` names, in bounded memory when it can.
 
-    A V2 checkpoint's byte ranges are copied chunk by chunk (``_bundle_subset``: memory is
+    A V2 checkpoint's byte ranges are copied chunk by chunk (``bundle_subset.py``: memory is
     one chunk whatever the tensor size); a V1 checkpoint, or an index our reader does not
     support, is streamed tensor by tensor with ``RestoreV2``/``SaveV2`` (:func:`_stream`),
     in groups of up to ``group_bytes``.

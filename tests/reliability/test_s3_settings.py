@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
 import tensorflow as tf
 
-from estimator_ext.storage import object_store, s3, watchdog
+from estimator_ext.storage import watchdog
+from estimator_ext.storage.object_store import ObjectStore, S3Store
+from estimator_ext.storage.s3 import S3_ENV_DEFAULTS
+from estimator_ext.storage.stores import store_for
+
+S3 = S3Store()
 
 
 def test_defaults_fill_only_what_the_user_did_not_set():
     environ = {"S3_REQUEST_TIMEOUT_MSEC": "60000"}
-    applied = s3.apply_s3_defaults("s3://bucket/exports", environ)
+    applied = S3.apply_client_defaults(environ)
     assert environ["S3_REQUEST_TIMEOUT_MSEC"] == "60000"  # the user's value kept
     assert applied == {
         "S3_CONNECT_TIMEOUT_MSEC": "5000",
@@ -23,24 +29,26 @@ def test_defaults_fill_only_what_the_user_did_not_set():
     assert {name: environ[name] for name in applied} == applied
 
 
-def test_no_defaults_for_other_filesystems():
+def test_no_s3_defaults_for_other_filesystems(monkeypatch):
+    for name in S3_ENV_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
     for path in ("gs://bucket/x", "/tmp/x", "ram://x"):
-        environ: dict = {}
-        assert s3.apply_s3_defaults(path, environ) == {} and environ == {}
+        store = store_for(path)
+        assert not isinstance(store, S3Store)
+        assert not set(getattr(store, "client_defaults", {})) & set(S3_ENV_DEFAULTS)
+        assert not any(name in os.environ for name in S3_ENV_DEFAULTS), path
 
 
 def test_store_error_keeps_the_class_and_names_store_message_and_retries():
     original = tf.errors.UnavailableError(None, None, "SlowDown: Please reduce your request rate.")
-    error = object_store.store_error(original, "s3://bucket/exports/1/x", "copy-publish", 2, 1.5)
+    error = S3.error(original, "s3://bucket/exports/1/x", "copy-publish", 2, 1.5)
     assert type(error) is tf.errors.UnavailableError
     assert error.message.startswith(
         "estimator_ext: the object store failed (s3://bucket) during copy-publish"
     )
     assert "SlowDown: Please reduce your request rate." in error.message
     assert "retried this operation 2 time(s) over 1.5 s" in error.message
-    assert (
-        object_store.store_error(error, "s3://bucket/x", "again", 0, 0.0) is error
-    )  # never wrapped twice
+    assert S3.error(error, "s3://bucket/x", "again", 0, 0.0) is error  # never wrapped twice
 
 
 def test_call_store_retries_transient_errors_then_raises_a_store_error():
@@ -51,7 +59,7 @@ def test_call_store_retries_transient_errors_then_raises_a_store_error():
         raise tf.errors.UnavailableError(None, None, "reset by peer")
 
     try:
-        object_store.call_store("listing", "s3://bucket/base", flaky, retries=2, backoff=0.01)
+        S3.call("listing", "s3://bucket/base", flaky, retries=2, backoff=0.01)
     except tf.errors.UnavailableError as error:
         assert (
             "retried this operation 2 time(s)" in error.message and "reset by peer" in error.message
@@ -60,10 +68,9 @@ def test_call_store_retries_transient_errors_then_raises_a_store_error():
         raise AssertionError("no error")
     assert len(calls) == 3
     local_calls = []
-    assert (
-        object_store.call_store("listing", "/tmp/base", lambda: local_calls.append(1) or "ok")
-        == "ok"
-    )
+    local = store_for("/tmp/base")
+    assert not isinstance(local, ObjectStore)
+    assert local.call("listing", "/tmp/base", lambda: local_calls.append(1) or "ok") == "ok"
     assert local_calls == [1]
 
 
@@ -92,9 +99,7 @@ def test_a_store_call_that_never_returns_is_abandoned_at_its_bound(monkeypatch):
     started = time.monotonic()
     try:
         with pytest.raises(tf.errors.DeadlineExceededError) as raised:
-            object_store.call_store(
-                "copy-publish", "s3://bucket/base/1/x", stuck, retries=1, backoff=0.01
-            )
+            S3.call("copy-publish", "s3://bucket/base/1/x", stuck, retries=1, backoff=0.01)
         elapsed = time.monotonic() - started
     finally:
         release.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import socket
 import time
 
 import pytest
@@ -18,6 +19,7 @@ from estimator_ext.export import assets_extra as assets_extra_files
 from estimator_ext.storage import copy_publish, staging
 from estimator_ext.storage import names as naming
 from estimator_ext.storage import publish as publishing
+from estimator_ext.storage.files import gfile
 
 
 def test_temp_dir_names_are_hidden_unique_and_say_who_writes_them():
@@ -35,7 +37,7 @@ def test_temp_dir_names_are_hidden_unique_and_say_who_writes_them():
 
 def test_host_names_with_dashes_still_parse(monkeypatch):
     """Dashes separate the name's fields, so a host's own dashes are replaced."""
-    monkeypatch.setattr(naming.socket, "gethostname", lambda: "worker-7-abc")
+    monkeypatch.setattr(socket, "gethostname", lambda: "worker-7-abc")
     parsed = naming.parse_temp_dir_name(naming.temp_dir_name())
     assert parsed.host == "worker_7_abc" and parsed.pid == os.getpid()
 
@@ -274,4 +276,4 @@ def test_walk_files_raises_on_a_directory_it_cannot_list(tmp_path):
     import tensorflow as tf
 
     with pytest.raises(tf.errors.NotFoundError):
-        list(staging.walk_files(str(tmp_path / "missing")))
+        list(gfile.walk_files(str(tmp_path / "missing")))

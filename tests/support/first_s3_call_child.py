@@ -1,7 +1,7 @@
 """A fresh process whose first ``s3://`` access is one estimator_ext call; reports the
 S3 client's environment as it was at that first call.
 
-Run as ``python _first_s3_call_child.py SCENARIO BASE [MODEL_DIR]`` with the names of the
+Run as ``python first_s3_call_child.py SCENARIO BASE [MODEL_DIR]`` with the names of the
 variables to record in ``RECORD_VARIABLES`` (comma-separated). Before estimator_ext is
 imported, every ``tf.io.gfile`` function is replaced by a recording pass-through: the
 first call given an ``s3://`` path records ``os.environ``'s values of those variables,

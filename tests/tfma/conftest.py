@@ -22,6 +22,6 @@ if importlib.util.find_spec("tensorflow_model_analysis") is None:
 @pytest.fixture(scope="session")
 def data_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The seeded rows as a TFRecord of tf.Examples, written once (tfma_support)."""
-    from tests.tfma import tfma_support  # imports TFMA: only once tests are collected
+    from tests.support import tfma_support  # imports TFMA: only once tests are collected
 
     return tfma_support.write_examples(os.fspath(tmp_path_factory.mktemp("data") / "rows.tfrecord"))

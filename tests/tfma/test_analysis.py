@@ -20,8 +20,8 @@ import tensorflow as tf
 
 import estimator_ext
 from tests.support import tfma_models as models
-from tests.tfma import tfma_support
-from tests.tfma.tfma_support import MK
+from tests.support import tfma_support
+from tests.support.tfma_support import MK
 
 
 @pytest.fixture(scope="module")

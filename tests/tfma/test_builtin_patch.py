@@ -22,9 +22,8 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 import estimator_ext
-from tests.support import data
+from tests.support import data, tfma_support
 from tests.support import tfma_models as models
-from tests.tfma import tfma_support
 
 needs_builtin = pytest.mark.skipif(
     "builtin" not in inspect.signature(estimator_ext.patch).parameters,
