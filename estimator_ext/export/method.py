@@ -54,17 +54,15 @@ class MultiExportMixin:
         # Imported on the first call, not with the class: patch()'s import hooks install
         # this method in the middle of TensorFlow's own (lazy) imports, where importing the
         # export path (which reads tf.estimator) could see a half-built namespace.
-        from estimator_ext.export.plan import plan_export
-        from estimator_ext.export.write import write_plan
+        from estimator_ext.export.export_all import export_all_saved_models
 
-        plan = plan_export(
-            "export_all_saved_models",
+        return export_all_saved_models(
             self,
             export_dir_base,
             input_receiver_fn_map,
             assets_extra=assets_extra,
             as_text=as_text,
+            checkpoint_path=checkpoint_path,
             strip_default_attrs=strip_default_attrs,
             warmup_requests=warmup_requests,
         )
-        return write_plan(plan, checkpoint_path)
