@@ -160,11 +160,39 @@ class S3Store(ObjectStore):
 
 class GcsStore(ObjectStore):
     """``gs://`` through TensorFlow's GCS filesystem. Its client defaults, when there are
-    some, go in ``gcs.py`` (:data:`~estimator_ext.storage.gcs.GCS_ENV_DEFAULTS`)."""
+    some, go in ``gcs.py`` (:data:`~estimator_ext.storage.gcs.GCS_ENV_DEFAULTS`).
+
+    ``exists`` and ``isdir`` ask by listing the parent, never through TensorFlow's stat
+    cache: that cache (``GCS_STAT_CACHE_MAX_AGE``, 5 s by default, read when TensorFlow is
+    imported) keeps answering that a folder exists for 5 s after it was removed. Measured
+    against the emulator, ``clean_stale_temporaries`` removed a dead writer's temporary,
+    found it still "there" and reported nothing removed. A listing is never cached."""
 
     scheme = "gs://"
     label = "GCS"
     client_defaults = GCS_ENV_DEFAULTS
+
+    def exists(self, path: str) -> bool:
+        return self.run("exists", path, lambda: _listed_as(path) is not None)
+
+    def isdir(self, path: str) -> bool:
+        return self.run("isdir", path, lambda: _listed_as(path) == "directory")
+
+
+def _listed_as(path: str) -> str | None:
+    """'directory', 'file' or None: how ``path``'s parent lists it (a bucket root is
+    asked directly)."""
+    trimmed = path.rstrip("/")
+    parent, _, name = trimmed.rpartition("/")
+    if parent.endswith(":/"):  # gs://bucket
+        return "directory" if tf.io.gfile.isdir(trimmed) else None
+    try:
+        entries = set(tf.io.gfile.listdir(parent))
+    except tf.errors.NotFoundError:
+        return None
+    if name + "/" in entries:
+        return "directory"
+    return "file" if name in entries else None
 
 
 #: One instance per object store (they hold no state): the layer's stores.
