@@ -27,6 +27,7 @@ the function once and leave errors as they are.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -36,7 +37,7 @@ import tensorflow as tf
 
 from estimator_ext.storage.client_env import apply_env_defaults, env_settings
 from estimator_ext.storage.copy_publish import CopyPublishStore
-from estimator_ext.storage.gcs import GCS_ENV_DEFAULTS
+from estimator_ext.storage.gcs import GCS_ENV_DEFAULTS, unset_gcs_defaults
 from estimator_ext.storage.s3 import S3_ENV_DEFAULTS
 from estimator_ext.storage.watchdog import bounded
 
@@ -172,11 +173,31 @@ class GcsStore(ObjectStore):
     label = "GCS"
     client_defaults = GCS_ENV_DEFAULTS
 
+    def prepare(self) -> None:
+        """Nothing to set now (TensorFlow read the ``GCS_*`` variables when it was
+        imported: ``gcs.py``); warns once when it read them without estimator_ext's
+        defaults."""
+        missing = unset_gcs_defaults()
+        if missing:
+            _warn_unbounded_gcs(tuple(missing))
+
     def exists(self, path: str) -> bool:
         return self.run("exists", path, lambda: _listed_as(path) is not None)
 
     def isdir(self, path: str) -> bool:
         return self.run("isdir", path, lambda: _listed_as(path) == "directory")
+
+
+@functools.cache
+def _warn_unbounded_gcs(missing: tuple[str, ...]) -> None:
+    logger.warning(
+        "estimator_ext: TensorFlow was imported before estimator_ext, so its GCS client "
+        "reads %s with TensorFlow's own values (e.g. 60 s idle, 10 retries per request): "
+        "a stuck gs:// call is bounded only by estimator_ext's watchdog. Set them in the "
+        "environment before TensorFlow is imported, or import estimator_ext first (see "
+        "estimator_ext/storage/gcs.py for the defaults).",
+        ", ".join(missing),
+    )
 
 
 def _listed_as(path: str) -> str | None:
