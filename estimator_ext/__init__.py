@@ -18,6 +18,7 @@ never shadows the standard library's ``inspect``.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from estimator_ext._versions import VERSION, check_python
@@ -25,6 +26,11 @@ from estimator_ext._versions import VERSION, check_python
 check_python()
 
 from estimator_ext.patching import multi_export, patch, patched, unpatch  # noqa: E402  (no TensorFlow)
+
+if "tensorflow" not in sys.modules:  # TensorFlow reads its GCS_* settings when imported
+    from estimator_ext.storage.gcs import apply_gcs_defaults
+
+    apply_gcs_defaults()
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from estimator_ext.export.export_all import export_all_saved_models

@@ -22,6 +22,7 @@ bound, so :class:`ObjectStore` changes how every call of the storage interface i
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -31,7 +32,7 @@ import tensorflow as tf
 
 from estimator_ext.storage.client_env import apply_env_defaults, env_settings
 from estimator_ext.storage.copy_publish import CopyPublishStore
-from estimator_ext.storage.gcs import GCS_ENV_DEFAULTS
+from estimator_ext.storage.gcs import GCS_ENV_DEFAULTS, unset_gcs_defaults
 from estimator_ext.storage.s3 import S3_ENV_DEFAULTS
 from estimator_ext.storage.watchdog import bounded
 
@@ -157,11 +158,59 @@ class S3Store(ObjectStore):
 
 class GcsStore(ObjectStore):
     """``gs://`` through TensorFlow's GCS filesystem. Its client defaults, when there are
-    some, go in ``gcs.py`` (:data:`~estimator_ext.storage.gcs.GCS_ENV_DEFAULTS`)."""
+    some, go in ``gcs.py`` (:data:`~estimator_ext.storage.gcs.GCS_ENV_DEFAULTS`).
+
+    ``exists`` and ``isdir`` ask by listing the parent, never through TensorFlow's stat
+    cache: that cache (``GCS_STAT_CACHE_MAX_AGE``, 5 s by default, read when TensorFlow is
+    imported) keeps answering that a folder exists for 5 s after it was removed. Measured
+    against the emulator, ``clean_stale_temporaries`` removed a dead writer's temporary,
+    found it still "there" and reported nothing removed. A listing is never cached."""
 
     scheme = "gs://"
     label = "GCS"
     client_defaults = GCS_ENV_DEFAULTS
+
+    def prepare(self) -> None:
+        """Nothing to set now (TensorFlow read the ``GCS_*`` variables when it was
+        imported: ``gcs.py``); warns once when it read them without estimator_ext's
+        defaults."""
+        missing = unset_gcs_defaults()
+        if missing:
+            _warn_unbounded_gcs(tuple(missing))
+
+    def exists(self, path: str) -> bool:
+        return self.run("exists", path, lambda: _listed_as(path) is not None)
+
+    def isdir(self, path: str) -> bool:
+        return self.run("isdir", path, lambda: _listed_as(path) == "directory")
+
+
+@functools.cache
+def _warn_unbounded_gcs(missing: tuple[str, ...]) -> None:
+    logger.warning(
+        "estimator_ext: TensorFlow was imported before estimator_ext, so its GCS client "
+        "reads %s with TensorFlow's own values (e.g. 60 s idle, 10 retries per request): "
+        "a stuck gs:// call is bounded only by estimator_ext's watchdog. Set them in the "
+        "environment before TensorFlow is imported, or import estimator_ext first (see "
+        "estimator_ext/storage/gcs.py for the defaults).",
+        ", ".join(missing),
+    )
+
+
+def _listed_as(path: str) -> str | None:
+    """'directory', 'file' or None: how ``path``'s parent lists it (a bucket root is
+    asked directly)."""
+    trimmed = path.rstrip("/")
+    parent, _, name = trimmed.rpartition("/")
+    if parent.endswith(":/"):  # gs://bucket
+        return "directory" if tf.io.gfile.isdir(trimmed) else None
+    try:
+        entries = set(tf.io.gfile.listdir(parent))
+    except tf.errors.NotFoundError:
+        return None
+    if name + "/" in entries:
+        return "directory"
+    return "file" if name in entries else None
 
 
 #: One instance per object store (they hold no state): the layer's stores.

@@ -1,4 +1,4 @@
-"""Exports on filesystems without an atomic directory rename: ``ram://`` and ``s3://``.
+"""Exports on filesystems without an atomic directory rename: ``ram://``, ``s3://``, ``gs://``.
 
 * ``ram://`` (TF's in-memory filesystem) runs in this process. Its directory rename
   leaves the target empty, so TF's built-in export there is unusable (shown below as a
@@ -10,6 +10,11 @@
   the plugin's teardown, also shown below), so the S3 work runs in a child process
   (this file run as a script) that prints its findings as JSON and ends with
   ``os._exit(0)``; this process checks them, and checks the bucket itself with boto3.
+* ``gs://`` runs against fake-gcs-server on loopback behind a TLS-terminating proxy that
+  only accepts TensorFlow's two GCS hosts (``tests/support/gcs_server.py``), in a child
+  whose environment sends ``gs://`` there and nowhere else (checked below: without it the
+  child refuses at once). The object-store tests take both stores as a parameter
+  (``tests/support/stores.py``): one test body serves ``s3://`` and ``gs://``.
 
 How publishing is observed: :class:`PublishWatcher` wraps ``tf.io.gfile.copy`` (calling
 the real one) to note, for each file copied into the final export directory, which
@@ -24,6 +29,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import numpy as np
@@ -37,14 +43,16 @@ from tests.support.data import XY_ROWS as ROWS
 from tests.support.data import xy_receiver_fn_map as receivers
 from tests.support.data import xy_serving_receiver_fn as serving_receiver_fn
 from tests.support.data import xy_train_input_fn as train_input_fn
+from tests.support.gcs_server import GCS_MISSING, GCS_SKIP_REASON
 from tests.support.s3server import (
     BUCKET,
+    REPO_ROOT,
     S3_MISSING,
     S3_SKIP_REASON,
-    bucket_keys,
     moto_server,
     s3_env,
 )
+from tests.support.stores import STORES, object_store
 
 MK = tf.estimator.ModeKeys
 
@@ -272,7 +280,7 @@ def test_all_modes_exporter_with_model_dir_on_ram():
     assert files_under(result) == EXPECTED_FILES
 
 
-# --- s3:// against moto_server on loopback -----------------------------------------------------
+# --- s3:// and gs:// against servers on loopback -----------------------------------------------
 
 needs_s3 = pytest.mark.skipif(bool(S3_MISSING), reason=S3_SKIP_REASON)
 
@@ -284,48 +292,62 @@ def moto(tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="module", params=STORES)
+def store(request, tmp_path_factory):
+    """Each object store's server on 127.0.0.1 (moto; fake-gcs-server behind the TLS
+    proxy), one bucket each; stopped after the module."""
+    if request.param == "s3" and S3_MISSING:
+        pytest.skip(S3_SKIP_REASON)
+    if request.param == "gs" and GCS_MISSING:
+        pytest.skip(GCS_SKIP_REASON)
+    with object_store(request.param, str(tmp_path_factory.mktemp(request.param))) as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
-def s3_child(trained, moto):
-    """Runs every S3 scenario once in a child process; returns its JSON report."""
+def store_child(trained, store):
+    """Runs every scenario once in a child process on the store; returns its JSON report."""
     prefix = f"run-{uuid.uuid4().hex[:8]}"
-    args = {"model_dir": trained["model_dir"], "root": f"s3://{BUCKET}/{prefix}"}
+    args = {"model_dir": trained["model_dir"], "root": f"{store.root}/{prefix}"}
     child = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "s3-child", json.dumps(args)],
-        env=s3_env(moto["endpoint"]),
+        [sys.executable, os.path.abspath(__file__), "store-child", json.dumps(args)],
+        env=store.env(),
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert child.returncode == 0, f"S3 child failed ({child.returncode}):\n{child.stderr[-4000:]}"
+    assert child.returncode == 0, (
+        f"{store.name} child failed ({child.returncode}):\n{child.stderr[-4000:]}"
+    )
     report = json.loads(child.stdout.strip().splitlines()[-1])
     report["prefix"] = prefix
     return report
 
 
-@needs_s3
-def test_s3_export_is_complete_and_loads_in_all_three_modes(s3_child, trained, moto):
-    export = s3_child["export"]
+def test_object_store_export_is_complete_and_loads_in_all_three_modes(store_child, trained, store):
+    """A three-mode export to <store>/exports, loaded back from the store with the TF1
+    loader (PREDICT, EVAL, TRAIN), predicts and evaluates like the estimator."""
+    export = store_child["export"]
     name = export["export_dir"].rsplit("/", 1)[1]
     assert (
-        export["export_dir"] == f"s3://{BUCKET}/{s3_child['prefix']}/exports/{name}"
+        export["export_dir"] == f"{store.root}/{store_child['prefix']}/exports/{name}"
         and name.isdigit()
     )
     assert export["modes"] == sorted([MK.TRAIN, MK.EVAL, MK.PREDICT])
-    # What the S3 server holds: exactly the export's files, no temporary objects.
-    assert bucket_keys(moto["client"], f"{s3_child['prefix']}/exports/") == [
-        f"{s3_child['prefix']}/exports/{name}/{file}" for file in EXPECTED_FILES
+    # What the server holds: exactly the export's files, no temporary objects.
+    assert store.keys(f"{store_child['prefix']}/exports/") == [
+        f"{store_child['prefix']}/exports/{name}/{file}" for file in EXPECTED_FILES
     ]
     check_loads_with_parity({mode: loaded for mode, loaded in export["loaded"].items()}, trained)
 
 
-@needs_s3
-def test_s3_export_with_assets_extra_and_warmup_requests(s3_child, moto):
-    """assets_extra and the TF Serving warmup file reach s3:// through the same bounded,
+def test_object_store_export_with_assets_extra_and_warmup_requests(store_child, store):
+    """assets_extra and the TF Serving warmup file reach the store through the same bounded,
     retried store calls as the variables; the warmup file is replayed before publishing."""
-    extras = s3_child["extras"]
+    extras = store_child["extras"]
     name = extras["export_dir"].rsplit("/", 1)[1]
-    prefix = f"{s3_child['prefix']}/extras/{name}/"
-    assert bucket_keys(moto["client"], prefix) == sorted(
+    prefix = f"{store_child['prefix']}/extras/{name}/"
+    assert store.keys(prefix) == sorted(
         prefix + file
         for file in EXPECTED_FILES
         + ["assets.extra/docs/notes.txt", "assets.extra/tf_serving_warmup_requests"]
@@ -334,44 +356,68 @@ def test_s3_export_with_assets_extra_and_warmup_requests(s3_child, moto):
     assert extras["warmup_records"] == 2
 
 
-@needs_s3
-def test_s3_predict_only_export_writes_the_subset_and_predicts_like_the_estimator(
-    s3_child, trained
+def test_object_store_predict_only_export_writes_the_subset_and_predicts_like_the_estimator(
+    store_child, trained
 ):
-    """The subset writer (a bounded store call of its own) on s3://."""
-    predict_only = s3_child["predict_only"]
+    """The subset writer (a bounded store call of its own) on the store."""
+    predict_only = store_child["predict_only"]
     assert predict_only["strategy"] == "stream"
     np.testing.assert_allclose(
         predict_only["loaded"]["serve"]["probabilities"], trained["probabilities"], rtol=1e-6
     )
 
 
-@needs_s3
-def test_s3_publish_copies_saved_model_last(s3_child):
-    check_saved_model_copied_last(s3_child["export"]["copies"])
+def test_object_store_publish_copies_saved_model_last(store_child):
+    check_saved_model_copied_last(store_child["export"]["copies"])
 
 
-@needs_s3
-def test_s3_failure_mid_publish_leaves_nothing(s3_child, moto):
-    for fail_at, outcome in s3_child["failures"].items():
+def test_object_store_failure_mid_publish_leaves_nothing(store_child, store):
+    for fail_at, outcome in store_child["failures"].items():
         assert outcome["error"].startswith(
             "UnavailableError: estimator_ext: the object store failed"
         ), outcome
         assert "UnavailableError: injected failure mid-publish" in outcome["error"], outcome
         assert "retried this operation 2 time(s)" in outcome["error"], outcome
         assert outcome["copies_attempted"] == int(fail_at) + 2  # the failed copy, retried twice
-        assert bucket_keys(moto["client"], f"{s3_child['prefix']}/failed-{fail_at}/") == [], fail_at
+        assert store.keys(f"{store_child['prefix']}/failed-{fail_at}/") == [], fail_at
 
 
-@needs_s3
-def test_s3_all_modes_exporter_collects_garbage(s3_child, moto):
-    names = [result.rsplit("/", 1)[1] for result in s3_child["exporter"]["results"]]
+def test_object_store_all_modes_exporter_collects_garbage(store_child, store):
+    names = [result.rsplit("/", 1)[1] for result in store_child["exporter"]["results"]]
     assert len(set(names)) == 3
-    assert s3_child["exporter"]["listing"] == sorted(names[1:])
-    export_prefix = f"{s3_child['prefix']}/model/export/all_modes/"
-    assert bucket_keys(moto["client"], export_prefix) == sorted(
+    assert store_child["exporter"]["listing"] == sorted(names[1:])
+    export_prefix = f"{store_child['prefix']}/model/export/all_modes/"
+    assert store.keys(export_prefix) == sorted(
         f"{export_prefix}{name}/{file}" for name in names[1:] for file in EXPECTED_FILES
     )
+
+
+def test_clean_stale_temporaries_on_the_object_store(store_child, store):
+    """What a dead writer leaves (a hidden temporary, a claim and the integer-named
+    directory it claimed) is removed by clean_stale_temporaries; complete exports stay."""
+    clean = store_child["clean"]
+    assert sorted(clean["removed"]) == sorted(clean["planted"]), clean
+    assert store.keys(f"{store_child['prefix']}/clean/") == clean["complete_keys"], clean
+
+
+def test_a_gs_child_without_the_loopback_proxy_fails_at_once(trained):
+    """No request leaves loopback: a gs:// child started without the proxy settings (no
+    https_proxy, no test CA, no test token) exits before its first gs:// call."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.pop("GOOGLE_AUTH_TOKEN_FOR_TESTING", None)
+    env["PYTHONPATH"] = REPO_ROOT
+    args = {"model_dir": trained["model_dir"], "root": "gs://estimator-ext-tests/never"}
+    started = time.monotonic()
+    child = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "store-child", json.dumps(args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode != 0 and child.stdout == "", child
+    assert "refusing gs:// outside the loopback test stack: https_proxy is None" in child.stderr
+    assert time.monotonic() - started < 60  # the interpreter and TensorFlow's import only
 
 
 #: tensorflow-io minor -> whether a process that used s3:// aborts in its teardown. Only the
@@ -420,8 +466,9 @@ def test_s3_plugin_aborts_at_interpreter_exit_hence_os_exit(moto, exit_with):
 # --- the S3 child (this file run as a script) --------------------------------------------------
 
 
-def _s3_child(args):
-    import tensorflow_io  # noqa: F401  (registers the s3:// filesystem)
+def _store_child(args):
+    if args["root"].startswith("s3://"):
+        import tensorflow_io  # noqa: F401  (registers the s3:// filesystem)
 
     estimator = make_estimator(args["model_dir"])
     root = args["root"]
@@ -490,6 +537,7 @@ def _s3_child(args):
     ]
     listing = sorted(entry.rstrip("/") for entry in tf.io.gfile.listdir(export_path))
     report["exporter"] = {"results": results, "listing": listing}
+    report["clean"] = _plant_and_clean(estimator, root + "/clean")
 
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
@@ -499,9 +547,38 @@ def _s3_child(args):
     os._exit(0)
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["s3-child"]:
+def _plant_and_clean(estimator, base):
+    """One complete export, then what a dead writer leaves (a temporary, a claim and the
+    partial version it claimed); clean_stale_temporaries removes the latter."""
+    from estimator_ext.storage.writer_names import CLAIM_PREFIX, TEMP_PREFIX, host_label
+
+    complete = estimator_ext.export_all_saved_models(estimator, base, receivers())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], stdout=-1)
+    fields = f"{int(time.time()) - 60}-{host_label()}-{int(dead.stdout)}-0123456789ab"
+    version = int(str(complete).rsplit("/", 1)[1]) + 1
+    planted = [f"{TEMP_PREFIX}{fields}", f"{CLAIM_PREFIX}{version}-{fields}", str(version)]
+    for file in (f"{planted[0]}/variables/variables.index", planted[1], f"{version}/variables/x"):
+        with tf.io.gfile.GFile(f"{base}/{file}", "w") as handle:
+            handle.write("left by a dead writer")
+    removed = estimator_ext.clean_stale_temporaries(base, older_than=0)
+    prefix = base.split("/", 3)[3]
+    return {
+        "planted": planted,
+        "removed": [path.rstrip("/").rsplit("/", 1)[1] for path in removed],
+        "complete_keys": [f"{prefix}/{complete.rsplit('/', 1)[1]}/{f}" for f in EXPECTED_FILES],
+    }
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["store-child"]:
+    root = json.loads(sys.argv[2])["root"]
+    if root.startswith("gs://"):
+        from tests.support.gcs_server import loopback_problem
+
+        problem = loopback_problem(dict(os.environ))
+        if problem:  # never reach for Google's hosts: only behind the loopback proxy
+            sys.exit(f"refusing gs:// outside the loopback test stack: {problem}")
     try:
-        _s3_child(json.loads(sys.argv[2]))
+        _store_child(json.loads(sys.argv[2]))
     except BaseException:  # report, then skip the plugin's crashing teardown as above
         import traceback
 
