@@ -550,7 +550,7 @@ def _store_child(args):
 def _plant_and_clean(estimator, base):
     """One complete export, then what a dead writer leaves (a temporary, a claim and the
     partial version it claimed); clean_stale_temporaries removes the latter."""
-    from estimator_ext.storage.writer_names import CLAIM_PREFIX, TEMP_PREFIX, host_label
+    from estimator_ext.storage.names import CLAIM_PREFIX, TEMP_PREFIX, host_label
 
     complete = estimator_ext.export_all_saved_models(estimator, base, receivers())
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], stdout=-1)
