@@ -8,9 +8,7 @@ checkpoint that was just evaluated, then keeps only the newest ``exports_to_keep
 
 from __future__ import annotations
 
-import logging
 import numbers
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -20,12 +18,7 @@ from estimator_ext.export.plan import check_flag, check_options, plan_with_optio
 from estimator_ext.export.result import ExportResult
 from estimator_ext.export.reuse import GraphReuse
 from estimator_ext.export.write import write_plan
-from estimator_ext.storage import names as naming
-from estimator_ext.storage import paths
-from estimator_ext.storage.files import gfile
-from estimator_ext.storage.names import integer_named_exports
-
-logger = logging.getLogger("estimator_ext")
+from estimator_ext.storage.retention import delete_old_exports
 
 
 class AllModesExporter(tf.estimator.Exporter):
@@ -141,42 +134,6 @@ class AllModesExporter(tf.estimator.Exporter):
         if self._exports_to_keep is not None:
             delete_old_exports(export_path, self._exports_to_keep, export_dir)
         return export_dir
-
-
-def delete_old_exports(export_path: str, exports_to_keep: int, just_written: str) -> None:
-    """Deletes complete exports in ``export_path`` but the newest ``exports_to_keep``.
-
-    ``just_written`` is never deleted. Anything that is not a complete integer-named export
-    is neither counted nor touched (see :class:`AllModesExporter`). Also used by
-    ``estimator-ext export --watch --exports-to-keep``.
-    """
-    # Only complete versions count and only they are deleted: an integer-named
-    # directory without saved_model.pb is a copy-publish in progress (another
-    # writer's, on s3:// / gs://) or a dead writer's partial version, which
-    # clean_stale_temporaries removes by its claim file.
-    exports = [
-        (version, path)
-        for version, path in integer_named_exports(export_path)
-        if naming.has_saved_model(path)
-    ]
-    kept_versions = {version for version, _ in exports[-exports_to_keep:]}
-    kept_versions.add(int(_basename(just_written)))
-    for version, path in exports:
-        if version in kept_versions:
-            continue
-        try:
-            gfile.rmtree(path)
-            logger.info("Deleted old export %s (keeping the newest %d)", path, exports_to_keep)
-        except tf.errors.OpError as error:  # e.g. removed meanwhile by someone else
-            logger.warning("Could not delete old export %s: %s", path, error)
-
-
-def _basename(path: str) -> str:
-    return (
-        path.rstrip("/").rsplit("/", 1)[-1]
-        if paths.has_scheme(path)
-        else os.path.basename(path.rstrip(os.sep))
-    )
 
 
 def _check_name(name: Any) -> str:

@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Callable
 
 from estimator_ext.export.repeated import ExportPlan
-from estimator_ext.exporter import delete_old_exports
+from estimator_ext.storage.retention import delete_old_exports
 from estimator_ext.variables.checkpoint import checkpoint_present, listed_checkpoints
 
 logger = logging.getLogger("estimator_ext")
