@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
         build_raw_supervised_input_receiver_fn,
         build_supervised_input_receiver_fn_from_input_fn,
     )
+    from estimator_ext.export.repeated import ExportPlan, plan_export
     from estimator_ext.export.result import ExportResult
     from estimator_ext.exporter import AllModesExporter
     from estimator_ext.mixin import MultiExportMixin
@@ -48,6 +49,7 @@ __version__ = VERSION
 
 _LAZY_MODULE_BY_NAME = {
     "AllModesExporter": "estimator_ext.exporter",
+    "ExportPlan": "estimator_ext.export.repeated",
     "ExportResult": "estimator_ext.export.result",
     "MultiExportMixin": "estimator_ext.mixin",
     "SupervisedInputReceiver": "estimator_ext.export.receivers",
@@ -55,6 +57,7 @@ _LAZY_MODULE_BY_NAME = {
     "build_supervised_input_receiver_fn_from_input_fn": "estimator_ext.export.receivers",
     "clean_stale_temporaries": "estimator_ext.storage.cleanup",
     "export_all_saved_models": "estimator_ext.export.export_all",
+    "plan_export": "estimator_ext.export.repeated",
 }
 
 #: Public submodules, imported on first attribute access.
@@ -62,6 +65,7 @@ _LAZY_SUBMODULES = ("inspect",)
 
 __all__ = [
     "AllModesExporter",
+    "ExportPlan",
     "ExportResult",
     "MultiExportMixin",
     "SupervisedInputReceiver",
@@ -72,6 +76,7 @@ __all__ = [
     "multi_export",
     "patch",
     "patched",
+    "plan_export",
     "unpatch",
 ]
 

@@ -8,22 +8,17 @@ checkpoint that was just evaluated, then keeps only the newest ``exports_to_keep
 
 from __future__ import annotations
 
-import logging
 import numbers
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
 import tensorflow as tf
 
-from estimator_ext.export.plan import check_options, plan_with_options
+from estimator_ext.export.plan import check_flag, check_options, plan_with_options
 from estimator_ext.export.result import ExportResult
+from estimator_ext.export.reuse import GraphReuse
 from estimator_ext.export.write import write_plan
-from estimator_ext.storage import paths
-from estimator_ext.storage.files import gfile
-from estimator_ext.storage.listing import has_saved_model, integer_named_exports
-
-logger = logging.getLogger("estimator_ext")
+from estimator_ext.storage.retention import delete_old_exports
 
 
 class AllModesExporter(tf.estimator.Exporter):
@@ -57,6 +52,13 @@ class AllModesExporter(tf.estimator.Exporter):
     never deleted, even if a clock that went backwards gave it a smaller name than older
     ones.
 
+    The first export builds the graphs (each mode's receiver and ``model_fn``); the
+    later ones write them again with the new checkpoint's variables, without calling a
+    receiver or ``model_fn``, as long as nothing they depend on changed (the estimator's
+    ``model_fn``, ``params`` and ``config``, the asset files, the checkpoint's variables:
+    see ``docs/exporter.md``, "Repeated exports"). Each rebuild logs one INFO record
+    saying why.
+
     Arguments are checked when the exporter is built, so a mistake surfaces before
     training starts rather than after the first evaluation.
 
@@ -72,6 +74,9 @@ class AllModesExporter(tf.estimator.Exporter):
         to keep them all.
       warmup_requests: TF Serving warmup requests written into (and replayed against)
         every export, as for :func:`estimator_ext.export_all_saved_models`; checked here.
+      reuse_graphs: True (the default) to build the graphs once and reuse them while
+        nothing they depend on changed; False to build them for every export, for
+        receivers or a ``model_fn`` that read state changing between evaluations.
 
     Raises:
       TypeError / ValueError: an argument is invalid; the message names it and the fix.
@@ -85,6 +90,7 @@ class AllModesExporter(tf.estimator.Exporter):
         as_text: bool = False,
         exports_to_keep: int | None = 5,
         warmup_requests: Sequence[Any] | None = None,
+        reuse_graphs: bool = True,
     ) -> None:
         self._name = _check_name(name)
         # Everything an export can check without the estimator, checked now (the plan's
@@ -97,6 +103,8 @@ class AllModesExporter(tf.estimator.Exporter):
             warmup_requests=warmup_requests,
         )
         self._exports_to_keep = _check_exports_to_keep(exports_to_keep)
+        reuse = check_flag("reuse_graphs", reuse_graphs, "AllModesExporter")
+        self._reuse = GraphReuse() if reuse else None
 
     @property
     def name(self) -> str:
@@ -122,42 +130,10 @@ class AllModesExporter(tf.estimator.Exporter):
         """
         del eval_result, is_the_final_export  # every evaluation is exported, as LatestExporter does
         plan = plan_with_options("AllModesExporter", estimator, export_path, self._options)
-        export_dir = write_plan(plan, checkpoint_path)
-        self._garbage_collect_exports(export_path, export_dir)
+        export_dir = write_plan(plan, checkpoint_path, self._reuse)
+        if self._exports_to_keep is not None:
+            delete_old_exports(export_path, self._exports_to_keep, export_dir)
         return export_dir
-
-    def _garbage_collect_exports(self, export_path: str, just_written: str) -> None:
-        if self._exports_to_keep is None:
-            return
-        # Only complete versions count and only they are deleted: an integer-named
-        # directory without saved_model.pb is a copy-publish in progress (another
-        # writer's, on s3:// / gs://) or a dead writer's partial version, which
-        # clean_stale_temporaries removes by its claim file.
-        exports = [
-            (version, path)
-            for version, path in integer_named_exports(export_path)
-            if has_saved_model(path)
-        ]
-        kept_versions = {version for version, _ in exports[-self._exports_to_keep :]}
-        kept_versions.add(int(_basename(just_written)))
-        for version, path in exports:
-            if version in kept_versions:
-                continue
-            try:
-                gfile.rmtree(path)
-                logger.info(
-                    "Deleted old export %s (keeping the newest %d)", path, self._exports_to_keep
-                )
-            except tf.errors.OpError as error:  # e.g. removed meanwhile by someone else
-                logger.warning("Could not delete old export %s: %s", path, error)
-
-
-def _basename(path: str) -> str:
-    return (
-        path.rstrip("/").rsplit("/", 1)[-1]
-        if paths.has_scheme(path)
-        else os.path.basename(path.rstrip(os.sep))
-    )
 
 
 def _check_name(name: Any) -> str:

@@ -40,6 +40,7 @@ PUBLIC_MODULES = {
 }
 PUBLIC_API = [
     "AllModesExporter",
+    "ExportPlan",
     "ExportResult",
     "MultiExportMixin",
     "SupervisedInputReceiver",
@@ -50,6 +51,7 @@ PUBLIC_API = [
     "multi_export",
     "patch",
     "patched",
+    "plan_export",
     "unpatch",
 ]
 

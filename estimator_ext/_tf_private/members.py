@@ -53,6 +53,12 @@ def call_model_fn(estimator: Any, features: Any, labels: Any, mode: str) -> Any:
     return estimator._call_model_fn(features, labels, mode, estimator.config)
 
 
+def model_fn_of(estimator: Any) -> Any:
+    """The model_fn the estimator was built with (``Estimator.model_fn`` wraps it anew on
+    every access, so only the private ``_model_fn`` can be compared by identity)."""
+    return estimator._model_fn
+
+
 def create_global_step(estimator: Any, graph: tf.Graph) -> None:
     """Creates the global step the way the estimator's own graphs do."""
     estimator._create_and_assert_global_step(graph)

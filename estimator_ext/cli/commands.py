@@ -6,6 +6,8 @@
     estimator-ext inspect EXPORT_DIR [--json]
     estimator-ext export --estimator MODULE:FACTORY --receivers MODULE:MAP
                          [--model-dir DIR] [--checkpoint PATH] [--warmup FILE] [--quiet]
+                         [--watch [--max-exports N] [--exports-to-keep N]
+                          [--poll-interval SECONDS] [--idle-timeout SECONDS]]
                          EXPORT_DIR_BASE
 
 (also ``python -m estimator_ext ...``). Bad input (a missing directory, something that
@@ -87,6 +89,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.watch:
+        return _watch(args)
+    _check_watch_options_unused(args)
     from estimator_ext.export.export_all import export_all_saved_models
     from estimator_ext.serving.description import format_size
     from estimator_ext.serving.saved_model_file import files_under
@@ -119,6 +124,75 @@ def _export(args: argparse.Namespace) -> int:
         )
     print(export_dir)
     return 0
+
+
+def _check_watch_options_unused(args: argparse.Namespace) -> None:
+    for option in ("max_exports", "exports_to_keep", "poll_interval", "idle_timeout"):
+        if getattr(args, option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise CliError(f"export: {flag} needs --watch; add --watch, or leave {flag} out.")
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from estimator_ext.cli.watch import WatchLimits, watch
+    from estimator_ext.export.repeated import plan_export
+
+    if args.checkpoint is not None:
+        raise CliError(
+            "export: --checkpoint and --watch exclude each other (--watch exports every new "
+            "checkpoint of the model_dir); drop one of them."
+        )
+    limits = WatchLimits(
+        poll_interval=5.0 if args.poll_interval is None else args.poll_interval,
+        max_exports=args.max_exports,
+        idle_timeout=args.idle_timeout,
+        exports_to_keep=args.exports_to_keep,
+    )
+    with progress_on(sys.stderr, PROG, quiet=args.quiet):
+        estimator = build_estimator(args.estimator, args.model_dir)
+        receivers = receiver_map(args.receivers)
+        warmup_requests = warmup_requests_from_file(args.warmup)
+        try:
+            plan = plan_export(
+                estimator, args.export_dir_base, receivers, warmup_requests=warmup_requests
+            )
+            summary = watch(plan, args.model_dir or estimator.model_dir, limits, _print_line)
+        except Exception as error:  # reported as one line; --traceback for more
+            if args.traceback:
+                raise
+            raise CliError(
+                f"export failed: {type(error).__name__}: {one_line(error)}", EXIT_FAILURE
+            ) from error
+    if not args.quiet:
+        sys.stderr.write(
+            f"{PROG}: watch ended ({summary.ended_by}): {len(summary.exported)} exported, "
+            f"{len(summary.skipped)} skipped\n"
+        )
+    return 0
+
+
+def _print_line(text: str) -> None:
+    print(text, flush=True)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, received {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, received {text!r}")
+    return value
 
 
 # --- main --------------------------------------------------------------------------------
@@ -196,7 +270,38 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--traceback", action="store_true", help="on failure, show the full traceback"
     )
+    _add_watch_options(export)
     return parser
+
+
+def _add_watch_options(export: argparse.ArgumentParser) -> None:
+    export.add_argument(
+        "--watch",
+        action="store_true",
+        help="export the newest checkpoint of the model_dir, then every new one, through one "
+        "plan (graphs built once) until SIGINT/SIGTERM or a limit below",
+    )
+    export.add_argument(
+        "--max-exports", type=_positive_int, metavar="N", help="with --watch: end after N exports"
+    )
+    export.add_argument(
+        "--exports-to-keep",
+        type=_positive_int,
+        metavar="N",
+        help="with --watch: keep only the newest N exports, as AllModesExporter(exports_to_keep=N)",
+    )
+    export.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        metavar="SECONDS",
+        help="with --watch: how often to look for a new checkpoint (default 5)",
+    )
+    export.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="with --watch: end after SECONDS without a new checkpoint (default: never)",
+    )
 
 
 def _split_run(argv: list[str]) -> tuple | None:

@@ -63,7 +63,7 @@ class ExportOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class ExportPlan:
+class CheckedPlan:
     """One export, checked: which estimator, into which directory, with what options.
 
     Attributes:
@@ -90,7 +90,7 @@ def plan_export(
     strip_default_attrs: Any = False,
     warmup_requests: Any = None,
     write_options: Any = DEFAULT_WRITE_OPTIONS,
-) -> ExportPlan:
+) -> CheckedPlan:
     """Checks every argument of an export once and returns its plan.
 
     The estimator and the directory come first: an unreachable store fails the export
@@ -111,15 +111,15 @@ def plan_export(
         warmup_requests=warmup_requests,
         write_options=write_options,
     )
-    return ExportPlan(caller, estimator, export_dir, options)
+    return CheckedPlan(caller, estimator, export_dir, options)
 
 
 def plan_with_options(
     caller: str, estimator: Any, export_dir_base: Any, options: ExportOptions
-) -> ExportPlan:
+) -> CheckedPlan:
     """The plan for ``options`` checked earlier (by :func:`check_options`), for this target."""
     estimator, export_dir = _checked_target(caller, estimator, export_dir_base)
-    return ExportPlan(caller, estimator, export_dir, options)
+    return CheckedPlan(caller, estimator, export_dir, options)
 
 
 def check_options(

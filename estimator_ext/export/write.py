@@ -13,23 +13,28 @@ from estimator_ext._mode_names import mode_label
 from estimator_ext._tf_private import members as tf_private
 from estimator_ext.export import assets_extra as assets_extra_files
 from estimator_ext.export import errors
+from estimator_ext.export.built_graphs import BuiltGraphs, keep_built, write_built
 from estimator_ext.export.mode_graph import ModeGraph, build_mode_graph, drop_unimportable_saveables
-from estimator_ext.export.plan import ExportPlan
+from estimator_ext.export.plan import CheckedPlan
 from estimator_ext.export.result import ExportResult
+from estimator_ext.export.reuse import GraphReuse, build_inputs
 from estimator_ext.serving import warmup_replay
 from estimator_ext.storage import paths, staging
 from estimator_ext.storage import publish as publishing
 from estimator_ext.storage.files import gfile
 from estimator_ext.storage.names import temp_dir_name
 from estimator_ext.storage.stores import store_for
-from estimator_ext.variables.catalog import CheckpointCatalog
+from estimator_ext.variables.catalog import CheckpointCatalog, Spec
 from estimator_ext.variables.checkpoint import resolve_checkpoint
+from estimator_ext.variables.saved_entries import plain_variable_specs
 from estimator_ext.variables.strategies import WrittenVariables, check_mode, write_variables
 
 logger = logging.getLogger("estimator_ext")
 
 
-def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportResult:
+def write_plan(
+    plan: CheckedPlan, checkpoint_path: str | None = None, reuse: GraphReuse | None = None
+) -> ExportResult:
     """Writes ``plan`` from ``checkpoint_path`` and publishes it; returns the export.
 
     Resolves the checkpoint (None: ``estimator.latest_checkpoint()``, then the warm-start
@@ -38,6 +43,10 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
     ``assets_extra``, writes and replays the warmup requests, and publishes the hidden
     temporary directory under an integer name. On any error nothing is left behind and the
     error propagates.
+
+    With ``reuse``, the graphs an earlier export of it built are written again instead of
+    built, when that is safe (``reuse.py``); the graphs this export builds are kept in it
+    once it is published.
 
     Raises:
       ValueError: no checkpoint to export, or a mode needs variables the checkpoint cannot
@@ -52,6 +61,10 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
     options = plan.options
     logger.info("Exporting %s from checkpoint %s", ", ".join(options.modes), checkpoint)
 
+    stored = reuse.stored_for(plan, catalog) if reuse is not None else None
+    inputs = build_inputs(plan) if reuse is not None and stored is None else None
+    built: BuiltGraphs | str | None = None
+
     checkpoint_files = staging.existing([checkpoint + ".index"] + catalog.data_files())
     export_dir_base = plan.export_dir_base
     store = store_for(export_dir_base)
@@ -61,7 +74,12 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
     try:
         gfile.makedirs(export_dir_base)
         gfile.makedirs(temp_dir)
-        written, tags_by_mode = _write_saved_model(plan, catalog, temp_dir)
+        if stored is not None:
+            written, tags_by_mode = _write_stored_graphs(plan, catalog, stored, temp_dir)
+        else:
+            written, tags_by_mode, built = _write_saved_model(
+                plan, catalog, temp_dir, keep=inputs is not None
+            )
         assets_extra_files.copy_assets_extra(options.assets_extra, temp_dir)
         session_config = plan.estimator.config.session_config
         warmup_replay.add_warmup_requests(options.warmup, temp_dir, session_config)
@@ -78,6 +96,8 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
             if worded is not error:  # an object store names itself in the message
                 raise worded from error
         raise
+    if reuse is not None and inputs is not None and built is not None:
+        reuse.keep(inputs, built)  # only once published: a failed export keeps nothing
     saving_mode = options.modes[0]
     logger.info(
         "Exported %s to %s (variables from %s, %s)",
@@ -89,7 +109,7 @@ def write_plan(plan: ExportPlan, checkpoint_path: str | None = None) -> ExportRe
     return ExportResult(export_dir, tags_by_mode, saving_mode, written.strategy)
 
 
-def _resolved_checkpoint(plan: ExportPlan, checkpoint_path: str | None) -> str:
+def _resolved_checkpoint(plan: CheckedPlan, checkpoint_path: str | None) -> str:
     """The checkpoint prefix to export; its failures named by kind (``errors``) and caller."""
     estimator = plan.estimator
     given: Any = checkpoint_path
@@ -103,11 +123,25 @@ def _resolved_checkpoint(plan: ExportPlan, checkpoint_path: str | None) -> str:
         return resolve_checkpoint(estimator, checkpoint_path)
 
 
-def _write_saved_model(
-    plan: ExportPlan, catalog: CheckpointCatalog, temp_dir: str
+def _write_stored_graphs(
+    plan: CheckedPlan, catalog: CheckpointCatalog, stored: BuiltGraphs, temp_dir: str
 ) -> tuple[WrittenVariables, dict[str, tuple[str, ...]]]:
-    """Writes every mode's meta graph and the variables; returns them and each mode's tags."""
+    """Writes graphs built for an earlier export, with ``catalog``'s variables."""
     options = plan.options
+    session_config = plan.estimator.config.session_config
+    saving_mode = stored.saving_mode
+    with errors.as_failure(errors.Failure(errors.Kind.VARIABLES_MISMATCH, mode=saving_mode)):
+        written = write_built(stored, catalog, temp_dir, session_config, options.write_options)
+    return written, dict(stored.tags_by_mode)
+
+
+def _write_saved_model(
+    plan: CheckedPlan, catalog: CheckpointCatalog, temp_dir: str, keep: bool = False
+) -> tuple[WrittenVariables, dict[str, tuple[str, ...]], BuiltGraphs | str | None]:
+    """Writes every mode's meta graph and the variables; returns them, each mode's tags and,
+    when ``keep``, what a later export needs to write them again (or why it cannot)."""
+    options = plan.options
+    specs_by_mode: dict[str, dict[str, Spec] | None] = {}
     receiver_fn_by_mode: Mapping[str, Any] = options.receiver_fn_by_mode
     builder = tf_private.SavedModelBuilder(temp_dir)
     session_config = plan.estimator.config.session_config
@@ -130,6 +164,8 @@ def _write_saved_model(
                     check_mode(mode_graph, written, session_config)
             _add_meta_graph(builder, mode_graph, options.strip_default_attrs)
             tags_by_mode[mode] = tuple(mode_graph.tags)
+            if keep:
+                specs_by_mode[mode] = plain_variable_specs(mode_graph)
             # Released before the next mode's graph is built: kept alive, it doubles what
             # every garbage collection walks and the peak memory (issue 12's profile, 2,000
             # partition variables, three modes: 2.5 s and 280 MiB more).
@@ -139,7 +175,10 @@ def _write_saved_model(
     store_for(temp_dir).call(
         "writing the SavedModel file", temp_dir, lambda: builder.save(options.as_text), retries=0
     )
-    return written, tags_by_mode
+    if not keep:
+        return written, tags_by_mode, None
+    built = keep_built(temp_dir, options.as_text, tags_by_mode, written, specs_by_mode)
+    return written, tags_by_mode, built
 
 
 def _add_meta_graph(builder: Any, mode_graph: ModeGraph, strip_default_attrs: bool) -> None:

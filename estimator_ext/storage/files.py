@@ -86,6 +86,11 @@ class _StoreFiles:
         return store_for(path).read_bytes(path)
 
     @staticmethod
+    def write_bytes(path: str, content: bytes, operation: str = "writing") -> None:
+        """Writes ``content`` as the whole file (one bounded attempt on an object store)."""
+        store_for(path).write_bytes(path, content, operation)
+
+    @staticmethod
     def write_records(path: str, records: Sequence[bytes], operation: str = "writing") -> None:
         """Writes ``records`` as a TFRecord file (one bounded attempt on an object store)."""
         store_for(path).write_records(path, records, operation)

@@ -213,6 +213,17 @@ class Store:
 
         self.call(operation, path, write, retries=retries, nbytes=len(text))
 
+    def write_bytes(
+        self, path: str, content: bytes, operation: str = "writing", retries: int = 0
+    ) -> None:
+        """Writes ``content`` as the whole of ``path`` (by default one attempt)."""
+
+        def write() -> None:
+            with tf.io.gfile.GFile(path, "wb") as handle:
+                handle.write(content)
+
+        self.call(operation, path, write, retries=retries, nbytes=len(content))
+
     def write_records(
         self, path: str, records: Sequence[bytes], operation: str = "writing", retries: int = 0
     ) -> None:

@@ -5,6 +5,7 @@ errors say where we looked and what to pass instead."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import tensorflow as tf
@@ -13,6 +14,8 @@ from estimator_ext._tf_private import members as tf_private
 from estimator_ext.storage import paths
 from estimator_ext.storage.files import gfile
 from estimator_ext.storage.stores import store_for
+
+logger = logging.getLogger("estimator_ext")
 
 
 def resolve_checkpoint(estimator: Any, checkpoint_path: str | None) -> str:
@@ -88,3 +91,22 @@ def _check_is_v1_checkpoint(path: str, argument: str) -> None:
             "a checkpoint prefix: for 'model.ckpt-100.index' and 'model.ckpt-100.data-*', that "
             "is 'model.ckpt-100'."
         ) from None
+
+
+def listed_checkpoints(model_dir: str) -> list[str]:
+    """The checkpoints ``model_dir``'s ``checkpoint`` file lists, oldest first ([] if none).
+
+    A file being replaced, or unreadable for a moment, reads as no list: the caller polls
+    again.
+    """
+    try:
+        state = tf.train.get_checkpoint_state(model_dir)
+    except (tf.errors.OpError, ValueError) as error:  # text_format's ParseError is a ValueError
+        logger.debug("Could not read the checkpoint list of %s: %s", model_dir, error)
+        return []
+    return [str(path) for path in state.all_model_checkpoint_paths] if state else []
+
+
+def checkpoint_present(prefix: str) -> bool:
+    """Whether the checkpoint ``prefix`` still has its index and data files."""
+    return gfile.exists(prefix + ".index") and bool(gfile.glob(prefix + ".data-*"))

@@ -1,7 +1,8 @@
-"""What a mode's saver saves."""
+"""What a mode's saver saves: from its graph, and as a graph-free description."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, Union
 
 import tensorflow as tf
@@ -54,3 +55,50 @@ def specs_of(entries: dict[str, SavedEntry]) -> dict[str, Spec]:
             dtype = variable.dtype.base_dtype
         specs[name] = (shape, dtype)
     return specs
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionSlice:
+    """One partition of a partitioned variable, as the default Saver writes it."""
+
+    slice_spec: str  # the Saver's "full shape + offset,length:..." string
+    offset: tuple[int, ...]
+    shape: tuple[int, ...]
+    dtype: tf.dtypes.DType
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedVariables:
+    """What a mode's default saver saves, described without its graph.
+
+    It is all the "copy" and "stream" strategies need (``strategies.py``, ``stream.py``),
+    so it can be kept after the graph is released and serve later exports of the same
+    graphs: each checkpoint key's (shape, dtype), and each partitioned variable's slices.
+
+    Attributes:
+      specs: checkpoint key -> (shape, dtype); a partitioned variable has its full shape.
+      partitions: checkpoint key -> its partitions, for the partitioned variables only.
+    """
+
+    specs: dict[str, Spec]
+    partitions: dict[str, tuple[PartitionSlice, ...]]
+
+
+def describe_saved(mode_graph: ModeGraph) -> SavedVariables | None:
+    """The graph-free :class:`SavedVariables` of the mode's saver, or None.
+
+    None as for :func:`saved_entries`: a custom saver or lookup tables, which only a
+    restore through the graph can write.
+    """
+    entries = saved_entries(mode_graph)
+    if entries is None:
+        return None
+    partitions = {}
+    for name, entry in entries.items():
+        if isinstance(entry, (list, tuple)):
+            infos = [(tf_private.save_slice_info(part), part.dtype.base_dtype) for part in entry]
+            partitions[name] = tuple(
+                PartitionSlice(info.spec, tuple(info.var_offset), tuple(info.var_shape), dtype)
+                for info, dtype in infos
+            )
+    return SavedVariables(specs_of(entries), partitions)

@@ -43,19 +43,17 @@ from typing import TYPE_CHECKING, Any
 import tensorflow as tf
 
 from estimator_ext._mode_names import mode_label
-from estimator_ext._tf_private import members as tf_private
-from estimator_ext.storage import copying, paths, staging
+from estimator_ext.storage import copying, paths
 from estimator_ext.storage.files import gfile
 from estimator_ext.storage.stores import store_for
-from estimator_ext.variables import bundle_index, bundle_subset
-from estimator_ext.variables.catalog import CheckpointCatalog, Spec, check_against, tensor_nbytes
+from estimator_ext.variables.catalog import CheckpointCatalog, Spec, check_against
 from estimator_ext.variables.progress import PROGRESS_INTERVAL, ProgressLog, watch_growth
 from estimator_ext.variables.saved_entries import (
-    SavedEntry,
+    SavedVariables,
+    describe_saved,
     plain_variable_specs,
-    saved_entries,
-    specs_of,
 )
+from estimator_ext.variables.stream import write_subset
 
 if TYPE_CHECKING:  # the export stage's type; variables/ never imports export/ at run time
     from estimator_ext.export.mode_graph import ModeGraph
@@ -116,12 +114,15 @@ class WrittenVariables:
     """What the SavedModel's variables/ holds, for checking the modes that follow.
 
     ``specs`` is None when only a restore can check against it (lookup tables, custom
-    savers).
+    savers). ``saved`` is the saving mode's graph-free description, None likewise: a
+    later export of the same graphs writes its variables from it
+    (:func:`write_described_variables`).
     """
 
     prefix: str
     strategy: str
     specs: dict[str, Spec] | None
+    saved: SavedVariables | None = None
 
 
 def write_variables(
@@ -143,41 +144,89 @@ def write_variables(
       ValueError: the mode needs variables the checkpoint lacks or holds with another
         shape or dtype, or ``options.strategy`` cannot apply to it.
     """
-    variables_prefix = paths.join(export_dir, "variables", "variables")
-    gfile.makedirs(paths.join(export_dir, "variables"))
-    entries = saved_entries(mode_graph)
-    specs = None if entries is None else specs_of(entries)
-    if specs is not None:
-        check_against(mode_graph.mode, specs, catalog.specs, f"checkpoint {catalog.prefix!r}")
-    strategy = _choose_strategy(specs, catalog, options.strategy)
+    saved = describe_saved(mode_graph)
+    if saved is not None:
+        check_against(mode_graph.mode, saved.specs, catalog.specs, f"checkpoint {catalog.prefix!r}")
+    strategy = _choose_strategy(None if saved is None else saved.specs, catalog, options.strategy)
+    if strategy != RESTORE_SAVE:
+        assert saved is not None
+        mode = mode_graph.mode
+        return _write_plain(saved, mode, strategy, catalog, export_dir, session_config, options)
+    variables_prefix = _variables_prefix(export_dir)
     logger.info("Writing the %s graph's variables: %s", mode_label(mode_graph.mode), strategy)
+    _restore_and_save(mode_graph, catalog.prefix, variables_prefix, session_config)
+    written = CheckpointCatalog(variables_prefix) if saved is not None else None
+    return WrittenVariables(
+        variables_prefix, RESTORE_SAVE, written.specs if written else None, saved
+    )
+
+
+def write_described_variables(
+    saved: SavedVariables,
+    mode: str,
+    catalog: CheckpointCatalog,
+    export_dir: str,
+    session_config: Any,
+    options: WriteOptions = WriteOptions(),
+) -> WrittenVariables:
+    """:func:`write_variables` from a stored description of the saving mode, no graph.
+
+    For a later export of graphs built before (``export/reuse.py``): the same check
+    against the checkpoint and the same "copy" or "stream" files.
+
+    Raises:
+      ValueError: as :func:`write_variables`; also when only "restore-save" could write
+        them (no variables to write, or that strategy forced), which needs the graph.
+    """
+    check_against(mode, saved.specs, catalog.specs, f"checkpoint {catalog.prefix!r}")
+    strategy = _choose_strategy(saved.specs, catalog, options.strategy)
+    if strategy == RESTORE_SAVE:
+        raise ValueError(
+            f"The {mode_label(mode)} graph's variables can only be written by restoring them "
+            "through the graph (restore-save); build the graphs for this export."
+        )
+    return _write_plain(saved, mode, strategy, catalog, export_dir, session_config, options)
+
+
+def _variables_prefix(export_dir: str) -> str:
+    gfile.makedirs(paths.join(export_dir, "variables"))
+    return paths.join(export_dir, "variables", "variables")
+
+
+def _write_plain(
+    saved: SavedVariables,
+    mode: str,
+    strategy: str,
+    catalog: CheckpointCatalog,
+    export_dir: str,
+    session_config: Any,
+    options: WriteOptions,
+) -> WrittenVariables:
+    """Writes plain variables by "copy" or "stream"; ``saved`` was checked against ``catalog``."""
+    variables_prefix = _variables_prefix(export_dir)
+    logger.info("Writing the %s graph's variables: %s", mode_label(mode), strategy)
     if strategy == COPY:
         _copy_checkpoint(catalog, variables_prefix, options.progress_interval)
-        return WrittenVariables(variables_prefix, COPY, dict(catalog.specs))
-    if strategy == STREAM:
-        assert entries is not None and specs is not None
-        group_bytes = options.stream_group_bytes
-        # One bounded store call on an object store (the subset writer's uploads can hang
-        # in the client like any other); its own thread, so it builds its own graph.
-        store_for(variables_prefix).call(
-            "writing the variables",
+        return WrittenVariables(variables_prefix, COPY, dict(catalog.specs), saved)
+    group_bytes = options.stream_group_bytes
+    # One bounded store call on an object store (the subset writer's uploads can hang
+    # in the client like any other); its own thread, so it builds its own graph.
+    store_for(variables_prefix).call(
+        "writing the variables",
+        variables_prefix,
+        lambda: write_subset(
+            saved,
+            catalog,
             variables_prefix,
-            lambda: _write_subset(
-                entries,
-                catalog,
-                variables_prefix,
-                session_config,
-                group_bytes,
-                options.progress_interval,
-            ),
-            retries=0,
-            nbytes=sum(catalog.nbytes(name) or 0 for name in specs),
-        )
-        streamed = {name: catalog.specs[name] for name in specs}
-        return WrittenVariables(variables_prefix, STREAM, streamed)
-    _restore_and_save(mode_graph, catalog.prefix, variables_prefix, session_config)
-    written = CheckpointCatalog(variables_prefix) if specs is not None else None
-    return WrittenVariables(variables_prefix, RESTORE_SAVE, written.specs if written else None)
+            session_config,
+            group_bytes,
+            options.progress_interval,
+        ),
+        retries=0,
+        nbytes=sum(catalog.nbytes(name) or 0 for name in saved.specs),
+    )
+    streamed = {name: catalog.specs[name] for name in saved.specs}
+    return WrittenVariables(variables_prefix, STREAM, streamed, saved)
 
 
 def _choose_strategy(
@@ -224,141 +273,6 @@ def _copy_checkpoint(
                 copying.copy_file(source, destination, "copying the variables", size)
         progress.update_to(base + size)
     progress.finish()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Slice:
-    """One tensor to stream: a checkpoint key and the part of it the mode's saver writes."""
-
-    key: str
-    shape_and_slice: str  # "" for a whole tensor; "full shape + offsets" for one partition
-    dtype: tf.dtypes.DType
-    nbytes: int | None  # None when unknown (strings): streamed alone
-
-
-def _slices_to_write(entries: dict[str, SavedEntry], catalog: CheckpointCatalog) -> list[_Slice]:
-    """What the mode's default sharded Saver would write, one entry per tensor or partition.
-
-    A partitioned variable is written partition by partition with the slice specs the
-    graph gives it, exactly as its Saver would, so the mode restores it slice by slice
-    and no partition is ever assembled into the full tensor.
-    """
-    slices = []
-    for name in sorted(entries):
-        entry = entries[name]
-        if isinstance(entry, (list, tuple)):
-            infos = [(tf_private.save_slice_info(partition), partition) for partition in entry]
-            for info, partition in sorted(infos, key=lambda pair: list(pair[0].var_offset)):
-                dtype = partition.dtype.base_dtype
-                size = tensor_nbytes(tuple(info.var_shape), dtype)
-                slices.append(_Slice(name, info.spec, dtype, size))
-        else:
-            slices.append(_Slice(name, "", catalog.specs[name][1], catalog.nbytes(name)))
-    return slices
-
-
-def _groups(slices: list[_Slice], budget: int) -> list[list[_Slice]]:
-    """Consecutive groups of at most ``budget`` bytes; a bigger or unsized slice goes alone."""
-    groups: list[list[_Slice]] = []
-    current: list[_Slice] = []
-    current_bytes = 0
-    for item in slices:
-        size = item.nbytes
-        if size is None or size > budget:
-            groups.append([item])
-            continue
-        if current and current_bytes + size > budget:
-            groups.append(current)
-            current, current_bytes = [], 0
-        current.append(item)
-        current_bytes += size
-    if current:
-        groups.append(current)
-    return groups
-
-
-def _stream(
-    slices: list[_Slice],
-    source_prefix: str,
-    variables_prefix: str,
-    session_config: Any,
-    group_bytes: int,
-) -> None:
-    """Writes ``slices`` of ``source_prefix`` to ``variables_prefix`` with bounded memory.
-
-    ``slices`` must not be empty. One graph, one session run. The slices are grouped up
-    to ``group_bytes`` each; group i is read by a ``RestoreV2`` and written by a
-    ``SaveV2`` to shard i; the ``RestoreV2`` of group i+1 waits on the ``SaveV2`` of
-    group i, so at most one group's tensors are alive, and none ever becomes a numpy
-    array. ``MergeV2Checkpoints`` then moves the shards' data files under
-    ``variables_prefix`` and merges their indices, removing the shard directory.
-    """
-    shard_dir = variables_prefix + "_stream_shards"
-    shard_prefixes = []
-    with tf.Graph().as_default() as graph, tf.device("/cpu:0"):
-        previous_save = None
-        for index, group in enumerate(_groups(slices, group_bytes)):
-            shard_prefix = paths.join(shard_dir, f"part-{index:05d}")
-            shard_prefixes.append(shard_prefix)
-            names = [item.key for item in group]
-            shape_and_slices = [item.shape_and_slice for item in group]
-            with tf.control_dependencies([previous_save] if previous_save is not None else []):
-                tensors = tf.raw_ops.RestoreV2(
-                    prefix=source_prefix,
-                    tensor_names=names,
-                    shape_and_slices=shape_and_slices,
-                    dtypes=[item.dtype for item in group],
-                    name=f"read_{index}",
-                )
-                previous_save = tf.raw_ops.SaveV2(
-                    prefix=shard_prefix,
-                    tensor_names=names,
-                    shape_and_slices=shape_and_slices,
-                    tensors=tensors,
-                    name=f"write_{index}",
-                )
-        with tf.control_dependencies([previous_save]):
-            merge = tf.raw_ops.MergeV2Checkpoints(
-                checkpoint_prefixes=shard_prefixes,
-                destination_prefix=variables_prefix,
-                delete_old_dirs=True,
-                name="merge",
-            )
-    with tf.compat.v1.Session(graph=graph, config=session_config) as session:
-        session.run(merge)
-    # MergeV2Checkpoints(delete_old_dirs=True) removes the shard directory on local
-    # filesystems; some remote ones keep an empty "directory" marker.
-    staging.remove_if_empty(shard_dir)
-
-
-def _write_subset(
-    entries: dict[str, SavedEntry],
-    catalog: CheckpointCatalog,
-    variables_prefix: str,
-    session_config: Any,
-    group_bytes: int,
-    progress_interval: float,
-) -> None:
-    """Writes the checkpoint's tensors ``entries`` names, in bounded memory when it can.
-
-    A V2 checkpoint's byte ranges are copied chunk by chunk (``bundle_subset.py``: memory is
-    one chunk whatever the tensor size); a V1 checkpoint, or an index our reader does not
-    support, is streamed tensor by tensor with ``RestoreV2``/``SaveV2`` (:func:`_stream`),
-    in groups of up to ``group_bytes``.
-    """
-    if catalog.is_v2:
-        try:
-            bundle_subset.write_subset(
-                catalog.prefix,
-                sorted(entries),
-                variables_prefix,
-                progress_interval=progress_interval,
-            )
-            return
-        except bundle_index.UnsupportedIndexError as error:
-            logger.info("Cannot copy the checkpoint's byte ranges (%s); streaming instead", error)
-    slices = _slices_to_write(entries, catalog)
-    _stream(slices, catalog.prefix, variables_prefix, session_config, group_bytes)
 
 
 def _restore_and_save(

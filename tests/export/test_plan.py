@@ -153,8 +153,12 @@ def test_the_callers_signatures_agree_with_the_plan():
             assert name in planned and default in (planned[name], inspect.Parameter.empty), name
     exporter = parameters(estimator_ext.AllModesExporter.__init__, skip={"self", "name"})
     for name, default in exporter:
-        if name != "exports_to_keep":
+        if name not in ("exports_to_keep", "reuse_graphs"):
             assert planned[name] == default, name
+    public_plan = dict(parameters(estimator_ext.plan_export, skip=set()))
+    assert public_plan.pop("reuse_graphs") is True and dict(exporter)["reuse_graphs"] is True
+    internal = {name: default for name, default in planned.items() if name != "write_options"}
+    assert public_plan == {"estimator": inspect.Parameter.empty, **internal}
     builtin = parameters(tf_entry_points.experimental_export_all_saved_models, skip=set())
     theirs = parameters(tf.compat.v1.estimator.Estimator.experimental_export_all_saved_models, {})
     assert builtin == [("estimator", inspect.Parameter.empty)] + theirs[1:]

@@ -51,7 +51,7 @@ def test_store_error_keeps_the_class_and_names_store_message_and_retries():
     assert S3.error(error, "s3://bucket/x", "again", 0, 0.0) is error  # never wrapped twice
 
 
-def test_call_store_retries_transient_errors_then_raises_a_store_error():
+def test_a_store_call_retries_transient_errors_then_raises_a_store_error():
     calls = []
 
     def flaky():
@@ -86,7 +86,7 @@ def test_call_seconds_default_and_override_and_bad_values_name_the_variable():
 
 def test_a_store_call_that_never_returns_is_abandoned_at_its_bound(monkeypatch):
     """A call blocked for good (a real blocked thread, as inside the S3 client) makes
-    call_store raise StoreCallAbandoned, a DeadlineExceededError naming the variable that
+    the store's call raise StoreCallAbandoned, a DeadlineExceededError naming the variable that
     sets the bound, after each attempt's bound; a call that returns in time is untouched."""
     monkeypatch.setenv("ESTIMATOR_EXT_STORE_CALL_SECONDS", "0.3")
     release = threading.Event()

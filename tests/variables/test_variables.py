@@ -26,7 +26,7 @@ import tensorflow as tf
 import estimator_ext
 from estimator_ext.variables import catalog as catalogs
 from estimator_ext.variables import checkpoint as checkpoints
-from estimator_ext.variables import strategies
+from estimator_ext.variables import strategies, stream
 from tests.support import data
 from tests.support.data import MK
 
@@ -415,7 +415,7 @@ def test_check_against_lists_missing_and_mismatched_together():
 
 def test_groups_respect_the_budget_and_keep_big_or_unsized_tensors_alone():
     def piece(name, nbytes):
-        return strategies._Slice(name, "", tf.float32, nbytes)
+        return stream._Slice(name, "", tf.float32, nbytes)
 
     slices = [
         piece("a", 10),
@@ -426,14 +426,14 @@ def test_groups_respect_the_budget_and_keep_big_or_unsized_tensors_alone():
         piece("d", 20),
         piece("e", 1),
     ]
-    groups = strategies._groups(slices, budget=25)
+    groups = stream._groups(slices, budget=25)
     assert [[item.key for item in group] for group in groups] == [
         ["big"],
         ["s"],
         ["a", "b", "c"],
         ["d", "e"],
     ]
-    assert strategies._groups([], budget=25) == []
+    assert stream._groups([], budget=25) == []
 
 
 # --- which checkpoint -----------------------------------------------------------------------

@@ -1,0 +1,216 @@
+"""What building an export's graphs produced, kept without the graphs, and written again.
+
+Building the graphs (each mode's receiver and ``model_fn``, its signatures and Saver) is
+almost all of an export's cost, and it gives the same result for every checkpoint of a
+model. :func:`keep_built` keeps that result once the SavedModel builder has written it:
+
+* ``saved_model.pb`` (or ``.pbtxt``) exactly as the builder wrote it: every mode's
+  MetaGraphDef after ``strip_default_attrs``, its tags, signatures, collections, main op,
+  train op and SaverDef;
+* what the saving mode's Saver saves, as a graph-free description
+  (:class:`~estimator_ext.variables.saved_entries.SavedVariables`), and what every mode
+  needs from the variables (checkpoint key -> shape and dtype);
+* the asset files the graphs' asset collections name: each one's name under ``assets/``
+  and source file (both read from the MetaGraphDefs, where the builder put them), with the
+  source's size and modification time.
+
+:func:`write_built` writes an export from that for a new checkpoint, without calling a
+receiver or ``model_fn``: the checkpoint's variables (copied, or the subset streamed, as
+for any export), the assets copied as the builder copies them (a missing source is
+skipped, as it does), then the stored ``saved_model.pb`` byte for byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from estimator_ext.storage import paths
+from estimator_ext.storage.copying import copy_file
+from estimator_ext.storage.files import gfile
+from estimator_ext.variables.catalog import CheckpointCatalog, Spec, check_against
+from estimator_ext.variables.saved_entries import SavedVariables
+from estimator_ext.variables.strategies import (
+    RESTORE_SAVE,
+    WriteOptions,
+    WrittenVariables,
+    write_described_variables,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AssetSource:
+    """One file of the SavedModel's ``assets/``: its name there, where it is copied from,
+    and that source's size and modification time (None: missing) when the graphs were built.
+    """
+
+    filename: str
+    source: str
+    size: int | None
+    mtime_nsec: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltGraphs:
+    """Everything an export writes that does not depend on the checkpoint's values.
+
+    Attributes:
+      saved_model_name: ``saved_model.pb`` or ``saved_model.pbtxt``.
+      saved_model: that file's bytes, as the SavedModel builder wrote them.
+      tags_by_mode: each exported mode's MetaGraphDef tags, in export order.
+      saving_mode: the mode whose Saver writes the variables (the first one).
+      saved_variables: what that Saver saves, without its graph.
+      specs_by_mode: checkpoint key -> (shape, dtype) each mode's Saver restores.
+      assets: the files of ``assets/``.
+    """
+
+    saved_model_name: str
+    saved_model: bytes
+    tags_by_mode: dict[str, tuple[str, ...]]
+    saving_mode: str
+    saved_variables: SavedVariables
+    specs_by_mode: dict[str, dict[str, Spec]]
+    assets: tuple[AssetSource, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the stored protocol buffers (the ``saved_model.pb`` kept)."""
+        return len(self.saved_model)
+
+
+def keep_built(
+    export_dir: str,
+    as_text: bool,
+    tags_by_mode: Mapping[str, tuple[str, ...]],
+    written: WrittenVariables,
+    specs_by_mode: Mapping[str, dict[str, Spec] | None],
+) -> BuiltGraphs | str:
+    """What the export just written into ``export_dir`` needs to be written again.
+
+    Call after the builder saved ``saved_model.pb``. Returns the reason instead when the
+    export cannot be written without its graphs: a mode whose variables only a restore
+    through its graph can write or check (lookup tables such as ``LinearSDCA``'s, a custom
+    or object-based ``Scaffold.saver``: the "restore-save" strategy).
+    """
+    for mode, specs in specs_by_mode.items():
+        if specs is None:
+            return (
+                f"the {mode!r} graph's variables need the restore-save strategy (lookup "
+                "tables or a custom Scaffold.saver), which restores them through the graph"
+            )
+    saving_mode = next(iter(tags_by_mode))
+    if written.strategy == RESTORE_SAVE or written.saved is None:
+        return f"the {saving_mode!r} graph's variables were written by restore-save"
+    name = _saved_model_name(as_text)
+    content = gfile.read_bytes(paths.join(export_dir, name))
+    return BuiltGraphs(
+        saved_model_name=name,
+        saved_model=content,
+        tags_by_mode=dict(tags_by_mode),
+        saving_mode=saving_mode,
+        saved_variables=written.saved,
+        specs_by_mode={mode: dict(specs or {}) for mode, specs in specs_by_mode.items()},
+        assets=tuple(_asset_sources(_parsed(content, as_text))),
+    )
+
+
+def changed_assets(built: BuiltGraphs) -> list[str]:
+    """The asset sources whose size or modification time is not what it was at the build."""
+    return [
+        asset.source
+        for asset in built.assets
+        if _size_and_mtime(asset.source) != (asset.size, asset.mtime_nsec)
+    ]
+
+
+def write_built(
+    built: BuiltGraphs,
+    catalog: CheckpointCatalog,
+    export_dir: str,
+    session_config: Any,
+    options: WriteOptions,
+) -> WrittenVariables:
+    """Writes the variables of ``catalog``, the assets and the stored ``saved_model.pb``.
+
+    Raises:
+      ValueError: a mode needs variables the checkpoint cannot supply (checked first).
+    """
+    written = write_described_variables(
+        built.saved_variables,
+        built.saving_mode,
+        catalog,
+        export_dir,
+        session_config,
+        options,
+    )
+    assert written.specs is not None  # "copy" or "stream": plain variables
+    for mode, specs in built.specs_by_mode.items():
+        if mode != built.saving_mode:
+            check_against(mode, specs, written.specs, "the exported variables")
+    if built.assets:
+        assets_dir = paths.join(export_dir, tf.saved_model.ASSETS_DIRECTORY)
+        gfile.makedirs(assets_dir)
+        for asset in built.assets:
+            if gfile.exists(asset.source):  # the builder skips a missing source too
+                destination = paths.join(assets_dir, asset.filename)
+                copy_file(asset.source, destination, "copying the assets", asset.size or 0)
+    saved_model_path = paths.join(export_dir, built.saved_model_name)
+    gfile.write_bytes(saved_model_path, built.saved_model, "writing the SavedModel file")
+    return written
+
+
+def _saved_model_name(as_text: bool) -> str:
+    if as_text:
+        return str(tf.saved_model.SAVED_MODEL_FILENAME_PBTXT)
+    return str(tf.saved_model.SAVED_MODEL_FILENAME_PB)
+
+
+def _parsed(content: bytes, as_text: bool) -> Any:
+    saved_model = saved_model_pb2.SavedModel()
+    if as_text:
+        text_format.Parse(content.decode("utf-8"), saved_model)
+    else:
+        saved_model.ParseFromString(content)
+    return saved_model
+
+
+def _asset_sources(saved_model: Any) -> list[AssetSource]:
+    """Each file of ``assets/``, read from the meta graphs' asset collections.
+
+    The builder names each asset in the ``saved_model_assets`` collection (an
+    ``AssetFileDef``: its file name under ``assets/`` and the string constant holding the
+    source path). Across modes the first mode's file is the one copied, as the builder's
+    ``saved_files`` makes it.
+    """
+    source_by_filename: dict[str, str] = {}
+    for meta_graph in saved_model.meta_graphs:
+        collection = meta_graph.collection_def.get(tf.saved_model.ASSETS_KEY)
+        if collection is None:
+            continue
+        nodes = {node.name: node for node in meta_graph.graph_def.node}
+        in_this_mode: dict[str, str] = {}
+        for packed in collection.any_list.value:
+            asset = meta_graph_pb2.AssetFileDef()
+            packed.Unpack(asset)
+            node = nodes[asset.tensor_info.name.split(":")[0]]
+            source = node.attr["value"].tensor.string_val[0].decode("utf-8")
+            in_this_mode[asset.filename] = source
+        for filename, source in in_this_mode.items():
+            source_by_filename.setdefault(filename, source)
+    return [
+        AssetSource(filename, source, *_size_and_mtime(source))
+        for filename, source in source_by_filename.items()
+    ]
+
+
+def _size_and_mtime(path: str) -> tuple[int | None, int | None]:
+    try:
+        stat = gfile.stat(path)
+    except (tf.errors.NotFoundError, FileNotFoundError):
+        return None, None
+    return int(stat.length), int(stat.mtime_nsec)
