@@ -42,8 +42,9 @@ TIMEOUT_S = 900
 
 
 def _version() -> str:
-    text = (ROOT / "estimator_ext" / "__init__.py").read_text(encoding="utf-8")
-    match = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
+    """The release, as setup.py reads it (``estimator_ext.__version__`` is this value)."""
+    text = (ROOT / "estimator_ext" / "_versions.py").read_text(encoding="utf-8")
+    match = re.search(r'^VERSION = "([^"]+)"', text, re.MULTILINE)
     assert match is not None
     return match.group(1)
 
