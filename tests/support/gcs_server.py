@@ -36,13 +36,12 @@ import shutil
 import ssl
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from tests.support.s3server import REPO_ROOT, free_port
+from tests.support.s3server import REPO_ROOT, answers_within, free_port
 
 BUCKET = "estimator-ext-tests"
 #: What the gs:// tests need installed; empty when they can run. The emulator's wheel
@@ -150,14 +149,7 @@ def fake_gcs_server(log_path: str, lifetime: float = 900.0) -> Iterator[dict[str
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while server.poll() is None and time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(endpoint + "/storage/v1/b", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        if server.poll() is None:
+        if answers_within(server, endpoint + "/storage/v1/b", seconds=30, interval=0.1):
             break
     else:
         with open(log_path) as log:

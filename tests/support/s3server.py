@@ -37,6 +37,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def answers_within(server: subprocess.Popen, url: str, seconds: float, interval: float) -> bool:
+    """Whether ``server`` (a loopback server just started) answers ``url`` within
+    ``seconds``, polled every ``interval``; False once the process has exited."""
+    deadline = time.monotonic() + seconds
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return True
+        except OSError:
+            time.sleep(interval)
+    return False
+
+
 def s3_env(endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a child process that reaches the S3 server at ``endpoint``."""
     env = dict(os.environ)
@@ -95,14 +108,7 @@ def moto_server(log_path: str, bucket: str = BUCKET) -> Iterator[dict[str, Any]]
                 stderr=subprocess.STDOUT,
                 env=s3_env(endpoint),
             )
-        deadline = time.monotonic() + 30
-        while server.poll() is None and time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(endpoint + "/", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        if server.poll() is None:
+        if answers_within(server, endpoint + "/", seconds=30, interval=0.2):
             break
     else:
         with open(log_path) as log:
