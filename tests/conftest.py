@@ -24,15 +24,15 @@ MARKER_BY_FOLDER = {"tfma": "tfma", "reliability": "reliability", "distributed":
 TESTS_DIR = pathlib.Path(__file__).resolve().parent
 
 
-#: Modules run first: the object-store reliability tests take minutes (test_s3_faults, one
-#: test, ~5.5 min) mostly waiting on store timeouts, not on the CPU. Under ``make test``'s
-#: ``-n 2 --dist worksteal`` (pytest-xdist) the first worker starts test_s3_faults at once
-#: and the other workers take the rest, stealing all but the two tests queued behind it,
-#: which are test_s3_settings' quick ones; so the waits overlap with CPU-bound tests.
+#: Modules run first: the object-store reliability tests take minutes (test_store_faults, one
+#: test per store, s3:// and gs://) mostly waiting on store timeouts, not on the CPU. Under
+#: ``make test``'s ``-n 2 --dist worksteal`` (pytest-xdist) the first worker starts them at
+#: once and the other worker takes the rest, stealing all but the few tests queued behind
+#: them, which are test_s3_settings' quick ones; so the waits overlap with CPU-bound tests.
 FIRST_MODULES = (
-    "reliability/test_s3_faults.py",
+    "reliability/test_store_faults.py",
     "reliability/test_s3_settings.py",
-    "reliability/test_s3_",
+    "reliability/test_store_",
 )
 
 

@@ -24,6 +24,7 @@ from estimator_ext.storage import publish as publishing
 from estimator_ext.storage.files import gfile
 from estimator_ext.storage.names import temp_dir_name
 from estimator_ext.storage.stores import store_for
+from estimator_ext.storage.watchdog import one_export
 from estimator_ext.variables.catalog import CheckpointCatalog, Spec
 from estimator_ext.variables.checkpoint import resolve_checkpoint
 from estimator_ext.variables.saved_entries import plain_variable_specs
@@ -53,7 +54,17 @@ def write_plan(
         supply (tagged with their ``errors.Failure`` for the builtin route).
       ValueError: a mode without loss or outputs, warmup requests that cannot be served.
       tf.errors.NotFoundError: the checkpoint disappeared while it was exported.
+
+    The export's store calls are bounded as one (``storage.watchdog.one_export``): once
+    the store stops answering, all that is left of them gets 45 s in all.
     """
+    with one_export():
+        return _write_plan(plan, checkpoint_path, reuse)
+
+
+def _write_plan(
+    plan: CheckedPlan, checkpoint_path: str | None, reuse: GraphReuse | None
+) -> ExportResult:
     started = time.monotonic()
     assets_extra_files.recheck_sources(plan.options.assets_extra)
     checkpoint = _resolved_checkpoint(plan, checkpoint_path)

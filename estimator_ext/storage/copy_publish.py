@@ -10,7 +10,6 @@ of :class:`RamStore` and of the object stores (``object_store.py``).
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import random
 import time
@@ -20,7 +19,7 @@ import tensorflow as tf
 from estimator_ext.storage.names import CLAIM_PREFIX, SAVED_MODEL_FILENAMES, writer_fields
 from estimator_ext.storage.paths import dirname, has_scheme, join
 from estimator_ext.storage.store import Store, walk_files
-from estimator_ext.storage.watchdog import was_abandoned
+from estimator_ext.storage.watchdog import AFTER_STOP_SECONDS, time_left_after_stop, was_abandoned
 
 
 class CopyPublishStore(Store):
@@ -69,7 +68,7 @@ def claim_and_publish_by_copy(
     try:
         store.write_text(claim, temp_dir, "writing the publish claim")
         prefix = f"{CLAIM_PREFIX}{candidate}-"  # listdir, not glob: the base may hold '[' or '*'
-        listing = store.call("listing", export_dir_base, lambda: store.listdir(export_dir_base))
+        listing = store.listdir(export_dir_base)  # retried, as every probe is
         claims = {name.rstrip("/") for name in listing if name.startswith(prefix)}
         if claims != {claim.rsplit("/", 1)[-1]} or store.exists(export_dir):
             time.sleep(random.uniform(0.0, 0.05))  # desynchronise exports that collided
@@ -107,8 +106,9 @@ class PartialExportLeft(RuntimeError):
         self.claim = claim
 
 
-#: How long a failed copy-publish keeps trying to remove its partial export directory.
-PARTIAL_CLEANUP_SECONDS = 45.0
+#: How long a failed copy-publish keeps trying to remove its partial export directory
+#: (the same as the whole export's store calls get once the store stopped answering).
+PARTIAL_CLEANUP_SECONDS = AFTER_STOP_SECONDS
 
 
 def _remove_partial_export(store: Store, export_dir: str, claim: str) -> bool:
@@ -127,7 +127,8 @@ def _remove_partial_export(store: Store, export_dir: str, claim: str) -> bool:
                     return True
             except tf.errors.OpError:
                 pass
-        if time.monotonic() >= deadline:
+        left = time_left_after_stop()
+        if time.monotonic() >= deadline or (left is not None and left <= 1.0):
             return False
         time.sleep(1.0)
 
@@ -175,9 +176,7 @@ def _publish_by_copy(store: Store, temp_dir: str, export_dir: str) -> None:
         for relative, source in files:
             destination = join(export_dir, relative)
             parent = dirname(destination)
-            store.call(
-                "creating a directory", destination, functools.partial(store.makedirs, parent)
-            )
+            store.makedirs(parent)
             store.copy(source, destination, "copy-publish")
     except BaseException:
         if not has_scheme(export_dir):

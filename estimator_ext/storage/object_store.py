@@ -34,7 +34,7 @@ from estimator_ext.storage.client_env import apply_env_defaults, env_settings
 from estimator_ext.storage.copy_publish import CopyPublishStore
 from estimator_ext.storage.gcs import GCS_ENV_DEFAULTS, unset_gcs_defaults
 from estimator_ext.storage.s3 import S3_ENV_DEFAULTS
-from estimator_ext.storage.watchdog import bounded
+from estimator_ext.storage.watchdog import bounded, store_answered, store_failed
 
 logger = logging.getLogger("estimator_ext")
 
@@ -81,7 +81,7 @@ class ObjectStore(CopyPublishStore):
         return f" {self.label} client settings: {env_settings(self.client_defaults, environ)}."
 
     def run(self, operation: str, path: str, function: Callable[[], T], nbytes: int = 0) -> T:
-        return bounded(operation, path, function, nbytes)
+        return _attempt(operation, path, function, nbytes)
 
     def call(
         self,
@@ -101,7 +101,7 @@ class ObjectStore(CopyPublishStore):
         attempt = 0
         while True:
             try:
-                return bounded(operation, path, function, nbytes)
+                return _attempt(operation, path, function, nbytes)
             except _PERMANENT:
                 raise
             except tf.errors.OpError as error:
@@ -113,6 +113,29 @@ class ObjectStore(CopyPublishStore):
                 )
                 time.sleep(backoff * 2**attempt)
                 attempt += 1
+
+    def makedirs(self, path: str) -> None:
+        """``tf.io.gfile.makedirs``, retried. TensorFlow's ``RecursivelyCreateDir``
+        (``tsl/platform/file_system.cc``) reports ANY failed directory probe of an existing
+        parent as ``FailedPreconditionError: <parent> is not a directory``; on an object
+        store that is mostly a request that failed (measured under faults on ``gs://``,
+        where the directory was there), so it is retried like a transient failure. A file
+        in the way of an export's directory cannot be: the base is checked before
+        anything is written, and below it every name is the export's own."""
+
+        def make() -> None:
+            try:
+                tf.io.gfile.makedirs(path)
+            except tf.errors.FailedPreconditionError as error:
+                if "is not a directory" not in error.message:
+                    raise
+                raise tf.errors.UnavailableError(
+                    error.node_def,
+                    error.op,
+                    f"{error.message} (TensorFlow's answer when probing a parent failed)",
+                ) from error
+
+        self.call("creating a directory", path, make)
 
     def error(
         self, error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float
@@ -147,6 +170,23 @@ class ObjectStore(CopyPublishStore):
             pass
 
 
+def _attempt(operation: str, path: str, function: Callable[[], T], nbytes: int) -> T:
+    """One :func:`bounded` attempt, noting for the export's bound (``watchdog.one_export``)
+    whether the store answered: a transient failure starts the countdown; a result ends it.
+    An empty answer (False, [], or "not found") proves nothing: tensorflow-io's S3 client
+    gives those for a store it could not reach."""
+    try:
+        value = bounded(operation, path, function, nbytes)
+    except _PERMANENT:
+        raise
+    except tf.errors.OpError:
+        store_failed()
+        raise
+    if value is not False and value != []:
+        store_answered()
+    return value
+
+
 class S3Store(ObjectStore):
     """``s3://`` through tensorflow-io: its client's timeouts and retries are bounded by
     environment defaults set before the first call (``s3.py`` says why and which)."""
@@ -179,10 +219,10 @@ class GcsStore(ObjectStore):
             _warn_unbounded_gcs(tuple(missing))
 
     def exists(self, path: str) -> bool:
-        return self.run("exists", path, lambda: _listed_as(path) is not None)
+        return self.call("exists", path, lambda: _listed_as(path) is not None)
 
     def isdir(self, path: str) -> bool:
-        return self.run("isdir", path, lambda: _listed_as(path) == "directory")
+        return self.call("isdir", path, lambda: _listed_as(path) == "directory")
 
 
 @functools.cache

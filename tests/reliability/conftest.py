@@ -26,6 +26,9 @@ from typing import Any
 import pytest
 
 from tests.support import data, tree_audit
+from tests.support.gcs_server import GCS_MISSING, GCS_SKIP_REASON
+from tests.support.s3server import S3_MISSING, S3_SKIP_REASON
+from tests.support.stores import STORES, StoreServer, object_store
 
 PER_TEST_DEADLINE_SECONDS = 240
 DEFAULT_SEED = 20240611
@@ -142,3 +145,17 @@ def worker(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     client = WorkerClient(model_dir, str(tmp_path_factory.mktemp("worker-log") / "worker.log"))
     yield client
     client.close()
+
+
+@pytest.fixture(params=STORES)
+def object_store_server(request: pytest.FixtureRequest, tmp_path) -> Iterator[StoreServer]:
+    """Each object store's server on 127.0.0.1, started for the test (moto for ``s3``;
+    fake-gcs-server behind the TLS proxy for ``gs``): one test body serves both stores."""
+    if request.param == "s3" and S3_MISSING:
+        pytest.skip(S3_SKIP_REASON)
+    if request.param == "gs" and GCS_MISSING:
+        pytest.skip(GCS_SKIP_REASON)
+    directory = tmp_path / f"{request.param}-server"
+    directory.mkdir()
+    with object_store(request.param, str(directory)) as server:
+        yield server

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from estimator_ext.storage import watchdog
 from estimator_ext.storage.watchdog import StoreCallAbandoned, bounded
 
 MIB = 2**20
@@ -83,3 +84,56 @@ def test_an_object_store_does_not_retry_a_corrupt_read(monkeypatch):
         )
     assert len(attempts) == 1
     assert raised.value.message == "corrupted record at 0"
+
+
+# --- one export's store calls, once the store stopped answering (watchdog.one_export) ---
+
+
+@pytest.fixture
+def two_seconds_after_a_stop(monkeypatch):
+    monkeypatch.setattr(watchdog, "AFTER_STOP_SECONDS", 2.0)
+    monkeypatch.setenv("ESTIMATOR_EXT_STORE_CALL_SECONDS", "10")
+
+
+def test_after_a_failure_the_export_s_calls_share_what_is_left(two_seconds_after_a_stop):
+    """Once an attempt failed, the calls after it get what is left of the 2 s in all,
+    not 10 s each; once that is spent, a call is not even attempted."""
+    with watchdog.one_export():
+        watchdog.store_failed()
+        started = time.monotonic()
+        with pytest.raises(StoreCallAbandoned, match=r"cleanup of 's3://b/x' within 2 s"):
+            bounded("cleanup", "s3://b/x", lambda: time.sleep(5))
+        assert 1.5 < time.monotonic() - started < 3.0
+        attempted = []
+        with pytest.raises(StoreCallAbandoned, match="was not attempted: the store stopped"):
+            bounded("removing", "s3://b/y", lambda: attempted.append(1))
+        assert attempted == []
+
+
+def test_a_large_transfer_keeps_its_per_mib_allowance_after_a_stop(two_seconds_after_a_stop):
+    """A big upload retried after one failed attempt is bounded by its size, not by the
+    2 s left: 4 MiB at 1 s per MiB gets 4 s (not the 10 s + 4 s it gets otherwise)."""
+    with watchdog.one_export():
+        watchdog.store_failed()
+        assert bounded("copy", "s3://b/big", lambda: time.sleep(2.5) or 7, nbytes=4 * 2**20) == 7
+        started = time.monotonic()
+        with pytest.raises(StoreCallAbandoned, match=r"within 4 s"):
+            bounded("copy", "s3://b/big", lambda: time.sleep(8), nbytes=4 * 2**20)
+        assert 3.5 < time.monotonic() - started < 5.5
+
+
+def test_a_call_that_succeeds_ends_the_countdown(two_seconds_after_a_stop):
+    with watchdog.one_export():
+        watchdog.store_failed()
+        time.sleep(2.1)
+        watchdog.store_answered()  # the store came back
+        assert watchdog.time_left_after_stop() is None
+        assert bounded("listing", "s3://b/x", lambda: time.sleep(0.1) or 7) == 7
+
+
+def test_outside_an_export_a_failure_shortens_nothing(two_seconds_after_a_stop):
+    watchdog.store_failed()  # no export on this thread: ignored
+    assert watchdog.time_left_after_stop() is None
+    assert bounded("listing", "s3://b/x", lambda: time.sleep(2.5) or 7) == 7
+    with watchdog.one_export():  # a new export starts with the store answering
+        assert watchdog.time_left_after_stop() is None

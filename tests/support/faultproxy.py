@@ -9,18 +9,24 @@ requests, so faults are chosen per *connection*, when it is accepted: with proba
   sides are closed with a TCP RST (``SO_LINGER`` 0), i.e. a connection reset mid-body;
 * ``stall``: after a random number of bytes, nothing more is forwarded either way for
   ``stall_seconds``, then the connection is reset (a stuck server or network);
-* ``500`` / ``503``: the first request is answered by the proxy with an S3-style XML
-  error (``InternalError`` / ``SlowDown``) and the connection is closed;
+* ``500`` / ``503`` / ``429``: the first request is answered by the proxy with an error
+  in the store's style (``error_style``: S3's XML ``InternalError`` / ``SlowDown``, or
+  GCS's JSON ``backendError`` / ``rateLimitExceeded``) and the connection is closed;
+  ``429`` (Too Many Requests, GCS's rate limit) is not among the default kinds;
 * ``trickle``: after a random number of bytes, the rest goes on one byte every
   ``trickle_interval`` seconds (never slow enough for curl's low-speed limit to abort
   it) for ``stall_seconds``, then the connection is reset: a call no client timeout
   bounds. Not among the default kinds; tests ask for it.
 
 ``outage(seconds)`` refuses everything for that long: new connections are reset as soon
-as they are accepted, live ones are reset at their next byte. The proxy counts what it
-really injected (a fault chosen for a connection that ends before its trigger point is
-not counted), stops injecting once ``budget`` faults were injected, and stops by itself
-after ``lifetime`` seconds, so a test that forgets it cannot keep a thread alive.
+as they are accepted, live ones are reset at their next byte. ``stop_answering()`` makes
+the store stop answering for good: from then on every connection, new or live, is kept
+open and nothing more is forwarded either way (counted as ``unanswered``), until the
+proxy stops; ``stop_answering_after(n)`` does it from the ``n``-th new connection on.
+The proxy counts what it really injected (a fault chosen for a connection that ends
+before its trigger point is not counted), stops injecting once ``budget`` faults were
+injected, and stops by itself after ``lifetime`` seconds, so a test that forgets it
+cannot keep a thread alive.
 
 Usage::
 
@@ -35,6 +41,7 @@ Usage::
 from __future__ import annotations
 
 import collections
+import json
 import random
 import select
 import socket
@@ -44,16 +51,53 @@ import time
 from collections.abc import Iterator, Sequence
 
 FAULT_KINDS = ("reset", "stall", "500", "503")
-KNOWN_KINDS = (*FAULT_KINDS, "trickle")
+KNOWN_KINDS = (*FAULT_KINDS, "429", "trickle")
+ERROR_KINDS = ("500", "503", "429")
 
-_ERROR_BODIES = {
+#: kind -> (status line, S3 code, GCS reason, message)
+_ERRORS = {
     "500": (
         "500 Internal Server Error",
         "InternalError",
+        "backendError",
         "We encountered an internal error. Please try again.",
     ),
-    "503": ("503 Slow Down", "SlowDown", "Please reduce your request rate."),
+    "503": ("503 Slow Down", "SlowDown", "backendError", "Please reduce your request rate."),
+    "429": (
+        "429 Too Many Requests",
+        "SlowDown",
+        "rateLimitExceeded",
+        "The rate of change requests to the object exceeds the rate limit.",
+    ),
 }
+
+
+def error_response(kind: str, style: str) -> bytes:
+    """The whole HTTP response the proxy answers a ``kind`` error with, in ``style``
+    (``s3``: an XML body; ``gs``: GCS's JSON error body)."""
+    status, s3_code, gcs_reason, message = _ERRORS[kind]
+    if style == "gs":
+        content_type = "application/json"
+        body = json.dumps(
+            {
+                "error": {
+                    "code": int(status.split()[0]),
+                    "message": message,
+                    "errors": [{"domain": "global", "reason": gcs_reason, "message": message}],
+                }
+            }
+        ).encode()
+    else:
+        content_type = "application/xml"
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{s3_code}</Code><Message>{message}</Message>"
+            "<RequestId>faultproxy</RequestId></Error>"
+        ).encode()
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
 
 
 def _close(sock: socket.socket) -> None:
@@ -96,12 +140,19 @@ class FaultProxy:
         trigger_bytes: int = 2048,
         trickle_interval: float = 0.5,
         lifetime: float = 600.0,
+        error_style: str = "s3",
     ) -> None:
         unknown = set(kinds) - set(KNOWN_KINDS)
         if unknown:
             raise ValueError(
                 f"FaultProxy: unknown fault kinds {sorted(unknown)}; known: {KNOWN_KINDS}"
             )
+        if error_style not in ("s3", "gs"):
+            raise ValueError(
+                f"FaultProxy: error_style must be 's3' or 'gs'; received {error_style!r}"
+            )
+        self._error_style = error_style
+        self._unanswered_from: int | None = None
         self._upstream = ("127.0.0.1", upstream_port)
         self._random = random.Random(seed)
         self._kinds = tuple(kinds)
@@ -168,6 +219,19 @@ class FaultProxy:
     def in_outage(self) -> bool:
         return time.monotonic() < self._outage_until
 
+    def stop_answering(self) -> None:
+        """From now on nothing is answered, on new or live connections (module doc)."""
+        self.stop_answering_after(0)
+
+    def stop_answering_after(self, connections: int) -> None:
+        """Stops answering once ``connections`` connections have been accepted in all."""
+        with self._lock:
+            self._unanswered_from = connections
+
+    def answering(self) -> bool:
+        with self._lock:
+            return self._unanswered_from is None or self.connections < self._unanswered_from
+
     @property
     def total_injected(self) -> int:
         with self._lock:
@@ -193,7 +257,11 @@ class FaultProxy:
                 self._random.choice(("up", "down")),
                 self._random.randrange(0, self._trigger_bytes),
             )
-            faulted = sum(count for kind, count in self.injected.items() if kind != "refused")
+            faulted = sum(
+                count
+                for kind, count in self.injected.items()
+                if kind not in ("refused", "unanswered")
+            )
             if draw >= self._fault_rate or faulted >= self._budget:
                 return None, direction, threshold
             return self._kinds[kind_index], direction, threshold
@@ -212,6 +280,11 @@ class FaultProxy:
             if self.in_outage():
                 self._count("refused")
                 _reset(client)
+                continue
+            if not self.answering():
+                self._count("unanswered")
+                with self._lock:
+                    self._open.append(client)  # held open, never read: reset when the proxy stops
                 continue
             thread = threading.Thread(
                 target=self._serve, args=(client,), name="faultproxy-conn", daemon=True
@@ -236,7 +309,7 @@ class FaultProxy:
             self._open.extend([client, upstream])
         graceful = False
         try:
-            if kind in ("500", "503"):
+            if kind in ERROR_KINDS:
                 self._answer_error(client, kind)
                 graceful = True
                 return
@@ -263,16 +336,7 @@ class FaultProxy:
             if not chunk:
                 return
             head += chunk
-        status, code, message = _ERROR_BODIES[kind]
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{code}</Code><Message>{message}</Message>"
-            "<RequestId>faultproxy</RequestId></Error>"
-        ).encode()
-        response = (
-            f"HTTP/1.1 {status}\r\nContent-Type: application/xml\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        ).encode() + body
+        response = error_response(kind, self._error_style)
         self._count(kind)
         try:
             client.sendall(response)
@@ -295,6 +359,10 @@ class FaultProxy:
         while not self._stopped.is_set():
             if self.in_outage():
                 self._count("refused")
+                return False
+            if not self.answering():
+                self._count("unanswered")
+                self._stopped.wait()  # nothing more either way, until the proxy stops
                 return False
             try:
                 readable, _, _ = select.select(list(peers), [], [], 0.2)

@@ -18,7 +18,17 @@ Two of its quirks are smoothed by the proxy, which reads each request's head:
   fake-gcs-server answers with 501: the proxy drops that header;
 * fake-gcs-server writes the resumable-upload URL with its own scheme (``http``), which
   would send TensorFlow to ``http://www.googleapis.com``: the proxy adds
-  ``X-Forwarded-Proto: https``, which the emulator honours.
+  ``X-Forwarded-Proto: https``, which the emulator honours;
+* after an upload attempt fails, TensorFlow asks the session's status (``PUT`` with
+  ``Content-Range: bytes */<size>`` and no body), to which GCS answers 308 with what it
+  has kept (nothing, here: the emulator drops a cut body) or 200 once the object is
+  whole. fake-gcs-server instead takes that query as the end of a streaming upload and
+  commits the object with the bytes it has: an empty or short object that TensorFlow
+  then reports written (seen under injected resets: an export whose
+  ``variables.index`` was empty). The proxy answers the query itself, as GCS does: it
+  asks the emulator directly whether the session is still open (308, nothing kept:
+  TensorFlow uploads again from byte 0) or gone, i.e. committed by the attempt whose
+  answer was lost (404: TensorFlow starts the upload over, as GCS's docs advise).
 
 Every process and thread here binds 127.0.0.1 only and ends by itself after its
 ``lifetime`` (the emulator runs under ``timeout -s KILL``). The tests read the bucket
@@ -29,9 +39,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import importlib.util
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -174,10 +186,17 @@ class TlsConnectProxy:
     403), terminates TLS with a certificate for those hosts signed by ``ca_path``'s CA,
     and forwards each request, head rewritten, to ``127.0.0.1:<upstream_port>`` over one
     upstream connection per client connection (so a ``FaultProxy`` there faults per
-    connection). ``refused`` counts the refused CONNECTs. It stops by itself after
-    ``lifetime`` seconds."""
+    connection). It answers upload-status queries itself, from the emulator's state at
+    ``emulator_port`` (module doc). ``refused`` counts the refused CONNECTs. It stops by
+    itself after ``lifetime`` seconds."""
 
-    def __init__(self, upstream_port: int, certificate_dir: str, lifetime: float = 900.0):
+    def __init__(
+        self,
+        upstream_port: int,
+        certificate_dir: str,
+        lifetime: float = 900.0,
+        emulator_port: int | None = None,
+    ):
         import trustme
 
         ca = trustme.CA()
@@ -186,6 +205,8 @@ class TlsConnectProxy:
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert(*GCS_HOSTS).configure_cert(self._context)
         self.upstream_port = upstream_port
+        # where upload-status queries are checked (the emulator itself, never a FaultProxy)
+        self.emulator_port = emulator_port or upstream_port
         self.refused = 0
         self._lifetime = lifetime
         self._loop = asyncio.new_event_loop()
@@ -248,7 +269,7 @@ class TlsConnectProxy:
             tls_writer = asyncio.StreamWriter(transport, transport.get_protocol(), reader, loop)
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
             try:
-                await _pump_both(reader, tls_writer, up_reader, up_writer)
+                await _pump_both(reader, tls_writer, up_reader, up_writer, self.emulator_port)
             finally:
                 up_writer.transport.abort()
             tls_writer.transport.abort()
@@ -269,10 +290,13 @@ async def _pump_both(
     client_writer: asyncio.StreamWriter,
     up_reader: asyncio.StreamReader,
     up_writer: asyncio.StreamWriter,
+    emulator_port: int,
 ) -> None:
     """Requests one by one to upstream (heads rewritten), responses back as bytes; ends
     when either side ends or fails."""
-    requests = asyncio.ensure_future(_forward_requests(client_reader, up_writer))
+    requests = asyncio.ensure_future(
+        _forward_requests(client_reader, up_writer, client_writer, emulator_port)
+    )
     responses = asyncio.ensure_future(_forward_bytes(up_reader, client_writer))
     _, pending = await asyncio.wait({requests, responses}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
@@ -288,7 +312,56 @@ async def _forward_bytes(reader: asyncio.StreamReader, writer: asyncio.StreamWri
         await writer.drain()
 
 
-async def _forward_requests(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+#: TensorFlow's upload-status query: ``Content-Range: bytes */<size>`` on an empty PUT.
+_STATUS_QUERY = re.compile(rb"bytes \*/\d+")
+
+
+def _upload_session_status(emulator_port: int, target: str) -> int:
+    """Whether the emulator still holds the upload session at ``target`` (308) or not
+    (404: committed, or never opened), asked without changing it: an empty chunk at
+    ``bytes 0-0/*`` adds nothing and, with no total, commits nothing."""
+    connection = http.client.HTTPConnection("127.0.0.1", emulator_port, timeout=10)
+    try:
+        connection.request(
+            "PUT",
+            target,
+            body=b"",
+            headers={"Content-Range": "bytes 0-0/*", "X-Forwarded-Proto": "https"},
+        )
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+async def _answer_status_query(
+    client_writer: asyncio.StreamWriter, emulator_port: int, target: str
+) -> None:
+    """Answers TensorFlow's upload-status query as GCS does (module doc)."""
+    try:
+        status = await asyncio.to_thread(_upload_session_status, emulator_port, target)
+    except OSError:
+        status = 503
+    if status == 308:  # still open, and the emulator never keeps part of a cut body
+        answer = b"HTTP/1.1 308 Resume Incomplete\r\nContent-Length: 0\r\n\r\n"
+    else:
+        code = 404 if status == 404 else 503
+        body = json.dumps({"error": {"code": code, "message": "upload session"}}).encode()
+        answer = (
+            f"HTTP/1.1 {code} {'Not Found' if code == 404 else 'Service Unavailable'}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+    client_writer.write(answer)
+    await client_writer.drain()
+
+
+async def _forward_requests(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    client_writer: asyncio.StreamWriter,
+    emulator_port: int,
+) -> None:
     while True:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -296,10 +369,12 @@ async def _forward_requests(reader: asyncio.StreamReader, writer: asyncio.Stream
             return
         lines = head[:-4].split(b"\r\n")
         kept = [lines[0]]
-        length, chunked = 0, False
+        length, chunked, status_query = 0, False, False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             name, value = name.strip().lower(), value.strip().lower()
+            if name == b"content-range" and _STATUS_QUERY.fullmatch(value):
+                status_query = True
             if name == b"transfer-encoding" and value == b"identity":
                 continue  # fake-gcs-server answers 501 to it
             if name == b"content-length":
@@ -309,6 +384,11 @@ async def _forward_requests(reader: asyncio.StreamReader, writer: asyncio.Stream
             if name == b"x-forwarded-proto":
                 continue
             kept.append(line)
+        method, target = lines[0].decode("latin-1").split(" ")[:2]
+        if status_query and method == "PUT" and length == 0 and not chunked:
+            # HTTP/1.1 without pipelining: every earlier answer has reached the client
+            await _answer_status_query(client_writer, emulator_port, target)
+            continue
         kept.append(b"X-Forwarded-Proto: https")
         writer.write(b"\r\n".join(kept) + b"\r\n\r\n")
         if chunked:
@@ -392,7 +472,9 @@ def gcs_stack(
     ``env(extra)`` is a child's environment. ``proxy.upstream_port`` may be pointed at a
     ``FaultProxy`` in front of ``emulator_port`` before the first request."""
     with fake_gcs_server(os.path.join(directory, "fake-gcs-server.log"), lifetime) as emulator:
-        with TlsConnectProxy(behind or emulator["port"], directory, lifetime) as proxy:
+        with TlsConnectProxy(
+            behind or emulator["port"], directory, lifetime, emulator["port"]
+        ) as proxy:
 
             def env(extra: dict[str, str] | None = None) -> dict[str, str]:
                 return gcs_env(proxy.url, proxy.ca_path, extra)

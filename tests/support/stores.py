@@ -78,7 +78,9 @@ def object_store(name: str, directory: str, lifetime: float = 900.0) -> Iterator
 
         @contextlib.contextmanager
         def gs_through(port: int) -> Iterator[Callable[..., dict[str, str]]]:
-            with gcs_server.TlsConnectProxy(port, directory, lifetime) as proxy:
+            with gcs_server.TlsConnectProxy(
+                port, directory, lifetime, stack["emulator_port"]
+            ) as proxy:
                 yield lambda extra=None: gcs_server.gcs_env(proxy.url, proxy.ca_path, extra)
 
         yield StoreServer(
