@@ -56,7 +56,7 @@ def write_plan(
       tf.errors.NotFoundError: the checkpoint disappeared while it was exported.
 
     The export's store calls are bounded as one (``storage.watchdog.one_export``): once
-    the store stops answering, all that is left of them gets 45 s in all.
+    the store stops answering, all that is left of them gets 30 s in all.
     """
     with one_export():
         return _write_plan(plan, checkpoint_path, reuse)
