@@ -7,6 +7,8 @@
 #   make lint    ruff check, ruff format --check, mypy (the lint extra, pinned)
 #   make package build sdist + wheel, twine check, install the wheel in a fresh venv, demo
 #   make corner  the oldest supported corner, TF 2.12 on Python 3.9, through nox
+#   make corner-newest  the newest corner, TF 2.21 on the newest Python found, through nox
+#   make forward the forward-loading test: a TF 2.15 export read on TF 2.21 (tests/forward/)
 #
 # The venv is .venv (override with VENV=...), made with the first of $(PYTHON),
 # python3.11, python3.10, python3.9, python3 that is Python 3.9-3.11 (TensorFlow 2.15's
@@ -37,7 +39,8 @@ PYTEST_ARGS ?=
 # Which tests `make test` runs, as a pytest marker expression (markers: pyproject.toml;
 # tests/conftest.py marks tests/tfma/, tests/reliability/, tests/distributed/ by folder):
 # tests/tfma/ needs .venv-tfma (make test-tfma), tests/test_package.py is `make package`.
-TEST_MARKERS ?= not tfma and not package
+# tests/forward/ needs a second venv with the newest TensorFlow (make forward).
+TEST_MARKERS ?= not tfma and not package and not forward
 # Installed next to '.[$(EXTRAS)]' (test-tfma: the test runner without the main test extra).
 EXTRA_PACKAGES ?=
 TFMA_VENV ?= .venv-tfma
@@ -53,7 +56,7 @@ PIP_FLAGS := --no-input --disable-pip-version-check $(if $(CI),--progress-bar of
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help venv demo test test-tfma clean lint package corner
+.PHONY: help venv demo test test-tfma clean lint package corner corner-newest forward
 
 help:
 	@echo "make demo   create the venv if needed, install pinned deps, run examples/demo.py"
@@ -63,6 +66,8 @@ help:
 	@echo "make lint   ruff check, ruff format --check and mypy (installs the lint extra)"
 	@echo "make package  build, twine check, install the wheel into a fresh venv, run the demo"
 	@echo "make corner   the full suite on TF 2.12 / Python 3.9 through nox (.ci/matrix/nox-report.json)"
+	@echo "make corner-newest  the newest corner, TF 2.21 on the newest Python found (3.13 ... 3.10), through nox"
+	@echo "make forward  a TF 2.15 export (made in $(VENV)) read on TF 2.21 in a nox venv of its own"
 	@echo "make clean  remove demo_output/ and build files (never the venv)"
 	@echo "variables: VENV=$(VENV) PYTHON=<interpreter> EXTRAS=$(EXTRAS) TESTS=$(TESTS) PYTEST_TIMEOUT=$(PYTEST_TIMEOUT) PYTEST_WORKERS=$(PYTEST_WORKERS) PYTEST_ARGS=..."
 
@@ -144,6 +149,23 @@ CORNER_PYTEST_ARGS ?=
 corner: $(TOOLS_STAMP)
 	"$(VENV)/bin/nox" -s $(CORNER_SESSION) --report "$(NOX_REPORT)" \
 	  $(if $(strip $(CORNER_PYTEST_ARGS) $(NOX_ARGS)),-- $(CORNER_PYTEST_ARGS) $(NOX_ARGS),)
+
+# The newest corner: the nox session tagged corner-newest, TF 2.21 on the newest Python that
+# noxfile.py finds among 3.13, 3.12, 3.11, 3.10 (pyenv's versions, else python3.X on PATH, as
+# for the oldest corner's 3.9): tests-tf2.21-py3.13 here. Its marker subset and why: noxfile.py.
+# Its report is a part of the matrix's (docs/make_versions_table.py merges the parts).
+NEWEST_CORNER_PYTEST_ARGS ?=
+NEWEST_CORNER_REPORT ?= .ci/matrix/nox-report-corner-newest.json
+corner-newest: $(TOOLS_STAMP)
+	"$(VENV)/bin/nox" -t corner-newest --report "$(NEWEST_CORNER_REPORT)" \
+	  $(if $(strip $(NEWEST_CORNER_PYTEST_ARGS) $(NOX_ARGS)),-- $(NEWEST_CORNER_PYTEST_ARGS) $(NOX_ARGS),)
+
+# The forward-loading test (issue 23): tests/forward/ runs in $(VENV) (TF 2.15, which makes the
+# export) and reads the export there and in nox's `forward` venv, TF 2.21 alone on the newest
+# corner's Python (ESTIMATOR_EXT_FORWARD_PYTHON). Without that variable the test skips, or
+# fails under CI.
+forward: $(TOOLS_STAMP)
+	FORWARD_FROM_VENV="$(VENV)" "$(VENV)/bin/nox" -s forward $(if $(strip $(NOX_ARGS)),-- $(NOX_ARGS),)
 
 # The same venv and test recipe as `test`, on the TFMA venv, extras and constraints: the
 # full `tensorflow` (TFMA requires it by name) instead of tensorflow-cpu, and pytest plus

@@ -1,18 +1,29 @@
 """Packaging for estimator-ext.
 
 TensorFlow itself is deliberately NOT in ``install_requires``: a user who already has
-``tensorflow`` or ``tensorflow-cpu`` 2.12-2.15 keeps theirs (both provide the ``tensorflow``
+``tensorflow`` or ``tensorflow-cpu`` 2.12-2.21 keeps theirs (both provide the ``tensorflow``
 module, and pip cannot tell that one satisfies the other, so requiring either would
 install TensorFlow a second time beside the first). A fresh install picks one through
 an extra: ``pip install 'estimator-ext[cpu]'`` or ``pip install 'estimator-ext[tf]'``.
 
-On an older supported TensorFlow the extras carry its minor in their name:
-``cpu-tf212``/``tf212``/``s3-tf212`` for 2.12, likewise ``...tf213`` and ``...tf214``
-(see ``estimator_ext/_versions.py`` for the range and docs/versions.md for what is tested).
+On another supported TensorFlow the extras carry its minor in their name:
+``cpu-tf212``/``tf212``/``s3-tf212`` for 2.12, likewise ``...tf213`` and ``...tf214``;
+``cpu-tf216``/``tf216`` ... ``cpu-tf221``/``tf221`` for the minors without ``tf.estimator``
+(2.16-2.21), which run tensorflow-estimator 2.15.0 under the legacy Keras, tf-keras, through
+``import estimator_ext`` (see ``estimator_ext/_versions.py`` for the range and
+docs/versions.md for what is tested). ``s3-tf216`` and ``s3-tf217`` are the last ``s3://``
+extras: tensorflow-io 0.37.1, the last release, serves ``s3://`` on TensorFlow 2.16 and 2.17
+only, and on Python 3.12 at most.
 
-A TensorFlow outside 2.12-2.15 (2.16+ has no ``tf.estimator``) or a Python outside
-3.9-3.11 is reported at import time with the fix, by ``estimator_ext/_versions.py``;
-``python_requires`` below stops pip earlier for the Python case.
+tf-keras requires the full ``tensorflow`` package by name, so only the ``tf2XX`` extras carry
+it; a ``cpu-tf2XX`` extra holding it would install ``tensorflow`` over ``tensorflow-cpu`` (two
+TensorFlows in one site-packages, each overwriting the other's files). With ``cpu-tf2XX``,
+install it without its dependencies: ``pip install --no-deps tf-keras==2.21.0`` (what the
+nox sessions do; the tested release of each minor is in NEWER_TENSORFLOW below).
+
+A TensorFlow outside 2.12-2.21 or a Python outside 3.9-3.13 is reported at import time with
+the fix, by ``estimator_ext/_versions.py``; ``python_requires`` below stops pip earlier for
+the Python case.
 """
 
 import pathlib
@@ -62,6 +73,43 @@ def older_tensorflow_extras() -> dict:
     return extras
 
 
+#: The last tf.estimator release; it runs on TensorFlow 2.16-2.21 through estimator_ext's
+#: stand-ins for the modules those releases deleted (estimator_ext/_tf_private/).
+ESTIMATOR_AFTER_2_15 = "2.15.0"
+
+# TensorFlow minors without tf.estimator: (the tested tensorflow, the tf-keras of that
+# minor). Keep in step with _versions.py's STACK_BY_TENSORFLOW and constraints/tf2.*.txt.
+NEWER_TENSORFLOW = {
+    "tf216": ("2.16.2", "2.16.0"),
+    "tf217": ("2.17.1", "2.17.0"),
+    "tf218": ("2.18.1", "2.18.0"),
+    "tf219": ("2.19.1", "2.19.0"),
+    "tf220": ("2.20.0", "2.20.1"),
+    "tf221": ("2.21.0", "2.21.0"),
+}
+# s3:// on those minors: tensorflow-io 0.37.1, the last release (built for 2.16, wheels for
+# Python <= 3.12), serves it on TensorFlow 2.16 and 2.17 only (estimator_ext/storage/s3.py:
+# what was measured, and the error the later minors give).
+S3_AFTER_2_15 = {"tf216": "0.37.1", "tf217": "0.37.1"}
+
+
+def newer_tensorflow_extras() -> dict:
+    """``cpu-tf216``/``tf216`` ... ``cpu-tf221``/``tf221``, and ``s3-tf216``, ``s3-tf217``.
+
+    ``tf2XX`` is the whole stack (tensorflow, tensorflow-estimator 2.15.0, tf-keras);
+    ``cpu-tf2XX`` leaves tf-keras out, because tf-keras requires ``tensorflow`` by name and
+    would install it beside ``tensorflow-cpu`` (the module doc says what to run instead).
+    """
+    extras = {}
+    for name, (tensorflow, tf_keras) in NEWER_TENSORFLOW.items():
+        estimator = f"tensorflow-estimator=={ESTIMATOR_AFTER_2_15}"
+        extras[f"cpu-{name}"] = [f"tensorflow-cpu~={tensorflow}", estimator]
+        extras[name] = [f"tensorflow~={tensorflow}", estimator, f"tf-keras=={tf_keras}"]
+    for name, tensorflow_io in S3_AFTER_2_15.items():
+        extras[f"s3-{name}"] = [f"tensorflow-io=={tensorflow_io}"]
+    return extras
+
+
 setup(
     name="estimator-ext",
     version=read_version(),
@@ -77,13 +125,17 @@ setup(
     zip_safe=False,
     license="Apache-2.0",
     license_files=["LICENSE"],
-    python_requires=">=3.9,<3.12",
+    python_requires=">=3.9,<3.14",
     install_requires=[
-        # The tf.estimator releases of the supported TensorFlow minors (2.15.0 is the last);
-        # each TensorFlow pins its own, so pip picks the one that matches.
+        # The tf.estimator releases of the supported TensorFlow minors (2.15.0 is the last,
+        # and the one for 2.16-2.21); TensorFlow 2.12-2.15 each pin their own, so pip picks
+        # the one that matches. It declares no dependencies, so it installs beside any
+        # TensorFlow without --no-deps.
         "tensorflow-estimator>=2.12,<2.16",
-        # TensorFlow 2.15 caps wrapt below 1.15; the patching helpers need >= 1.11.
-        "wrapt>=1.11,<1.15",
+        # The patching helpers need >= 1.11 (FunctionWrapper, register_post_import_hook,
+        # unchanged in wrapt 2). No cap of ours: each TensorFlow sets its own (2.15: < 1.15;
+        # 2.16+: none, and Python 3.13 needs wrapt >= 1.17).
+        "wrapt>=1.11",
         "typing-extensions>=4",
     ],
     extras_require={
@@ -129,6 +181,7 @@ setup(
         # make package / nox -s package: build the sdist and wheel, check their metadata.
         "package": ["build>=1", "twine>=5"],
         **older_tensorflow_extras(),
+        **newer_tensorflow_extras(),
     },
     entry_points={"console_scripts": ["estimator-ext=estimator_ext.cli:main"]},
     classifiers=[
@@ -140,6 +193,8 @@ setup(
         "Programming Language :: Python :: 3.9",
         "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
         "Typing :: Typed",
     ],

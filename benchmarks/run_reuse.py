@@ -27,6 +27,12 @@ three-mode figure of docs/benchmarks.md (336 MiB at 1,000, 1,279 MiB at 5,000).
 
 Writes ``reuse_results.md`` and ``reuse_results.json`` in ``--output-dir`` (default:
 this folder). Run it on a quiet machine: nothing else should be running.
+
+``--first-only`` measures just the first export (the one that builds the graphs, whose
+peak RSS is the highest) of the ``reuse`` method, ``--repeats`` times, each in a fresh
+process, from one checkpoint per size; it prints the figures and writes no report:
+
+    .venv/bin/python benchmarks/run_reuse.py --first-only --counts 5000 --repeats 2
 """
 
 from __future__ import annotations
@@ -179,6 +185,40 @@ def measure(count: int, checkpoints: int, workdir: str, settle: float) -> dict[s
     return {"partition_variables": count, "checkpoints": checkpoints, **results}
 
 
+def measure_first(count: int, repeats: int, workdir: str, settle: float) -> list[dict[str, Any]]:
+    """The reuse method's first export only, ``repeats`` fresh processes, one checkpoint."""
+    model_dir = os.path.join(workdir, f"many-{count}-first")
+    checkpoint = os.path.join(model_dir, "model.ckpt-1")
+    if os.path.exists(checkpoint + ".index"):  # --workdir of an earlier --keep run
+        print(f"{count} partition variables: reusing {checkpoint}", flush=True)
+    else:
+        print(f"{count} partition variables: writing 1 checkpoint", flush=True)
+        code = f"import run_reuse; run_reuse.write_checkpoints({model_dir!r}, {count}, 1)"
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=HERE)
+        env["CUDA_VISIBLE_DEVICES"] = "-1"
+        subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+    runs = []
+    for repeat in range(1, repeats + 1):
+        subprocess.run(["sync"], check=False)
+        time.sleep(settle)
+        out_dir = os.path.join(workdir, f"exports-{count}-first-{repeat}")
+        argv = ["--child", "--method", "reuse", "--model-dir", model_dir, "--out-dir", out_dir]
+        argv += ["--partition-variables", str(count), "--checkpoint-list", checkpoint]
+        first = run_child(argv)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        export = first["exports"][0]
+        limit = PEAK_TARGET_MIB.get(count)
+        print(
+            f"  run {repeat}: {export['seconds']:.1f} s ({export['floor_seconds']:.1f} s floor), "
+            f"peak RSS above baseline {export['peak_above_baseline_bytes'] / MIB:.0f} MiB"
+            + ("" if limit is None else f" (target {limit} MiB)")
+            + f"; plan keeps {first['stored_bytes'] / MIB:.2f} MiB",
+            flush=True,
+        )
+        runs.append(first)
+    return runs
+
+
 def report(sections: list[dict[str, Any]]) -> list[str]:
     lines = ["# Repeated exports: AllModesExporter (graphs reused) vs the built-in", ""]
     targets = []
@@ -243,6 +283,10 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where models and exports go (a temp dir)")
     parser.add_argument("--output-dir", default=HERE)
     parser.add_argument("--keep", action="store_true", help="keep the models in --workdir")
+    parser.add_argument(
+        "--first-only", action="store_true", help="only the reuse method's first export"
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="runs of --first-only per size")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -255,6 +299,14 @@ def main() -> None:
     counts = [int(c) for c in (args.counts or ("40" if args.quick else "1000,5000")).split(",")]
     checkpoints = args.checkpoints or (3 if args.quick else 10)
     workdir = args.workdir or tempfile.mkdtemp(prefix="estimator_ext_reuse_")
+    if args.first_only:
+        try:
+            for count in counts:
+                measure_first(count, args.repeats, workdir, args.settle)
+        finally:
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+        return
     try:
         sections = [measure(count, checkpoints, workdir, args.settle) for count in counts]
     finally:

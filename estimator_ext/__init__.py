@@ -8,6 +8,12 @@ are plain Python, so ``estimator_ext.patch()`` can run before TensorFlow is impo
 and applies itself when it is. Every other name loads on first use (PEP 562), which is
 also when the TensorFlow version is checked.
 
+On TensorFlow 2.16 and later, which no longer ship ``tf.estimator``, importing the package
+also makes tensorflow-estimator 2.15.0 importable: it registers stand-ins for the modules
+those releases deleted, used only where TensorFlow has no such module
+(:mod:`estimator_ext._tf_private.import_hook`). Import ``estimator_ext`` before
+``tensorflow_estimator`` (``patch()`` then brings back ``tf.estimator`` too).
+
 One submodule is public too: ``estimator_ext.inspect``, whose ``describe(export_dir)``
 returns the JSON-able description of a SavedModel that ``estimator-ext inspect --json``
 prints (``import estimator_ext.inspect``, or ``estimator_ext.inspect`` after
@@ -24,6 +30,10 @@ from typing import TYPE_CHECKING, Any
 from estimator_ext._versions import VERSION, check_python
 
 check_python()
+
+from estimator_ext._tf_private import import_hook  # noqa: E402  (no TensorFlow)
+
+import_hook.install()
 
 from estimator_ext.patching import multi_export, patch, patched, unpatch  # noqa: E402  (no TensorFlow)
 
@@ -43,6 +53,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from estimator_ext.export.result import ExportResult
     from estimator_ext.exporter import AllModesExporter
     from estimator_ext.mixin import MultiExportMixin
+    from estimator_ext.serving.convert import convert_serve_only
     from estimator_ext.storage.cleanup import clean_stale_temporaries
 
 __version__ = VERSION
@@ -56,6 +67,7 @@ _LAZY_MODULE_BY_NAME = {
     "build_raw_supervised_input_receiver_fn": "estimator_ext.export.receivers",
     "build_supervised_input_receiver_fn_from_input_fn": "estimator_ext.export.receivers",
     "clean_stale_temporaries": "estimator_ext.storage.cleanup",
+    "convert_serve_only": "estimator_ext.serving.convert",
     "export_all_saved_models": "estimator_ext.export.export_all",
     "plan_export": "estimator_ext.export.repeated",
 }
@@ -72,6 +84,7 @@ __all__ = [
     "build_raw_supervised_input_receiver_fn",
     "build_supervised_input_receiver_fn_from_input_fn",
     "clean_stale_temporaries",
+    "convert_serve_only",
     "export_all_saved_models",
     "multi_export",
     "patch",

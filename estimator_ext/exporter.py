@@ -14,14 +14,19 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from estimator_ext._tf_private import members as tf_private
 from estimator_ext.export.plan import check_flag, check_options, plan_with_options
 from estimator_ext.export.result import ExportResult
 from estimator_ext.export.reuse import GraphReuse
 from estimator_ext.export.write import write_plan
 from estimator_ext.storage.retention import delete_old_exports
 
+#: ``tf.estimator.Exporter``, found where it lives on every supported TensorFlow (on 2.16+
+#: there is no ``tf.estimator`` unless ``patch()`` is active).
+_Exporter: Any = tf_private.tf_estimator.Exporter
 
-class AllModesExporter(tf.estimator.Exporter):
+
+class AllModesExporter(_Exporter):  # tf.estimator.Exporter
     """Exports the TRAIN, EVAL and PREDICT graphs as one SavedModel after each evaluation.
 
     Use it where ``tf.estimator.LatestExporter`` goes; TF calls it after every

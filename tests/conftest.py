@@ -4,6 +4,13 @@
 once per test run and shared; TensorFlow and tests/support/ are imported inside those
 fixtures, not at import time, so collecting a suite that needs none of them does not load
 them.
+
+On TensorFlow 2.16 and later, which have no ``tf.estimator``, the suite (written against
+``tf.estimator``, as users' code is) gets the two namespaces ``estimator_ext.patch()`` would
+restore, for the whole run: :func:`give_tensorflow_its_estimator_namespaces`, a post-import
+hook that changes nothing on TensorFlow 2.12-2.15. ``import estimator_ext`` (by the import of
+``patching`` below) has made tensorflow-estimator importable. Tests of ``patch()`` restoring
+them itself run in a fresh interpreter (tests/newest_tf/).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import wrapt
 
 from estimator_ext import patching
 
@@ -57,6 +65,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(MARKER_BY_FOLDER[folder])
     if len(inside) == len(items):  # a stable sort: modules keep their own order
         items.sort(key=_first_rank)
+
+
+def give_tensorflow_its_estimator_namespaces(tf_module: Any) -> None:
+    """``tf.estimator`` and ``tf.compat.v1.estimator`` where TensorFlow lacks them (2.16+).
+
+    The very namespaces ``patch()`` installs (estimator_ext.patching.estimator_namespace), set
+    once for the run and never recorded, so ``patch()`` finds them present and leaves them.
+    """
+    from estimator_ext.patching import estimator_namespace
+
+    owners = {"tf.estimator": tf_module, "tf.compat.v1.estimator": tf_module.compat.v1}
+    namespaces = estimator_namespace.build_estimator_namespaces()
+    for name, owner in owners.items():
+        if not hasattr(owner, "estimator"):
+            owner.estimator = namespaces[name]
+
+
+wrapt.register_post_import_hook(give_tensorflow_its_estimator_namespaces, "tensorflow")
 
 
 @pytest.fixture(autouse=True)

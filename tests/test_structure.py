@@ -47,6 +47,7 @@ PUBLIC_API = [
     "build_raw_supervised_input_receiver_fn",
     "build_supervised_input_receiver_fn_from_input_fn",
     "clean_stale_temporaries",
+    "convert_serve_only",
     "export_all_saved_models",
     "multi_export",
     "patch",

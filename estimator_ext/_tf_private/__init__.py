@@ -8,7 +8,12 @@ nowhere else: if one ever moves, only these files change.
   strings, TensorFlow-free (``patching`` waits for those modules with post-import hooks
   instead of importing them, so it must not import TensorFlow);
 * :mod:`~estimator_ext._tf_private.members`: the private modules imported through those
-  strings, and every private attribute of a TensorFlow object, behind small functions.
+  strings, and every private attribute of a TensorFlow object, behind small functions;
+* TensorFlow 2.16 and later: :mod:`~estimator_ext._tf_private.removed_modules` (stand-ins for
+  the modules tensorflow-estimator 2.15.0 imports that those releases deleted),
+  :mod:`~estimator_ext._tf_private.import_hook` (the finder that serves them, installed by
+  ``import estimator_ext``) and :mod:`~estimator_ext._tf_private.legacy_keras` (canned
+  estimators under Keras 3 say what to install and set).
 
 Private means ``tensorflow.python.*``, ``tensorflow_estimator.python.*`` and
 ``_``-prefixed attributes of TensorFlow objects; generated protos

@@ -34,6 +34,13 @@ _saveable_util = importlib.import_module(module_paths.SAVEABLE_OBJECT_UTIL_MODUL
 # LinearSDCA finishes each training step in a SessionRunHook that updates the weights.
 _canned_linear = importlib.import_module(module_paths.CANNED_LINEAR_MODULE)
 
+#: ``tf.estimator`` and ``tf.compat.v1.estimator`` as the package uses them, on every supported
+#: TensorFlow: tensorflow-estimator's generated API modules, which TensorFlow 2.12-2.15 expose
+#: under those names (the very same modules) and 2.16+ no longer do (there only ``patch()``
+#: brings the names back, so the package must not rely on them).
+tf_estimator = importlib.import_module(module_paths.ESTIMATOR_API_V2_MODULE)
+tf_compat_v1_estimator = importlib.import_module(module_paths.ESTIMATOR_API_V1_MODULE)
+
 SupervisedInputReceiver = _estimator_export.SupervisedInputReceiver
 build_raw_supervised_input_receiver_fn = _estimator_export.build_raw_supervised_input_receiver_fn
 build_supervised_input_receiver_fn_from_input_fn = (
@@ -147,8 +154,20 @@ def caching_device(variable: Any) -> Any:
 
 #: TensorFlow versions on which ``export/saver_graph.py``'s NodeDefs were compared node for
 #: node with TF's own ``Saver(sharded=True)`` (tests/export/test_saver_graph.py). Elsewhere TF's
-#: Saver is used.
-SAVER_NODES_VERIFIED = ((2, 12), (2, 13), (2, 14), (2, 15))
+#: Saver is used. 2.16 and 2.21 were compared on 2026-12-05 (issue 23); 2.17-2.20 are listed
+#: because both ends of that range match, and the nox matrix runs the comparison on each.
+SAVER_NODES_VERIFIED = (
+    (2, 12),
+    (2, 13),
+    (2, 14),
+    (2, 15),
+    (2, 16),
+    (2, 17),
+    (2, 18),
+    (2, 19),
+    (2, 20),
+    (2, 21),
+)
 
 
 def saver_nodes_verified() -> bool:

@@ -66,8 +66,13 @@ ESTIMATOR_CLASSES_BY_MODULE: Mapping[str, tuple[str, ...]] = types.MappingProxyT
     }
 )
 
-#: The generated ``tf.estimator`` API module (TF 2), read for "moved to" hints.
+#: The generated ``tf.estimator`` API module (TF 2), read for "moved to" hints; on TensorFlow
+#: 2.16 and later, ``patch()`` makes it ``tf.estimator`` again (TF 2.15's own lazy target).
 ESTIMATOR_API_V2_MODULE = f"{_ESTIMATOR_PACKAGE}.api._v2.estimator"
+
+#: The generated ``tf.compat.v1.estimator`` API module, which ``patch()`` makes
+#: ``tf.compat.v1.estimator`` again on TensorFlow 2.16 and later.
+ESTIMATOR_API_V1_MODULE = f"{_ESTIMATOR_PACKAGE}.api._v1.estimator"
 
 #: The generated ``export`` namespaces -> their public names; ``patch()`` teaches their
 #: ``build_parsing_serving_input_receiver_fn`` to read tensor templates.
@@ -93,3 +98,38 @@ GRAPH_VIEW_MODULE = "tensorflow.python.checkpoint.graph_view"
 
 #: How the default Saver names the saveables of a variable list.
 SAVEABLE_OBJECT_UTIL_MODULE = "tensorflow.python.training.saving.saveable_object_util"
+
+# --- TensorFlow 2.16+: what tensorflow-estimator 2.15.0 imports that TensorFlow deleted ---------
+
+#: The four modules TensorFlow 2.16 deleted that tensorflow-estimator 2.15.0 imports at its top
+#: level (``estimator.py``, ``training.py``, ``run_config.py``, ``tpu/``), each -> the feature
+#: that used it, as error messages name it. ``removed_modules.py`` holds their stand-ins.
+DISTRIBUTE_COORDINATOR_MODULE = "tensorflow.python.distribute.estimator_training"
+TPU_SESSION_SUPPORT_MODULE = "tensorflow.python.tpu.session_support"
+TPU_EMBEDDING_MODULE = "tensorflow.python.tpu.tpu_embedding"
+TPU_EMBEDDING_GRADIENT_MODULE = "tensorflow.python.tpu.tpu_embedding_gradient"
+REMOVED_MODULES: tuple[str, ...] = (
+    DISTRIBUTE_COORDINATOR_MODULE,
+    TPU_SESSION_SUPPORT_MODULE,
+    TPU_EMBEDDING_MODULE,
+    TPU_EMBEDDING_GRADIENT_MODULE,
+)
+
+#: Where ``tf_export`` lives: tensorflow-estimator's ``estimator_export`` decorator passes
+#: ``api_name=tf_export.ESTIMATOR_API_NAME``, which TensorFlow 2.16 removed with its tables.
+TF_EXPORT_MODULE = "tensorflow.python.util.tf_export"
+
+#: Canned estimators whose model_fn builds ``tf.keras`` layers or optimizers: under Keras 3
+#: (TensorFlow 2.16+ without ``TF_USE_LEGACY_KERAS=1``) they cannot train, so
+#: ``legacy_keras.py`` makes their constructors say so. Linear*, DNN* and DNNLinearCombined*
+#: build Keras layers; the V2 Baseline* (``tf.estimator.Baseline*``) builds a Keras optimizer.
+#: The v1 Baseline* (``tf.compat.v1.estimator``) and a custom model_fn's ``Estimator`` work.
+KERAS_CANNED_CLASSES_BY_MODULE: Mapping[str, tuple[str, ...]] = types.MappingProxyType(
+    {
+        module: tuple(
+            name for name in classes if not module.endswith(".baseline") or name.endswith("V2")
+        )
+        for module, classes in ESTIMATOR_CLASSES_BY_MODULE.items()
+        if module != ESTIMATOR_MODULE
+    }
+)

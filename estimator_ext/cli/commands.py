@@ -1,9 +1,10 @@
-"""``estimator-ext``: run legacy scripts patched, inspect SavedModels, export from the shell.
+"""``estimator-ext``: run legacy scripts patched, inspect, export and convert SavedModels.
 
 ::
 
     estimator-ext run [--builtin] SCRIPT [ARGS...]
     estimator-ext inspect EXPORT_DIR [--json]
+    estimator-ext convert --serve-only EXPORT OUT [--quiet]
     estimator-ext export --estimator MODULE:FACTORY --receivers MODULE:MAP
                          [--model-dir DIR] [--checkpoint PATH] [--warmup FILE] [--quiet]
                          [--watch [--max-exports N] [--exports-to-keep N]
@@ -28,6 +29,7 @@ import sys
 from collections.abc import Sequence
 
 from estimator_ext._versions import VERSION
+from estimator_ext.cli.convert_command import add_convert_parser, convert
 from estimator_ext.cli.inputs import (
     EXIT_FAILURE,
     CliError,
@@ -271,6 +273,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--traceback", action="store_true", help="on failure, show the full traceback"
     )
     _add_watch_options(export)
+    add_convert_parser(commands.add_parser)
     return parser
 
 
@@ -326,7 +329,7 @@ def _split_run(argv: list[str]) -> tuple | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``estimator-ext`` and ``python -m estimator_ext``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in ("run", "inspect", "export") else ""
+    command = argv[0] if argv and argv[0] in ("run", "inspect", "export", "convert") else ""
     try:
         run_request = _split_run(argv)
         if run_request is not None:
@@ -341,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return run_script(args.script, args.args, builtin=args.builtin)
         try:
-            return _inspect(args) if args.command == "inspect" else _export(args)
+            return {"inspect": _inspect, "export": _export, "convert": convert}[args.command](args)
         except CliError:
             raise
         except Exception as error:  # unforeseen failures are one line too

@@ -76,10 +76,10 @@ def load_object(spec: str, option: str) -> Any:
 
 
 def build_estimator(spec: str, model_dir: str | None) -> Any:
-    import tensorflow as tf
+    from estimator_ext._tf_private import members as tf_private  # tf.compat.v1.estimator
 
     factory = load_object(spec, "--estimator")
-    if isinstance(factory, tf.compat.v1.estimator.Estimator):
+    if isinstance(factory, tf_private.tf_compat_v1_estimator.Estimator):
         if model_dir is not None:
             raise CliError(
                 f"--estimator {spec!r} is an Estimator object, not a factory; "
@@ -101,7 +101,7 @@ def build_estimator(spec: str, model_dir: str | None) -> Any:
             f"--estimator: calling {call_text} raised {type(error).__name__}: {one_line(error)}",
             EXIT_FAILURE,
         ) from error
-    if not isinstance(estimator, tf.compat.v1.estimator.Estimator):
+    if not isinstance(estimator, tf_private.tf_compat_v1_estimator.Estimator):
         raise CliError(
             f"--estimator: {call_text} returned a {type(estimator).__name__}, "
             "expected a tf.estimator.Estimator."

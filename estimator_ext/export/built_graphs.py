@@ -2,16 +2,16 @@
 
 Building the graphs (each mode's receiver and ``model_fn``, its signatures and Saver) is
 almost all of an export's cost, and it gives the same result for every checkpoint of a
-model. :func:`keep_built` keeps that result once the SavedModel builder has written it:
+model. :func:`keep_built` keeps that result once ``saved_model.pb`` is written:
 
-* ``saved_model.pb`` (or ``.pbtxt``) exactly as the builder wrote it: every mode's
+* ``saved_model.pb`` (or ``.pbtxt``) exactly as it was written: every mode's
   MetaGraphDef after ``strip_default_attrs``, its tags, signatures, collections, main op,
-  train op and SaverDef;
+  train op and SaverDef (the bytes already in hand: nothing is read back or parsed);
 * what the saving mode's Saver saves, as a graph-free description
   (:class:`~estimator_ext.variables.saved_entries.SavedVariables`), and what every mode
   needs from the variables (checkpoint key -> shape and dtype);
 * the asset files the graphs' asset collections name: each one's name under ``assets/``
-  and source file (both read from the MetaGraphDefs, where the builder put them), with the
+  and source file (as ``saved_model_proto.SerializedSavedModel`` added them), with the
   source's size and modification time.
 
 :func:`write_built` writes an export from that for a new checkpoint, without calling a
@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
-from google.protobuf import text_format
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from estimator_ext.storage import paths
 from estimator_ext.storage.copying import copy_file
@@ -61,7 +59,7 @@ class BuiltGraphs:
 
     Attributes:
       saved_model_name: ``saved_model.pb`` or ``saved_model.pbtxt``.
-      saved_model: that file's bytes, as the SavedModel builder wrote them.
+      saved_model: that file's bytes, as the export wrote them.
       tags_by_mode: each exported mode's MetaGraphDef tags, in export order.
       saving_mode: the mode whose Saver writes the variables (the first one).
       saved_variables: what that Saver saves, without its graph.
@@ -84,18 +82,20 @@ class BuiltGraphs:
 
 
 def keep_built(
-    export_dir: str,
-    as_text: bool,
+    saved_model_name: str,
+    saved_model: bytes,
+    asset_sources: Mapping[str, str],
     tags_by_mode: Mapping[str, tuple[str, ...]],
     written: WrittenVariables,
     specs_by_mode: Mapping[str, dict[str, Spec] | None],
 ) -> BuiltGraphs | str:
-    """What the export just written into ``export_dir`` needs to be written again.
+    """What the export just written needs to be written again.
 
-    Call after the builder saved ``saved_model.pb``. Returns the reason instead when the
-    export cannot be written without its graphs: a mode whose variables only a restore
-    through its graph can write or check (lookup tables such as ``LinearSDCA``'s, a custom
-    or object-based ``Scaffold.saver``: the "restore-save" strategy).
+    ``saved_model`` is the content of its ``saved_model_name`` file, ``asset_sources``
+    each asset's name under ``assets/`` -> its source file. Returns the reason instead
+    when the export cannot be written without its graphs: a mode whose variables only a
+    restore through its graph can write or check (lookup tables such as ``LinearSDCA``'s,
+    a custom or object-based ``Scaffold.saver``: the "restore-save" strategy).
     """
     for mode, specs in specs_by_mode.items():
         if specs is None:
@@ -106,16 +106,17 @@ def keep_built(
     saving_mode = next(iter(tags_by_mode))
     if written.strategy == RESTORE_SAVE or written.saved is None:
         return f"the {saving_mode!r} graph's variables were written by restore-save"
-    name = _saved_model_name(as_text)
-    content = gfile.read_bytes(paths.join(export_dir, name))
     return BuiltGraphs(
-        saved_model_name=name,
-        saved_model=content,
+        saved_model_name=saved_model_name,
+        saved_model=saved_model,
         tags_by_mode=dict(tags_by_mode),
         saving_mode=saving_mode,
         saved_variables=written.saved,
         specs_by_mode={mode: dict(specs or {}) for mode, specs in specs_by_mode.items()},
-        assets=tuple(_asset_sources(_parsed(content, as_text))),
+        assets=tuple(
+            AssetSource(filename, source, *_size_and_mtime(source))
+            for filename, source in asset_sources.items()
+        ),
     )
 
 
@@ -164,48 +165,11 @@ def write_built(
     return written
 
 
-def _saved_model_name(as_text: bool) -> str:
+def saved_model_name(as_text: bool) -> str:
+    """``saved_model.pbtxt`` for a text export, else ``saved_model.pb``."""
     if as_text:
         return str(tf.saved_model.SAVED_MODEL_FILENAME_PBTXT)
     return str(tf.saved_model.SAVED_MODEL_FILENAME_PB)
-
-
-def _parsed(content: bytes, as_text: bool) -> Any:
-    saved_model = saved_model_pb2.SavedModel()
-    if as_text:
-        text_format.Parse(content.decode("utf-8"), saved_model)
-    else:
-        saved_model.ParseFromString(content)
-    return saved_model
-
-
-def _asset_sources(saved_model: Any) -> list[AssetSource]:
-    """Each file of ``assets/``, read from the meta graphs' asset collections.
-
-    The builder names each asset in the ``saved_model_assets`` collection (an
-    ``AssetFileDef``: its file name under ``assets/`` and the string constant holding the
-    source path). Across modes the first mode's file is the one copied, as the builder's
-    ``saved_files`` makes it.
-    """
-    source_by_filename: dict[str, str] = {}
-    for meta_graph in saved_model.meta_graphs:
-        collection = meta_graph.collection_def.get(tf.saved_model.ASSETS_KEY)
-        if collection is None:
-            continue
-        nodes = {node.name: node for node in meta_graph.graph_def.node}
-        in_this_mode: dict[str, str] = {}
-        for packed in collection.any_list.value:
-            asset = meta_graph_pb2.AssetFileDef()
-            packed.Unpack(asset)
-            node = nodes[asset.tensor_info.name.split(":")[0]]
-            source = node.attr["value"].tensor.string_val[0].decode("utf-8")
-            in_this_mode[asset.filename] = source
-        for filename, source in in_this_mode.items():
-            source_by_filename.setdefault(filename, source)
-    return [
-        AssetSource(filename, source, *_size_and_mtime(source))
-        for filename, source in source_by_filename.items()
-    ]
 
 
 def _size_and_mtime(path: str) -> tuple[int | None, int | None]:

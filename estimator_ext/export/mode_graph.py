@@ -1,7 +1,7 @@
 """Per-mode graph construction: receiver -> model_fn -> signatures, saver and init op.
 
 :func:`build_mode_graph` must be called inside ``with tf.Graph().as_default()``; it
-returns everything the SavedModel builder needs for that mode's MetaGraphDef and
+returns everything the SavedModel file needs for that mode's MetaGraphDef and
 nothing that touches the disk.
 """
 
@@ -194,7 +194,7 @@ def _default_serving_fallback(
     if spec.predictions is None:
         return None
     try:
-        output = tf.estimator.export.PredictOutput(spec.predictions)
+        output = tf_private.tf_estimator.export.PredictOutput(spec.predictions)
         return "model's predictions", output.as_signature_def(receiver_tensors)
     except ValueError:
         return None
@@ -226,8 +226,8 @@ def _main_op(scaffold: Any) -> Any:
       tables uninitialised after loading (TF's exporter does); the table initializers
       are grouped in (they are idempotent).
     * Main ops the model_fn itself put in the ``saved_model_main_op`` / legacy init op
-      collections would make the SavedModel builder fail with "Graph already contains one
-      or more main ops"; they are moved into this one op instead.
+      collections would make adding the meta graph fail (a graph has one main op, as
+      TF's SavedModel builder insists too); they are moved into this one op instead.
     """
     graph = tf.compat.v1.get_default_graph()
     local_init_op = scaffold.local_init_op

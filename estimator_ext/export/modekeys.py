@@ -13,12 +13,11 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Callable
 
-import tensorflow as tf
-
 from estimator_ext._mode_names import NAME_BY_MODE, map_entry
+from estimator_ext._tf_private import members as tf_private
 from estimator_ext.export.errors import Failure, Kind, tagged
 
-ModeKeys = tf.estimator.ModeKeys
+ModeKeys = tf_private.tf_estimator.ModeKeys  # tf.estimator.ModeKeys, also on TF 2.16+
 
 #: The order modes are exported in; the first present one saves the variables,
 #: as in TF (TRAIN graphs hold every variable a checkpoint has, optimizer slots included).

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 import numpy as np
-import tensorflow as tf
 
+from estimator_ext._tf_private import members as tf_private
 from estimator_ext.export import assets_extra as assets_extra_files
 from estimator_ext.export.errors import naming
 from estimator_ext.export.modekeys import validate_receiver_map
@@ -183,7 +183,7 @@ def _checked_target(caller: str, estimator: Any, export_dir_base: Any) -> tuple[
 
 def _check_estimator(caller: str, estimator: Any) -> None:
     # tf.compat.v1.estimator.Estimator is the base of tf.estimator.Estimator and of TPUEstimator.
-    if not isinstance(estimator, tf.compat.v1.estimator.Estimator):
+    if not isinstance(estimator, tf_private.tf_compat_v1_estimator.Estimator):
         raise TypeError(
             f"{caller}: `estimator` must be a tf.estimator.Estimator (canned, "
             f"custom model_fn, or from model_to_estimator); received {type(estimator).__name__}. "

@@ -13,18 +13,19 @@ from estimator_ext._mode_names import mode_label
 from estimator_ext._tf_private import members as tf_private
 from estimator_ext.export import assets_extra as assets_extra_files
 from estimator_ext.export import errors
-from estimator_ext.export.built_graphs import BuiltGraphs, keep_built, write_built
+from estimator_ext.export.built_graphs import BuiltGraphs, keep_built, saved_model_name, write_built
 from estimator_ext.export.mode_graph import ModeGraph, build_mode_graph, drop_unimportable_saveables
 from estimator_ext.export.plan import CheckedPlan
 from estimator_ext.export.result import ExportResult
 from estimator_ext.export.reuse import GraphReuse, build_inputs
+from estimator_ext.export.saved_model_proto import SerializedSavedModel
 from estimator_ext.serving import warmup_replay
 from estimator_ext.storage import paths, staging
 from estimator_ext.storage import publish as publishing
 from estimator_ext.storage.files import gfile
 from estimator_ext.storage.names import temp_dir_name
 from estimator_ext.storage.stores import store_for
-from estimator_ext.storage.watchdog import one_export
+from estimator_ext.storage.watchdog import export_failed, one_export
 from estimator_ext.variables.catalog import CheckpointCatalog, Spec
 from estimator_ext.variables.checkpoint import resolve_checkpoint
 from estimator_ext.variables.saved_entries import plain_variable_specs
@@ -96,9 +97,13 @@ def _write_plan(
         warmup_replay.add_warmup_requests(options.warmup, temp_dir, session_config)
         export_dir = publishing.publish(temp_dir, export_dir_base)
     except BaseException as error:
+        export_failed()  # what is left to remove shares the after-stop bound (watchdog)
         staging.remove_quietly(temp_dir)
         staging.remove_created_dirs(created_dirs)  # only while empty: others may publish there
-        vanished = staging.existing(checkpoint_files) != checkpoint_files
+        try:
+            vanished = staging.existing(checkpoint_files) != checkpoint_files
+        except tf.errors.OpError:  # a checkpoint on a store that stopped: report the error
+            vanished = False
         if vanished and isinstance(error, (tf.errors.NotFoundError, FileNotFoundError)):
             raise _vanished_checkpoint_error(checkpoint, checkpoint_files) from error
         if isinstance(error, tf.errors.OpError):
@@ -154,7 +159,10 @@ def _write_saved_model(
     options = plan.options
     specs_by_mode: dict[str, dict[str, Spec] | None] = {}
     receiver_fn_by_mode: Mapping[str, Any] = options.receiver_fn_by_mode
-    builder = tf_private.SavedModelBuilder(temp_dir)
+    # Each mode's meta graph is kept serialized as soon as it is exported (what TF's
+    # SavedModelBuilder keeps as proto objects, copied once more as each is added, was
+    # the peak memory of a three-mode export: saved_model_proto.py).
+    saved_model = SerializedSavedModel(temp_dir)
     session_config = plan.estimator.config.session_config
     written: WrittenVariables | None = None
     tags_by_mode: dict[str, tuple[str, ...]] = {}
@@ -170,10 +178,9 @@ def _write_saved_model(
                     written = write_variables(
                         mode_graph, catalog, temp_dir, session_config, options.write_options
                     )
-                    tf_private.mark_variables_written(builder)
                 else:
                     check_mode(mode_graph, written, session_config)
-            _add_meta_graph(builder, mode_graph, options.strip_default_attrs)
+            _add_meta_graph(saved_model, mode_graph, options.strip_default_attrs)
             tags_by_mode[mode] = tuple(mode_graph.tags)
             if keep:
                 specs_by_mode[mode] = plain_variable_specs(mode_graph)
@@ -182,25 +189,29 @@ def _write_saved_model(
             # partition variables, three modes: 2.5 s and 280 MiB more).
             del mode_graph
     assert written is not None  # validate_receiver_map guarantees at least one mode
-    # Not retried (the builder writes once); bounded, as an upload can hang in the client.
-    store_for(temp_dir).call(
-        "writing the SavedModel file", temp_dir, lambda: builder.save(options.as_text), retries=0
-    )
+    name = saved_model_name(options.as_text)
+    content = saved_model.content(options.as_text)
+    # One attempt, bounded on an object store (an upload can hang in the client).
+    gfile.write_bytes(paths.join(temp_dir, name), content, "writing the SavedModel file")
     if not keep:
         return written, tags_by_mode, None
-    built = keep_built(temp_dir, options.as_text, tags_by_mode, written, specs_by_mode)
+    built = keep_built(
+        name, content, saved_model.asset_sources, tags_by_mode, written, specs_by_mode
+    )
     return written, tags_by_mode, built
 
 
-def _add_meta_graph(builder: Any, mode_graph: ModeGraph, strip_default_attrs: bool) -> None:
+def _add_meta_graph(
+    saved_model: SerializedSavedModel, mode_graph: ModeGraph, strip_default_attrs: bool
+) -> None:
     drop_unimportable_saveables(mode_graph.graph)
-    tf_private.add_train_op(builder, mode_graph.train_op)
-    builder.add_meta_graph(
-        tags=mode_graph.tags,
-        signature_def_map=mode_graph.signature_def_map,
+    saved_model.add_meta_graph(
+        mode_graph.tags,
+        mode_graph.signature_def_map,
+        mode_graph.saver,
         assets_collection=mode_graph.assets_collection,
         main_op=mode_graph.main_op,
-        saver=mode_graph.saver,
+        train_op=mode_graph.train_op,
         strip_default_attrs=strip_default_attrs,
     )
 

@@ -38,6 +38,9 @@ What :func:`patch` changes, while it is active:
   dtype, name)``, a template the receiver builders accept. In graph mode it is TF's own.
 * ``tf.estimator.export.build_parsing_serving_input_receiver_fn`` (v1 and v2): feature-spec
   values that are tensor templates are read as ``tf.io.FixedLenFeature``.
+* On TensorFlow 2.16 and later, which dropped them: ``tf.estimator`` and
+  ``tf.compat.v1.estimator``, tensorflow-estimator 2.15.0's API loaded on first use
+  (:mod:`~estimator_ext.patching.estimator_namespace`); TensorFlow's own are left alone.
 * Only with ``patch(builtin=True)``: TensorFlow's own
   ``Estimator.experimental_export_all_saved_models`` (inherited by every Estimator; TFMA's
   ``export_eval_savedmodel`` and TFX call it) runs through estimator_ext, keeping its TF

@@ -76,9 +76,9 @@ def multi_export(cls: type) -> type:
 
 
 def _check_estimator_class(cls: Any) -> None:
-    import tensorflow as tf
+    from estimator_ext._tf_private import members  # tf.compat.v1.estimator also on TF 2.16+
 
-    estimator_base = tf.compat.v1.estimator.Estimator  # the base of v1 and v2 estimators
+    estimator_base = members.tf_compat_v1_estimator.Estimator  # the base of v1 and v2 ones
     if not isinstance(cls, type):
         raise TypeError(
             "multi_export decorates a tf.estimator.Estimator subclass, received an instance of "

@@ -4,8 +4,10 @@
 imported); this module says *what* it gets, each change made through the record's
 :class:`~estimator_ext.patching.recorder.Recorder` so that ``unpatch()`` can undo it:
 
-* ``tensorflow``: ``tf.contrib`` (from :mod:`estimator_ext.patching.legacy`) and the eager
-  placeholder, also where ``placeholder`` is defined;
+* ``tensorflow``: ``tf.contrib`` (from :mod:`estimator_ext.patching.legacy`), the eager
+  placeholder, also where ``placeholder`` is defined, and, on TensorFlow 2.16 and later,
+  ``tf.estimator`` and ``tf.compat.v1.estimator``
+  (:mod:`estimator_ext.patching.estimator_namespace`);
 * each module of :data:`estimator_ext._tf_private.module_paths.ESTIMATOR_CLASSES_BY_MODULE`: the
   ``export_all_saved_models`` method on its estimator classes, and, for the module of
   ``Estimator`` when the patch is ``builtin``, TF's ``experimental_export_all_saved_models``
@@ -29,7 +31,7 @@ import wrapt
 
 from estimator_ext._tf_private import module_paths
 from estimator_ext.export.method import MultiExportMixin  # plain Python: imports no TensorFlow
-from estimator_ext.patching import legacy
+from estimator_ext.patching import estimator_namespace, legacy
 from estimator_ext.patching.recorder import MISSING, Recorder
 
 logger = logging.getLogger("estimator_ext")
@@ -148,8 +150,16 @@ def apply(record: PatchRecord, module_name: str, module: Any) -> None:
         _patch_estimator_classes(record, module)
 
 
-def _patch_tensorflow(record: PatchRecord, tf_module: Any) -> None:
+def _compat_v1(tf_module: Any) -> Any:
+    """``tf.compat.v1`` (TensorFlow 2.16+ no longer lists it in ``sys.modules``), or None."""
     compat_v1 = sys.modules.get("tensorflow.compat.v1")
+    if compat_v1 is None:
+        compat_v1 = getattr(getattr(tf_module, "compat", None), "v1", None)
+    return compat_v1
+
+
+def _patch_tensorflow(record: PatchRecord, tf_module: Any) -> None:
+    compat_v1 = _compat_v1(tf_module)
     if getattr(tf_module, "contrib", MISSING) is MISSING:
         contrib, contrib_estimator = legacy.build_contrib_namespace()
         record.recorder.setattr("tf.contrib", tf_module, "contrib", contrib)
@@ -166,6 +176,22 @@ def _patch_tensorflow(record: PatchRecord, tf_module: Any) -> None:
     array_ops = sys.modules.get(module_paths.ARRAY_OPS_MODULE)
     if array_ops is not None:
         _wrap_placeholder(record, f"{module_paths.ARRAY_OPS_MODULE}.placeholder", array_ops)
+    _restore_estimator_namespaces(record, tf_module, compat_v1)
+
+
+def _restore_estimator_namespaces(record: PatchRecord, tf_module: Any, compat_v1: Any) -> None:
+    """``tf.estimator`` and ``tf.compat.v1.estimator`` where TensorFlow lacks them (2.16+)."""
+    owner_by_name = {"tf.estimator": tf_module, "tf.compat.v1.estimator": compat_v1}
+    missing = [
+        name
+        for name, owner in owner_by_name.items()
+        if owner is not None and getattr(owner, "estimator", MISSING) is MISSING
+    ]
+    if not missing:
+        return
+    namespaces = estimator_namespace.build_estimator_namespaces()
+    for name in missing:
+        record.recorder.setattr(name, owner_by_name[name], "estimator", namespaces[name])
 
 
 def _wrap_placeholder(record: PatchRecord, label: str, module: Any) -> None:

@@ -10,6 +10,8 @@ from typing import Any, Union
 import tensorflow as tf
 from google.protobuf import message as protobuf_message
 
+from estimator_ext._tf_private import members as tf_private
+
 #: TF Serving reads at most this many warmup records (``kMaxNumRecordsToRead``).
 MAX_WARMUP_REQUESTS = 1000
 
@@ -84,7 +86,7 @@ def plan_warmup_requests(
     if warmup_requests is None:
         return None
     requests = _as_request_list(warmup_requests)
-    if tf.estimator.ModeKeys.PREDICT not in tuple(modes):
+    if tf_private.tf_estimator.ModeKeys.PREDICT not in tuple(modes):
         raise ValueError(
             "warmup_requests warm up the serve graph, but input_receiver_fn_map has no "
             "ModeKeys.PREDICT entry, so there is no serve graph. Add a serving receiver "

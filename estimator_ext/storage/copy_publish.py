@@ -29,7 +29,7 @@ class CopyPublishStore(Store):
 
     label = "tf.io.gfile"
 
-    def publish_as(self, temp_dir: str, export_dir_base: str, candidate: int) -> bool:
+    def publish_as(self, temp_dir: str, export_dir_base: str, candidate: int | str) -> bool:
         return claim_and_publish_by_copy(self, temp_dir, export_dir_base, candidate)
 
 
@@ -42,7 +42,7 @@ class RamStore(CopyPublishStore):
 
 
 def claim_and_publish_by_copy(
-    store: Store, temp_dir: str, export_dir_base: str, candidate: int
+    store: Store, temp_dir: str, export_dir_base: str, candidate: int | str
 ) -> bool:
     """Publishes by copy under ``candidate`` if no other export is claiming that name.
 

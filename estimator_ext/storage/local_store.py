@@ -101,7 +101,7 @@ class LocalStore(Store):
     def before_publish(self, temp_dir: str) -> None:
         _sync_tree(local_path(temp_dir))
 
-    def publish_as(self, temp_dir: str, export_dir_base: str, candidate: int) -> bool:
+    def publish_as(self, temp_dir: str, export_dir_base: str, candidate: int | str) -> bool:
         export_dir = os.path.join(local_path(export_dir_base), str(candidate))
         try:
             os.rename(local_path(temp_dir), export_dir)

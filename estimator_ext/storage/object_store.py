@@ -33,7 +33,7 @@ import tensorflow as tf
 from estimator_ext.storage.client_env import apply_env_defaults, env_settings
 from estimator_ext.storage.copy_publish import CopyPublishStore
 from estimator_ext.storage.gcs import GCS_ENV_DEFAULTS, unset_gcs_defaults
-from estimator_ext.storage.s3 import S3_ENV_DEFAULTS
+from estimator_ext.storage.s3 import S3_ENV_DEFAULTS, s3_unavailable_reason
 from estimator_ext.storage.watchdog import bounded, store_answered, store_failed
 
 logger = logging.getLogger("estimator_ext")
@@ -194,6 +194,14 @@ class S3Store(ObjectStore):
     scheme = "s3://"
     label = "S3"
     client_defaults = S3_ENV_DEFAULTS
+
+    def prepare(self) -> None:
+        """Raises UnimplementedError with the fix where no tensorflow-io release serves
+        s3:// (``s3.py``), then sets the client defaults."""
+        reason = s3_unavailable_reason(tf.__version__)
+        if reason is not None:
+            raise tf.errors.UnimplementedError(None, None, reason)
+        super().prepare()
 
 
 class GcsStore(ObjectStore):

@@ -336,9 +336,11 @@ class Store:
     def before_publish(self, temp_dir: str) -> None:
         """Readies a complete export for publishing (a local disk flushes it)."""
 
-    def publish_as(self, temp_dir: str, export_dir_base: str, candidate: int) -> bool:
+    def publish_as(self, temp_dir: str, export_dir_base: str, candidate: int | str) -> bool:
         """Publishes ``temp_dir`` as ``export_dir_base/<candidate>`` if that name is still
-        free; False when another export took or claimed it (the caller tries the next)."""
+        free; False when another export took or claimed it (the caller tries the next).
+        ``candidate`` is an export's integer name, or a given name (``convert_serve_only``'s
+        output directory)."""
         raise NotImplementedError(
             f"{type(self).__name__} does not say how it publishes; subclass LocalStore or "
             "CopyPublishStore."

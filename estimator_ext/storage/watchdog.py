@@ -28,7 +28,8 @@ against a store that stops answering mid-export therefore fails within one call'
 (measured: 66 s on s3://, 70 s on gs://; with 45 s, up to 170 s when the stop caught an
 upload on s3://), and what it could not remove is left, marked, for
 :func:`estimator_ext.clean_stale_temporaries`.
-Any call that succeeds meanwhile (the store came back) ends the countdown.
+Any call that succeeds meanwhile (the store came back) ends the countdown. Removing what a
+failed export wrote starts the countdown too (:func:`export_failed`), whatever the error.
 """
 
 from __future__ import annotations
@@ -172,6 +173,19 @@ def store_failed() -> None:
     (abandoned, or a transient error): the countdown starts unless it runs already."""
     if getattr(_EXPORT, "active", False) and getattr(_EXPORT, "stopped_at", None) is None:
         _EXPORT.stopped_at = time.monotonic()
+
+
+def export_failed() -> None:
+    """Notes, in the export running on this thread, that it failed and is about to remove
+    what it wrote: those calls share :data:`AFTER_STOP_SECONDS` unless the store answers.
+
+    Why: the error that ended the export does not always show that the store stopped
+    answering. tensorflow-io turns a timed-out ``exists`` or ``isdir`` into False, and some
+    timeouts come back as ``NotFoundError``, which is not retried and starts no countdown;
+    without this, each cleanup call against a dead store got a full call bound (measured:
+    an ``s3://`` export still cleaning up after 240 s). A store that answers ends the
+    countdown at its first result, so cleanup on a healthy store is not cut."""
+    store_failed()
 
 
 def store_answered() -> None:

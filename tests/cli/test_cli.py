@@ -20,6 +20,7 @@ import tensorflow as tf
 
 import estimator_ext
 from estimator_ext import cli
+from estimator_ext.serving.saved_model_file import read_saved_model
 from tests.support import data
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -480,6 +481,13 @@ def test_export_draws_a_bar_when_stderr_is_a_terminal(trained, factory_module):
             ["export failed: ValueError: export_all_saved_models: No checkpoint found"],
         ),
         (["export", "--receivers", "user_model:receivers", "{tmp}/out"], ["--estimator"]),
+        (["convert", "{export}", "{tmp}/out"], ["--serve-only is required"]),
+        (["convert", "--serve-only", "{tmp}/missing", "{tmp}/out"], ["EXPORT", "does not exist"]),
+        (["convert", "--serve-only", "{base}", "{tmp}/out"], ["EXPORT", "the newest is"]),
+        (["convert", "--serve-only", "{tmp}/corrupt", "{tmp}/out"], ["not a readable SavedModel"]),
+        (["convert", "--serve-only", "{export}", "{tmp}/empty"], ["OUT", "already exists"]),
+        (["convert", "--serve-only", "{export}", "{export}/out"], ["OUT", "inside the export"]),
+        (["convert", "--serve-only", "{export}"], ["required: OUT"]),
         (["run", "{tmp}/no_such_script.py"], ["script", "no_such_script.py", "not found"]),
         (["frobnicate"], ["invalid choice: 'frobnicate'"]),
         ([], ["COMMAND"]),
@@ -493,11 +501,14 @@ def test_bad_input_is_one_line_without_traceback(argv, fragments, trained, facto
     (tmp / "corrupt").mkdir()
     (tmp / "corrupt" / "saved_model.pb").write_bytes(b"\x00garbage\xff" * 10)
     filled = [
-        arg.format(tmp=tmp, base=os.path.dirname(export), model_dir=model_dir) for arg in argv
+        arg.format(tmp=tmp, base=os.path.dirname(export), model_dir=model_dir, export=export)
+        for arg in argv
     ]
+    export_files = data.listing(export)
     status, out, err = run_main(capsys, *filled)
     assert_one_line_error(status, out, err, *fragments)
     assert not (tmp / "out").exists(), "a failed export left its directory behind"
+    assert data.listing(str(tmp / "empty")) == [] and data.listing(export) == export_files
 
 
 def test_bad_input_in_a_fresh_interpreter_is_one_line(tmp_path):
@@ -514,6 +525,55 @@ def test_bad_input_in_a_fresh_interpreter_is_one_line(tmp_path):
             result.stderr
         )
         assert "Traceback" not in result.stderr
+
+
+# --- convert ---
+
+
+def test_convert_end_to_end_with_predict_parity(trained, tmp_path, capsys):
+    model_dir, _, export = trained
+    output_dir = str(tmp_path / "keras" / "model")
+    status, out, err = run_main(capsys, "convert", "--serve-only", export, output_dir)
+    assert status == 0, err
+    assert out == output_dir + "\n"
+    assert err.strip().splitlines()[-1] == (
+        f"estimator-ext: converted the serve graph of {export}: signatures predict, "
+        "serving_default; dropped the meta graphs train, eval"
+    )
+    assert sorted(os.listdir(tmp_path / "keras")) == ["model"]
+    loaded = tf.saved_model.load(output_dir)  # one meta graph: no tags=
+    outputs = loaded.signatures["serving_default"](
+        **{name: tf.constant(value) for name, value in data.features_np(slice(0, 12)).items()}
+    )
+    estimator = tf.estimator.LinearClassifier(data.feature_columns(), model_dir=model_dir)
+    expected = data.estimator_predictions(estimator, slice(0, 12))
+    for key in ("probabilities", "logistic", "class_ids"):
+        want = np.stack([row[key] for row in expected])
+        np.testing.assert_allclose(outputs[key].numpy(), want, rtol=1e-5, atol=1e-6, err_msg=key)
+    status, out, _ = run_main(capsys, "--help")
+    assert status == 0 and "convert" in out
+
+
+def test_convert_through_python_m_exit_statuses(trained, tmp_path):
+    _, _, export = trained
+    result = python_m_estimator_ext(
+        "convert", "--serve-only", "--quiet", export, "out", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "out\n"
+    assert "converted" not in result.stderr
+    meta_graphs = read_saved_model(str(tmp_path / "out")).meta_graphs
+    assert [list(graph.meta_info_def.tags) for graph in meta_graphs] == [["serve"]]
+    again = python_m_estimator_ext("convert", "--serve-only", export, "out", cwd=tmp_path)
+    assert again.returncode == 2 and again.stdout == ""
+    # (TensorFlow 2.16+ writes its C++ start-up lines to stderr whatever TF_CPP_MIN_LOG_LEVEL)
+    ours = [line for line in again.stderr.splitlines() if line.startswith("estimator-ext")]
+    assert ours == [
+        "estimator-ext convert: error: OUT 'out' already exists; give a path that does not "
+        "exist yet (the converted SavedModel is created there), or remove it first."
+    ]
+    assert "Traceback" not in again.stderr
+    assert sorted(os.listdir(tmp_path)) == ["out"]
 
 
 # --- run ---

@@ -41,6 +41,9 @@ METHOD_PARAMETERS = [
     "warmup_requests",
 ]
 SUBPROCESS_TIMEOUT = 240
+#: TensorFlow 2.16 and later ship no tf.estimator: there patch() brings it back, and unpatch()
+#: removes it again (tests/conftest.py gives this process one for the whole run).
+TF_WITHOUT_ESTIMATOR = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 16)
 
 # Tests here patch on purpose; tests/conftest.py's never_leave_patched unpatches after each.
 pytestmark = pytest.mark.patches
@@ -598,7 +601,9 @@ def test_legacy_sample_runs_unmodified_through_the_run_entry_point(tmp_path):
 
 
 def test_legacy_sample_fails_without_the_patch(tmp_path):
-    """The sample really needs estimator_ext: plain TensorFlow 2 stops at its first placeholder."""
+    """The sample really needs estimator_ext: plain TensorFlow 2 stops at its first placeholder;
+    TensorFlow 2.16+ already at its import of tensorflow_estimator (without estimator_ext's
+    stand-ins for the modules those releases deleted)."""
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, LEGACY_SCRIPT, str(tmp_path)],
@@ -609,7 +614,12 @@ def test_legacy_sample_fails_without_the_patch(tmp_path):
         timeout=SUBPROCESS_TIMEOUT,
     )
     assert result.returncode == 1
-    assert "RuntimeError: tf.placeholder() is not compatible with eager execution" in result.stderr
+    if TF_WITHOUT_ESTIMATOR:
+        assert "cannot import name 'estimator_training'" in result.stderr
+    else:
+        assert (
+            "RuntimeError: tf.placeholder() is not compatible with eager execution" in result.stderr
+        )
 
 
 # --- fresh interpreters: before and after TensorFlow is imported ---
@@ -639,7 +649,11 @@ TRAIN_AND_EXPORT = """
     print(json.dumps({
         "modes": sorted(by_method.keys()), "contrib_modes": sorted(by_contrib.keys()),
         "restored": len(restored), "contrib_after_unpatch": hasattr(tf, "contrib"),
-        "method_after_unpatch": hasattr(tf.estimator.LinearClassifier, "export_all_saved_models"),
+        "method_after_unpatch": hasattr(type(estimator), "export_all_saved_models"),
+        "estimator_namespaces_restored": [
+            name for name in restored if name in ("tf.estimator", "tf.compat.v1.estimator")
+        ],
+        "estimator_after_unpatch": hasattr(tf, "estimator"),
     }))
 """
 
@@ -648,6 +662,12 @@ def _check_fresh_run(report, patched_count_at_least=30):
     assert report["modes"] == ["infer", "train"] and report["contrib_modes"] == ["infer", "train"]
     assert report["restored"] >= patched_count_at_least
     assert report["contrib_after_unpatch"] is False and report["method_after_unpatch"] is False
+    if TF_WITHOUT_ESTIMATOR:  # patch() brought tf.estimator back; unpatch() took it away again
+        assert report["estimator_namespaces_restored"] == ["tf.estimator", "tf.compat.v1.estimator"]
+        assert report["estimator_after_unpatch"] is False
+    else:  # TensorFlow's own: left alone
+        assert report["estimator_namespaces_restored"] == []
+        assert report["estimator_after_unpatch"] is True
 
 
 def test_patch_before_tensorflow_is_imported(tmp_path):
@@ -699,13 +719,31 @@ def test_patch_right_after_import_estimator_ext(tmp_path):
     _check_fresh_run(last_json_line(result.stdout))
 
 
+#: An estimator in use before estimator_ext.patch(): made through tf.estimator up to TF 2.15;
+#: on 2.16+ through tensorflow-estimator's own API module, after ``import estimator_ext`` (which
+#: makes it importable there).
+IN_USE_BEFORE_PATCH = (
+    """
+    import estimator_ext
+    import tensorflow as tf
+    from tensorflow_estimator.python.estimator.api._v2 import estimator as tf_estimator
+    existing = tf_estimator.LinearClassifier([tf.feature_column.numeric_column("x")])
+    assert not hasattr(tf, "estimator")
+    """
+    if TF_WITHOUT_ESTIMATOR
+    else """
+    import tensorflow as tf
+    existing = tf.estimator.LinearClassifier([tf.feature_column.numeric_column("x")])
+    import estimator_ext
+    """
+)
+
+
 def test_patch_after_tensorflow_and_estimators_are_in_use(tmp_path):
     result = run_fresh_python(
-        textwrap.dedent(f"""
+        textwrap.dedent(IN_USE_BEFORE_PATCH)
+        + textwrap.dedent(f"""
         import json
-        import tensorflow as tf
-        existing = tf.estimator.LinearClassifier([tf.feature_column.numeric_column("x")])
-        import estimator_ext
         estimator_ext.patch()
         # instances made before patch() have it too
         assert callable(existing.export_all_saved_models)

@@ -137,3 +137,18 @@ def test_outside_an_export_a_failure_shortens_nothing(two_seconds_after_a_stop):
     assert bounded("listing", "s3://b/x", lambda: time.sleep(2.5) or 7) == 7
     with watchdog.one_export():  # a new export starts with the store answering
         assert watchdog.time_left_after_stop() is None
+
+
+def test_a_failed_export_s_cleanup_shares_the_bound_whatever_ended_it(two_seconds_after_a_stop):
+    """An export can end on an error that proves nothing about its store (a NotFoundError,
+    a model_fn bug) while the store has in fact stopped: tensorflow-io turns a timed-out
+    probe into False, which starts no countdown. Removing what it wrote still shares the
+    2 s: three stuck cleanup calls end within about 2 s, not 10 s each."""
+    with watchdog.one_export():
+        watchdog.export_failed()
+        started = time.monotonic()
+        for operation in ("checking a directory", "checking a path", "removing a directory"):
+            with pytest.raises(StoreCallAbandoned):
+                bounded(operation, "s3://b/.temp", lambda: time.sleep(5))
+        assert time.monotonic() - started < 3.0
+    assert watchdog.time_left_after_stop() is None  # the next export starts afresh

@@ -9,6 +9,7 @@ plugin, configured by the environment of the process that uses ``s3://`` (see
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import os
 import socket
@@ -22,13 +23,55 @@ from typing import Any
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUCKET = "estimator-ext-tests"
 
-#: What the s3:// tests need installed; empty when they can run.
-S3_MISSING = [
-    name for name in ("tensorflow_io", "moto", "boto3") if importlib.util.find_spec(name) is None
-]
-S3_SKIP_REASON = (
-    f"s3:// tests need {', '.join(S3_MISSING)} (pip install 'tensorflow-io==0.36.0' 'moto[server]')"
-)
+
+def _installed_tensorflow() -> str:
+    """The installed TensorFlow's version, read from its metadata (no TensorFlow import)."""
+    for distribution in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
+def _s3_availability() -> dict[str, Any]:
+    """``S3_UNAVAILABLE``: why s3:// cannot work on this TensorFlow and Python at all
+    (estimator_ext/storage/s3.py: no tensorflow-io release serves it there), or None;
+    ``S3_MISSING``: why the s3:// tests cannot run here (that, or what they need installed),
+    empty when they can; ``S3_SKIP_REASON``: the skip reason that says which."""
+    from estimator_ext.storage.s3 import s3_unavailable_reason
+
+    unavailable = s3_unavailable_reason(_installed_tensorflow())
+    if unavailable:
+        return {
+            "S3_UNAVAILABLE": unavailable,
+            "S3_MISSING": ["s3:// on this TensorFlow and Python"],
+            "S3_SKIP_REASON": f"no s3:// here: {unavailable}",
+        }
+    missing = [
+        name
+        for name in ("tensorflow_io", "moto", "boto3")
+        if importlib.util.find_spec(name) is None
+    ]
+    return {
+        "S3_UNAVAILABLE": None,
+        "S3_MISSING": missing,
+        "S3_SKIP_REASON": (
+            f"s3:// tests need {', '.join(missing)} (pip install 'moto[server]' and the s3 extra "
+            "of this TensorFlow minor, e.g. 'estimator-ext[s3]': docs/versions.md)"
+        ),
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """S3_UNAVAILABLE, S3_MISSING and S3_SKIP_REASON (see :func:`_s3_availability`), computed
+    on first use: asking estimator_ext imports it, which sets its GCS defaults, and the gs://
+    children that import this module for its helpers must choose when that happens."""
+    if name in ("S3_UNAVAILABLE", "S3_MISSING", "S3_SKIP_REASON"):
+        values = _s3_availability()
+        globals().update(values)
+        return values[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def free_port() -> int:

@@ -327,7 +327,6 @@ def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: dict[
     """An export that SIGKILLs itself at ``point``, by wrapping the real function there."""
 
     def body(say: Callable[[str], None]) -> str:
-        from estimator_ext._tf_private import members as tf_private
         from estimator_ext.storage import local_copy
 
         if point == "after-temp-dir":
@@ -350,13 +349,14 @@ def _kill_point_body(model_dir: str, base: str, point: str, asset_sources: dict[
 
             export_write.write_variables = write_then_die
         elif point == "after-saved-model-pb":
-            real_save = tf_private.SavedModelBuilder.save
+            real_write = export_write.gfile.write_bytes
 
-            def save_then_die(self, *args, **kwargs):
-                real_save(self, *args, **kwargs)
-                _kill_self()
+            def write_then_die(path, content, operation="writing"):
+                real_write(path, content, operation)
+                if str(path).endswith("saved_model.pb"):
+                    _kill_self()
 
-            tf_private.SavedModelBuilder.save = save_then_die
+            export_write.gfile.write_bytes = write_then_die
         elif point == "mid-assets-extra":
             real_copy = local_copy.copy
 
