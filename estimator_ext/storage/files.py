@@ -81,6 +81,14 @@ class _StoreFiles:
         return store_for(path).open(path, mode)
 
     @staticmethod
+    def check_written(path: str, nbytes: int, operation: str = "writing") -> None:
+        """After a streamed write through :meth:`open`: raises UnavailableError, worded by
+        the store, when ``path`` does not hold ``nbytes`` bytes (an object store can commit
+        a cut upload and report success; a local disk cannot, so nothing is checked)."""
+        store = store_for(path)
+        store.call(operation, path, lambda: store.check_written(path, nbytes), retries=0)
+
+    @staticmethod
     def read_bytes(path: str) -> bytes:
         """The whole file, in one call (bounded and retried on an object store)."""
         return store_for(path).read_bytes(path)

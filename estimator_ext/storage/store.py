@@ -213,6 +213,7 @@ class Store:
         def write() -> None:
             with tf.io.gfile.GFile(path, "w") as handle:
                 handle.write(text)
+            self.check_written(path, len(text.encode("utf-8")))
 
         self.call(operation, path, write, retries=retries, nbytes=len(text))
 
@@ -224,6 +225,7 @@ class Store:
         def write() -> None:
             with tf.io.gfile.GFile(path, "wb") as handle:
                 handle.write(content)
+            self.check_written(path, len(content))
 
         self.call(operation, path, write, retries=retries, nbytes=len(content))
 
@@ -236,6 +238,8 @@ class Store:
             with tf.io.TFRecordWriter(path) as writer:
                 for record in records:
                     writer.write(record)
+            # each record is framed by its length (8 bytes) and two CRCs (4 bytes each)
+            self.check_written(path, sum(len(record) + 16 for record in records))
 
         self.call(operation, path, write, retries=retries, nbytes=sum(map(len, records)))
 
@@ -265,14 +269,22 @@ class Store:
         The first attempt refuses to overwrite (a guard against a name taken meanwhile); a
         retry after a failed attempt may find that attempt's own object, so it overwrites.
         ``on_bytes`` is not called: a ``tf.io.gfile`` copy reports nothing until it ends.
+        Each attempt ends with :meth:`check_written` against the source's size.
         """
         attempts: list[None] = []
 
         def copy() -> None:
             attempts.append(None)
+            expected = tf.io.gfile.stat(source).length
             tf.io.gfile.copy(source, destination, overwrite=len(attempts) > 1)
+            self.check_written(destination, expected)
 
         self.call(operation, destination, copy, nbytes=nbytes)
+
+    def check_written(self, path: str, nbytes: int) -> None:
+        """Checks, after a write the client reported complete, that ``path`` holds
+        ``nbytes`` bytes. A local disk's write either completes or raises: nothing to
+        check here (:class:`~estimator_ext.storage.object_store.ObjectStore` checks)."""
 
     # -- removing -----------------------------------------------------------------------
 

@@ -88,7 +88,8 @@ def write_subset(
     new_entries: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
     num_shards = max(index.header.num_shards, 1)
     written = 0
-    with gfile.open(data_file_name(destination_prefix, 0, 1), "wb") as out:
+    data_file = data_file_name(destination_prefix, 0, 1)
+    with gfile.open(data_file, "wb") as out:
         sources = _Sources(source_prefix, num_shards)
         try:
             for key in order:
@@ -107,8 +108,10 @@ def write_subset(
     header.CopyFrom(index.header)
     header.num_shards = 1
     subset = bundle_index.BundleIndex(header, new_entries)
-    with gfile.open(destination_prefix + ".index", "wb") as index_file:
-        index_file.write(bundle_index.index_bytes(subset))
+    gfile.check_written(data_file, written, "writing the variables")
+    gfile.write_bytes(
+        destination_prefix + ".index", bundle_index.index_bytes(subset), "writing the variables"
+    )
     progress.finish()
     return written
 

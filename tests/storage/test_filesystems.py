@@ -341,6 +341,18 @@ def test_object_store_export_is_complete_and_loads_in_all_three_modes(store_chil
     check_loads_with_parity({mode: loaded for mode, loaded in export["loaded"].items()}, trained)
 
 
+def test_an_object_shorter_than_what_was_sent_is_a_failed_write(store_child, store):
+    """An object store can commit a cut upload and answer success (seen on gs:// under
+    resets: a published ``variables.index`` TensorFlow could not read). After every
+    write, a stat must find all the bytes sent, or the write fails as transient (and
+    :meth:`ObjectStore.call` writes again)."""
+    path = f"{store.root}/{store_child['prefix']}/short/variables.index"
+    assert store_child["short_object"]["error"] == (
+        f"UnavailableError: the store reported {path} written, but it holds 10 of the 48 "
+        "bytes sent (a cut upload the store committed)"
+    )
+
+
 def test_object_store_export_with_assets_extra_and_warmup_requests(store_child, store):
     """assets_extra and the TF Serving warmup file reach the store through the same bounded,
     retried store calls as the variables; the warmup file is replayed before publishing."""
@@ -539,6 +551,7 @@ def _store_child(args):
     listing = sorted(entry.rstrip("/") for entry in tf.io.gfile.listdir(export_path))
     report["exporter"] = {"results": results, "listing": listing}
     report["clean"] = _plant_and_clean(estimator, root + "/clean")
+    report["short_object"] = _check_a_short_object(root + "/short/variables.index")
 
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
@@ -546,6 +559,22 @@ def _store_child(args):
     # The S3 plugin aborts during interpreter teardown (exit code 134); everything this
     # process had to do is done and reported above, so leave without that teardown.
     os._exit(0)
+
+
+def _check_a_short_object(path):
+    """What the store's write check says of an object holding fewer bytes than were sent
+    (what a store that commits a cut upload leaves), and that it accepts a whole one."""
+    from estimator_ext.storage.stores import store_for
+
+    with tf.io.gfile.GFile(path, "wb") as handle:
+        handle.write(b"0123456789")
+    store = store_for(path)
+    store.check_written(path, 10)
+    try:
+        store.check_written(path, 48)
+    except tf.errors.UnavailableError as error:
+        return {"error": f"{type(error).__name__}: {error.message}"}
+    return {"error": None}
 
 
 def _plant_and_clean(estimator, base):
