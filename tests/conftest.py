@@ -7,10 +7,12 @@ them.
 
 On TensorFlow 2.16 and later, which have no ``tf.estimator``, the suite (written against
 ``tf.estimator``, as users' code is) gets the two namespaces ``estimator_ext.patch()`` would
-restore, for the whole run: :func:`give_tensorflow_its_estimator_namespaces`, a post-import
-hook that changes nothing on TensorFlow 2.12-2.15. ``import estimator_ext`` (by the import of
-``patching`` below) has made tensorflow-estimator importable. Tests of ``patch()`` restoring
-them itself run in a fresh interpreter (tests/newest_tf/).
+restore, for the whole run, by the import of ``tests.support`` below
+(:mod:`tests.support.estimator_namespaces`, a post-import hook that changes nothing on
+TensorFlow 2.12-2.15; children that import a helper of ``tests.support`` get it too).
+``import estimator_ext`` (by the import of ``patching`` below) has made tensorflow-estimator
+importable. Tests of ``patch()`` restoring them itself run in a fresh interpreter
+(tests/newest_tf/).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import wrapt
 
+import tests.support  # noqa: F401  (tf.estimator on TensorFlow 2.16+: see the module doc)
 from estimator_ext import patching
 
 #: Folder of tests/ -> the marker each of its tests gets, so that a run selects or leaves
@@ -65,24 +67,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(MARKER_BY_FOLDER[folder])
     if len(inside) == len(items):  # a stable sort: modules keep their own order
         items.sort(key=_first_rank)
-
-
-def give_tensorflow_its_estimator_namespaces(tf_module: Any) -> None:
-    """``tf.estimator`` and ``tf.compat.v1.estimator`` where TensorFlow lacks them (2.16+).
-
-    The very namespaces ``patch()`` installs (estimator_ext.patching.estimator_namespace), set
-    once for the run and never recorded, so ``patch()`` finds them present and leaves them.
-    """
-    from estimator_ext.patching import estimator_namespace
-
-    owners = {"tf.estimator": tf_module, "tf.compat.v1.estimator": tf_module.compat.v1}
-    namespaces = estimator_namespace.build_estimator_namespaces()
-    for name, owner in owners.items():
-        if not hasattr(owner, "estimator"):
-            owner.estimator = namespaces[name]
-
-
-wrapt.register_post_import_hook(give_tensorflow_its_estimator_namespaces, "tensorflow")
 
 
 @pytest.fixture(autouse=True)

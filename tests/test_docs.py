@@ -23,9 +23,19 @@ README = REPO_ROOT / "README.md"
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
+def _runner() -> tuple[str, ...]:
+    """``python SCRIPT`` up to TensorFlow 2.15; on 2.16 and later, which have no
+    ``tf.estimator``, the script gets the one the test process has
+    (tests/support/with_estimator_namespaces.py)."""
+    import tensorflow as tf
+
+    without_estimator = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 16)
+    return ("-m", "tests.support.with_estimator_namespaces") if without_estimator else ()
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=[script.test_id for script in SCRIPTS])
 def test_doc_python_blocks_run(script: Script, tmp_path: Path) -> None:
-    completed = doc_blocks.run_script(script, tmp_path)
+    completed = doc_blocks.run_script(script, tmp_path, runner=_runner())
     assert completed.returncode == 0, doc_blocks.failure_report(script, completed)
 
 

@@ -23,10 +23,11 @@ otherwise, nothing but warnings and errors with ``--quiet`` (``cli/progress_bar.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from estimator_ext._versions import VERSION
 from estimator_ext.cli.convert_command import add_convert_parser, convert
@@ -39,7 +40,7 @@ from estimator_ext.cli.inputs import (
     warmup_requests_from_file,
 )
 from estimator_ext.cli.progress_bar import progress_on
-from estimator_ext.cli.run_script import exit_status
+from estimator_ext.cli.run_script import exit_status, legacy_keras_chosen
 
 PROG = "estimator-ext"
 
@@ -90,6 +91,23 @@ def _inspect(args: argparse.Namespace) -> int:
 # --- export ------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _user_code_patched() -> Iterator[None]:
+    """``export``'s user code (``--estimator``, ``--receivers``) runs as a script under ``run``.
+
+    It is written against ``tf.estimator``, which TensorFlow 2.16 and later lack:
+    :func:`estimator_ext.patch` restores ``tf.estimator`` and ``tf.compat.v1.estimator``
+    there, and :func:`~estimator_ext.cli.run_script.legacy_keras_chosen` gives the canned
+    estimators the legacy Keras. Both are undone on exit (the patch only if this block
+    applied it). Entered outside ``progress_on``, so that the patch's own log lines are not
+    progress.
+    """
+    from estimator_ext.patching.lifecycle import patched
+
+    with legacy_keras_chosen(), patched():
+        yield
+
+
 def _export(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch(args)
@@ -99,7 +117,7 @@ def _export(args: argparse.Namespace) -> int:
     from estimator_ext.serving.saved_model_file import files_under
     from estimator_ext.storage import paths
 
-    with progress_on(sys.stderr, PROG, quiet=args.quiet):
+    with _user_code_patched(), progress_on(sys.stderr, PROG, quiet=args.quiet):
         estimator = build_estimator(args.estimator, args.model_dir)
         receivers = receiver_map(args.receivers)
         warmup_requests = warmup_requests_from_file(args.warmup)
@@ -150,7 +168,7 @@ def _watch(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         exports_to_keep=args.exports_to_keep,
     )
-    with progress_on(sys.stderr, PROG, quiet=args.quiet):
+    with _user_code_patched(), progress_on(sys.stderr, PROG, quiet=args.quiet):
         estimator = build_estimator(args.estimator, args.model_dir)
         receivers = receiver_map(args.receivers)
         warmup_requests = warmup_requests_from_file(args.warmup)

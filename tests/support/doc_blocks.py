@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -150,10 +151,13 @@ def run_script(
     python: str = sys.executable,
     timeout: float = 600,
     env: dict[str, str] | None = None,
+    runner: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Runs ``script`` with ``python`` in ``cwd``, the checkout first on PYTHONPATH.
 
-    Returns the completed process (stdout and stderr captured as text); the caller asserts.
+    ``runner`` goes between ``python`` and the script, e.g. ``("-m", "estimator_ext",
+    "run")`` for ``estimator-ext run``. Returns the completed process (stdout and stderr
+    captured as text); the caller asserts.
     """
     script_path = Path(cwd) / "doc_script.py"
     script_path.write_text(script.code + "\n", encoding="utf-8")
@@ -163,7 +167,7 @@ def run_script(
     )
     run_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return subprocess.run(
-        [python, str(script_path)],
+        [python, *runner, str(script_path)],
         cwd=cwd,
         env=run_env,
         stdin=subprocess.DEVNULL,
