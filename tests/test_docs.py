@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import doc_blocks
+from tests.support import doc_blocks, estimator_namespaces
 from tests.support.doc_blocks import REPO_ROOT, Script
 
 PAGES = doc_blocks.doc_pages()
@@ -27,10 +27,9 @@ def _runner() -> tuple[str, ...]:
     """``python SCRIPT`` up to TensorFlow 2.15; on 2.16 and later, which have no
     ``tf.estimator``, the script gets the one the test process has
     (tests/support/with_estimator_namespaces.py)."""
-    import tensorflow as tf
-
-    without_estimator = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 16)
-    return ("-m", "tests.support.with_estimator_namespaces") if without_estimator else ()
+    if estimator_namespaces.tensorflow_lacks_estimator():
+        return ("-m", "tests.support.with_estimator_namespaces")
+    return ()
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[script.test_id for script in SCRIPTS])

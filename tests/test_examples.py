@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import estimator_namespaces
 from tests.support.tensorflow_output import without_tensorflow_startup
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,10 +26,8 @@ def example_command(script: str, *args: str) -> list:
     users write it: there they run through ``estimator-ext run``, the documented way to run
     Estimator code (docs/cli.md), which restores it.
     """
-    import tensorflow as tf
-
-    without_estimator = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 16)
-    runner = ["-m", "estimator_ext", "run"] if without_estimator else []
+    lacks = estimator_namespaces.tensorflow_lacks_estimator()
+    runner = ["-m", "estimator_ext", "run"] if lacks else []
     return [sys.executable, *runner, str(EXAMPLES / script), *args]
 
 

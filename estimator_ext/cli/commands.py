@@ -93,7 +93,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _user_code_patched() -> Iterator[None]:
-    """``export``'s user code (``--estimator``, ``--receivers``) runs as a script under ``run``.
+    """``export``'s user code (``--estimator``, ``--receivers``) runs patched, as under ``run``.
 
     It is written against ``tf.estimator``, which TensorFlow 2.16 and later lack:
     :func:`estimator_ext.patch` restores ``tf.estimator`` and ``tf.compat.v1.estimator``

@@ -155,6 +155,11 @@ class ObjectStore(CopyPublishStore):
                 "bytes sent (a cut upload the store committed)",
             )
 
+    def check_copied(self, source: str, destination: str) -> None:
+        """:meth:`check_written` against the source's size, stat-ed now (a caller's size
+        may be stale; on ``gs://`` to ``gs://`` the copy is the store's own)."""
+        self.check_written(destination, tf.io.gfile.stat(source).length)
+
     def error(
         self, error: tf.errors.OpError, path: str, operation: str, retries: int, seconds: float
     ) -> tf.errors.OpError:

@@ -269,15 +269,14 @@ class Store:
         The first attempt refuses to overwrite (a guard against a name taken meanwhile); a
         retry after a failed attempt may find that attempt's own object, so it overwrites.
         ``on_bytes`` is not called: a ``tf.io.gfile`` copy reports nothing until it ends.
-        Each attempt ends with :meth:`check_written` against the source's size.
+        Each attempt ends with :meth:`check_copied`.
         """
         attempts: list[None] = []
 
         def copy() -> None:
             attempts.append(None)
-            expected = tf.io.gfile.stat(source).length
             tf.io.gfile.copy(source, destination, overwrite=len(attempts) > 1)
-            self.check_written(destination, expected)
+            self.check_copied(source, destination)
 
         self.call(operation, destination, copy, nbytes=nbytes)
 
@@ -285,6 +284,9 @@ class Store:
         """Checks, after a write the client reported complete, that ``path`` holds
         ``nbytes`` bytes. A local disk's write either completes or raises: nothing to
         check here (:class:`~estimator_ext.storage.object_store.ObjectStore` checks)."""
+
+    def check_copied(self, source: str, destination: str) -> None:
+        """:meth:`check_written` for a copy: ``destination`` holds all of ``source``."""
 
     # -- removing -----------------------------------------------------------------------
 

@@ -104,11 +104,11 @@ def write_subset(
                 new_entries[key] = entry
         finally:
             sources.close()
+    gfile.check_written(data_file, written, "writing the variables")
     header = tensor_bundle_pb2.BundleHeaderProto()
     header.CopyFrom(index.header)
     header.num_shards = 1
     subset = bundle_index.BundleIndex(header, new_entries)
-    gfile.check_written(data_file, written, "writing the variables")
     gfile.write_bytes(
         destination_prefix + ".index", bundle_index.index_bytes(subset), "writing the variables"
     )

@@ -32,6 +32,13 @@ def give_tensorflow_its_estimator_namespaces(tf_module: Any) -> None:
             owner.estimator = namespaces[name]
 
 
+def tensorflow_lacks_estimator() -> bool:
+    """Whether the running TensorFlow ships no ``tf.estimator`` (2.16 and later)."""
+    import tensorflow as tf
+
+    return tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 16)
+
+
 def register() -> None:
     """Runs :func:`give_tensorflow_its_estimator_namespaces` once TensorFlow is imported."""
     wrapt.register_post_import_hook(give_tensorflow_its_estimator_namespaces, "tensorflow")
