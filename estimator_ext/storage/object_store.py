@@ -34,7 +34,7 @@ from estimator_ext.storage.client_env import apply_env_defaults, env_settings
 from estimator_ext.storage.copy_publish import CopyPublishStore
 from estimator_ext.storage.gcs import GCS_ENV_DEFAULTS, unset_gcs_defaults
 from estimator_ext.storage.s3 import S3_ENV_DEFAULTS, s3_unavailable_reason
-from estimator_ext.storage.watchdog import bounded, store_answered, store_failed
+from estimator_ext.storage.watchdog import attempt_failed, attempt_returned, bounded
 
 logger = logging.getLogger("estimator_ext")
 
@@ -195,18 +195,19 @@ class ObjectStore(CopyPublishStore):
 
 def _attempt(operation: str, path: str, function: Callable[[], T], nbytes: int) -> T:
     """One :func:`bounded` attempt, noting for the export's bound (``watchdog.one_export``)
-    whether the store answered: a transient failure starts the countdown; a result ends it.
-    An empty answer (False, [], or "not found") proves nothing: tensorflow-io's S3 client
-    gives those for a store it could not reach."""
+    whether the store answered: a transient failure starts the countdown; a prompt result
+    ends it. An empty answer (False, [], or "not found") proves nothing: tensorflow-io's S3
+    client gives those for a store it could not reach, so a late one counts as a failure.
+    Failed and late attempts spend the export's trouble budget (``watchdog`` module doc)."""
+    started = time.monotonic()
     try:
         value = bounded(operation, path, function, nbytes)
     except _PERMANENT:
         raise
     except tf.errors.OpError:
-        store_failed()
+        attempt_failed(time.monotonic() - started)
         raise
-    if value is not False and value != []:
-        store_answered()
+    attempt_returned(time.monotonic() - started, nbytes, empty=value is False or value == [])
     return value
 
 

@@ -28,8 +28,22 @@ against a store that stops answering mid-export therefore fails within one call'
 (measured: 66 s on s3://, 70 s on gs://; with 45 s, up to 170 s when the stop caught an
 upload on s3://), and what it could not remove is left, marked, for
 :func:`estimator_ext.clean_stale_temporaries`.
-Any call that succeeds meanwhile (the store came back) ends the countdown. Removing what a
-failed export wrote starts the countdown too (:func:`export_failed`), whatever the error.
+Any call that succeeds promptly meanwhile (the store came back) ends the countdown.
+Removing what a failed export wrote starts the countdown too (:func:`export_failed`),
+whatever the error.
+
+A store that answers some calls and not others, or answers late, can outlast that
+countdown, since every prompt answer ends it; and tensorflow-io's S3 client turns a
+timed-out ``exists`` into False after about 30 s, which is no error at all (measured: a
+stopped ``s3://`` store caught at the publish step, four such probes then one stuck copy,
+over 240 s). So an export also has a budget for trouble (:func:`trouble_seconds`: the
+call bound plus :data:`AFTER_STOP_SECONDS`, 150 s by default): the time its attempts spent
+failing, being abandoned, or answering slowly (more than :data:`PROMPT_SECONDS` beyond
+their transfer allowance) adds up, is never given back, and bounds every later attempt.
+A slow empty answer (False, []) also starts the countdown: it is what a store that did not
+answer looks like. An export's store calls therefore spend at most 150 s on trouble in
+all, whatever mix of answers and silences it meets; the rest of its time is prompt calls
+that make progress.
 """
 
 from __future__ import annotations
@@ -57,6 +71,10 @@ SECONDS_PER_MIB = 1.0
 
 #: What an export may still spend on store calls, in all, once its store stopped answering.
 AFTER_STOP_SECONDS = 30.0
+
+
+#: An attempt slower than this (beyond its per-MiB allowance) answered late: trouble.
+PROMPT_SECONDS = 10.0
 
 
 T = TypeVar("T")
@@ -124,6 +142,18 @@ def bounded(operation: str, path: str, function: Callable[[], T], nbytes: int = 
                 "then spend on store calls are spent",
             )
         seconds = min(seconds, left)
+    trouble_left = time_left_for_trouble()
+    if trouble_left is not None:
+        if trouble_left <= 0:
+            raise StoreCallAbandoned(
+                None,
+                None,
+                f"{operation} of {path!r} was not attempted: this export's store calls "
+                f"already spent {trouble_seconds():.0f} s failing, hanging or answering late "
+                f"(the bound is {CALL_SECONDS_VARIABLE}, now {call_seconds():g} s, plus "
+                f"{AFTER_STOP_SECONDS:.0f} s)",
+            )
+        seconds = min(seconds, trouble_left + transfer_seconds)
     outer_deadline = getattr(_WORKER, "deadline", None)
     if outer_deadline is not None and outer_deadline - time.monotonic() <= seconds:
         return function()  # the outer call's bound comes first: it applies
@@ -160,12 +190,16 @@ def bounded(operation: str, path: str, function: Callable[[], T], nbytes: int = 
 def one_export() -> Iterator[None]:
     """Marks the block as one export on this thread: its store calls share the bound of
     :data:`AFTER_STOP_SECONDS` once the store stopped answering (module doc)."""
-    saved = (getattr(_EXPORT, "active", False), getattr(_EXPORT, "stopped_at", None))
-    _EXPORT.active, _EXPORT.stopped_at = True, None
+    saved = (
+        getattr(_EXPORT, "active", False),
+        getattr(_EXPORT, "stopped_at", None),
+        getattr(_EXPORT, "trouble", 0.0),
+    )
+    _EXPORT.active, _EXPORT.stopped_at, _EXPORT.trouble = True, None, 0.0
     try:
         yield
     finally:
-        _EXPORT.active, _EXPORT.stopped_at = saved
+        _EXPORT.active, _EXPORT.stopped_at, _EXPORT.trouble = saved
 
 
 def store_failed() -> None:
@@ -186,6 +220,48 @@ def export_failed() -> None:
     an ``s3://`` export still cleaning up after 240 s). A store that answers ends the
     countdown at its first result, so cleanup on a healthy store is not cut."""
     store_failed()
+
+
+def attempt_failed(seconds: float) -> None:
+    """Notes, in the export on this thread, an attempt that failed after ``seconds``
+    (abandoned, or a transient error): trouble, and the countdown starts."""
+    _add_trouble(seconds)
+    store_failed()
+
+
+def attempt_returned(seconds: float, nbytes: int, empty: bool) -> None:
+    """Notes, in the export on this thread, an attempt that returned after ``seconds``
+    having moved ``nbytes``; ``empty``: its answer was False or [] (which tensorflow-io's
+    S3 client also gives for a store it could not reach). A prompt answer that is not
+    empty ends the countdown; a late one is trouble, and a late empty one starts it."""
+    late = seconds > PROMPT_SECONDS + SECONDS_PER_MIB * nbytes / 2**20
+    if late:
+        _add_trouble(seconds)
+        if empty:
+            store_failed()
+    elif not empty:
+        store_answered()
+
+
+def _add_trouble(seconds: float) -> None:
+    if getattr(_EXPORT, "active", False):
+        _EXPORT.trouble = getattr(_EXPORT, "trouble", 0.0) + seconds
+
+
+def trouble_seconds() -> float:
+    """What one export's store attempts may spend failing, hanging or answering late, in
+    all: :func:`call_seconds` plus :data:`AFTER_STOP_SECONDS` (150 s by default), so that
+    the first stuck call gets its whole bound and the rest of the export 30 s."""
+    return call_seconds() + AFTER_STOP_SECONDS
+
+
+def time_left_for_trouble() -> float | None:
+    """What is left of :func:`trouble_seconds` for the export on this thread; None outside
+    an export, or before any trouble."""
+    trouble = getattr(_EXPORT, "trouble", 0.0)
+    if not getattr(_EXPORT, "active", False) or trouble <= 0:
+        return None
+    return trouble_seconds() - trouble
 
 
 def store_answered() -> None:

@@ -97,6 +97,7 @@ def test_an_object_store_does_not_retry_a_corrupt_read(scheme, monkeypatch):
 @pytest.fixture
 def two_seconds_after_a_stop(monkeypatch):
     monkeypatch.setattr(watchdog, "AFTER_STOP_SECONDS", 2.0)
+    monkeypatch.setattr(watchdog, "PROMPT_SECONDS", 0.2)
     monkeypatch.setenv("ESTIMATOR_EXT_STORE_CALL_SECONDS", "10")
 
 
@@ -157,3 +158,66 @@ def test_a_failed_export_s_cleanup_shares_the_bound_whatever_ended_it(two_second
                 bounded(operation, "s3://b/.temp", lambda: time.sleep(5))
         assert time.monotonic() - started < 3.0
     assert watchdog.time_left_after_stop() is None  # the next export starts afresh
+
+
+# --- one export's budget for trouble: failed, abandoned and late attempts, never given back ---
+
+
+def test_late_empty_answers_start_the_countdown_and_spend_the_trouble_budget(
+    two_seconds_after_a_stop,
+):
+    """tensorflow-io's S3 client answers a timed-out ``exists`` with False after about
+    30 s: no error, so before the budget a stopped store caught at the publish step could
+    run four such probes, then one stuck copy (over 240 s measured). Here the call bound is
+    10 s and the prompt limit 0.2 s: two late False answers (about 1 s each) start the
+    countdown, so the stuck call after them gets what is left of the 2 s, not 10 s."""
+    from estimator_ext.storage.object_store import _attempt
+
+    with watchdog.one_export():
+        for _ in range(2):
+            assert _attempt("exists", "s3://b/x", lambda: time.sleep(1.0) or False, 0) is False
+        assert watchdog.time_left_for_trouble() == pytest.approx(10.0 + 2.0 - 2.0, abs=0.3)
+        left = watchdog.time_left_after_stop()
+        assert left is not None and 0.5 < left < 1.2
+        started = time.monotonic()
+        with pytest.raises(StoreCallAbandoned):
+            bounded("copy-publish", "s3://b/y", lambda: time.sleep(5))
+        assert time.monotonic() - started < 1.5
+
+
+def test_a_prompt_answer_ends_the_countdown_but_gives_no_trouble_back(
+    two_seconds_after_a_stop, monkeypatch
+):
+    """A store that answers some calls promptly and hangs on others: each prompt answer
+    ends the countdown, but the time spent hanging adds up, and once the call bound plus
+    2 s of it is spent (here 3 s: a 1 s bound), no call is attempted, however promptly
+    the store answered the last one."""
+    from estimator_ext.storage.object_store import _attempt
+
+    monkeypatch.setenv("ESTIMATOR_EXT_STORE_CALL_SECONDS", "1")
+    started = time.monotonic()
+    with watchdog.one_export():
+        answered = 0
+        with pytest.raises(StoreCallAbandoned, match="was not attempted") as raised:
+            for _ in range(10):
+                with pytest.raises(StoreCallAbandoned):
+                    _attempt("copy", "s3://b/stuck", lambda: time.sleep(5), 0)
+                assert _attempt("listing", "s3://b/", lambda: ["a"], 0) == ["a"]  # prompt
+                assert watchdog.time_left_after_stop() is None  # the countdown ended
+                answered += 1
+        assert answered >= 1  # the store did answer in between
+        error = raised.value
+        assert "already spent 3 s failing, hanging or answering late" in error.message
+        assert "ESTIMATOR_EXT_STORE_CALL_SECONDS" in error.message
+    assert time.monotonic() - started < 4.5
+    assert watchdog.time_left_for_trouble() is None  # the next export starts afresh
+
+
+def test_a_large_transfer_is_late_only_beyond_its_per_mib_allowance(monkeypatch):
+    monkeypatch.setattr(watchdog, "PROMPT_SECONDS", 0.2)
+    with watchdog.one_export():
+        watchdog.attempt_returned(1.0, 4 * MIB, empty=False)  # 4 MiB in 1 s: prompt
+        assert watchdog.time_left_for_trouble() is None
+        watchdog.attempt_returned(1.0, 0, empty=False)  # late, but an answer
+        assert watchdog.time_left_for_trouble() is not None
+        assert watchdog.time_left_after_stop() is None
