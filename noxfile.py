@@ -245,6 +245,7 @@ def run_suite(
     constraints = install_stack(session, tensorflow)
     RESULTS_DIR.mkdir(exist_ok=True)
     junit_xml = session.create_tmp() + "/junit.xml"
+    pathlib.Path(junit_xml).unlink(missing_ok=True)  # never count an earlier run's tests
     env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
     if tensorflow in TF_KERAS:
         env["TF_USE_LEGACY_KERAS"] = "1"
@@ -266,6 +267,8 @@ def run_suite(
         env=env,
         success_codes=[0, 1],  # record the counts of a failing run too, then fail below
     )
+    if not pathlib.Path(junit_xml).exists():  # `nox --install-only`: nothing ran, nothing to record
+        return
     counts = _counts(pathlib.Path(junit_xml))
     tensorflow_version = _installed(session, "tensorflow-cpu") or _installed(session, "tensorflow")
     summary = {
