@@ -25,11 +25,12 @@ and prints it as the builder does.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from typing import Any
 
 import tensorflow as tf
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, text_format
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
@@ -116,7 +117,7 @@ class SerializedSavedModel:
             return binary
         saved_model = saved_model_pb2.SavedModel()
         saved_model.ParseFromString(binary)
-        return str(saved_model).encode("utf-8")
+        return _text(saved_model).encode("utf-8")
 
     def _add_assets(self, graph: tf.Graph, assets_collection: list[Any] | None) -> None:
         source_by_filename: dict[str, str] = {}
@@ -223,3 +224,32 @@ def _varint(value: int) -> bytes:
             out.append(low)
             return bytes(out)
         out.append(low | 0x80)
+
+
+def _text(message: Any) -> str:
+    """``message`` in text format, as TensorFlow's builder writes it (``str(message)``)
+    where that can be parsed back, else through ``text_format``.
+
+    Why: protobuf 5's ``str()`` (TensorFlow 2.18-2.20) leaves a '"' inside a bytes field
+    unescaped, and the variables collection's ``SaveSliceInfo`` bytes hold one whenever a
+    length is 34, so its .pbtxt fails every loader ("BytesList has no field named ...").
+    ``text_format`` escapes it, but orders map keys and expands ``Any`` unlike ``str()``,
+    so where ``str()`` is right (protobuf 4, TF 2.12-2.17; protobuf 6+) it is kept, and the
+    file stays byte-identical to TensorFlow's."""
+    if _str_escapes_quotes():
+        return str(message)
+    return text_format.MessageToString(message, as_utf8=True)
+
+
+@functools.cache
+def _str_escapes_quotes() -> bool:
+    """Whether this protobuf's ``str()`` writes a '"' in a bytes field so that it parses
+    back (checked once, on a one-value message)."""
+    probe = meta_graph_pb2.CollectionDef()
+    probe.bytes_list.value.append(b'"')
+    parsed = meta_graph_pb2.CollectionDef()
+    try:
+        text_format.Parse(str(probe), parsed)
+    except text_format.ParseError:
+        return False
+    return parsed == probe
