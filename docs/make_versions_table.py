@@ -124,6 +124,11 @@ test that fails if the problem goes away or changes):
   'RepeatedScalarContainer'`: it sorts meta graphs by their tags container; fixed in 2.14).
   `saved_model_cli show --dir DIR --tag_set serve` (and `train`, `eval`) works, as does
   `estimator-ext inspect DIR` (`tests/export/test_export_options.py`).
+- **TensorFlow 2.18-2.20's `saved_model.pbtxt`** (`as_text=True`, TensorFlow's own
+  builder) does not parse back: protobuf 5's `str()` leaves a `"` inside the variables
+  collection's bytes unescaped (`Message type "tensorflow.CollectionDef.BytesList" has no
+  field named ...`). estimator_ext writes those files through `text_format` there, so
+  its text exports load (`tests/export/test_saved_model_proto.py`).
 
 ## The matrix (nox)
 
