@@ -91,6 +91,11 @@ NEWER_TENSORFLOW = {
 # Python <= 3.12), serves it on TensorFlow 2.16 and 2.17 only (estimator_ext/storage/s3.py:
 # what was measured, and the error the later minors give).
 S3_AFTER_2_15 = {"tf216": "0.37.1", "tf217": "0.37.1"}
+# Caps those TensorFlows need and do not declare: TensorFlow 2.20 asks for protobuf>=5.28.0
+# only, but its graph_io.write_graph (every Estimator.train writes graph.pbtxt) passes
+# text_format.MessageToString a float_format that protobuf 7 removed: TypeError at the first
+# train step (measured, protobuf 7.36.2). 2.21 declares protobuf<8,>=6.31.1 and works on 7.
+UNDECLARED_CAPS = {"tf220": ["protobuf<7"]}
 
 
 def newer_tensorflow_extras() -> dict:
@@ -103,8 +108,9 @@ def newer_tensorflow_extras() -> dict:
     extras = {}
     for name, (tensorflow, tf_keras) in NEWER_TENSORFLOW.items():
         estimator = f"tensorflow-estimator=={ESTIMATOR_AFTER_2_15}"
-        extras[f"cpu-{name}"] = [f"tensorflow-cpu~={tensorflow}", estimator]
-        extras[name] = [f"tensorflow~={tensorflow}", estimator, f"tf-keras=={tf_keras}"]
+        caps = UNDECLARED_CAPS.get(name, [])
+        extras[f"cpu-{name}"] = [f"tensorflow-cpu~={tensorflow}", estimator, *caps]
+        extras[name] = [f"tensorflow~={tensorflow}", estimator, f"tf-keras=={tf_keras}", *caps]
     for name, tensorflow_io in S3_AFTER_2_15.items():
         extras[f"s3-{name}"] = [f"tensorflow-io=={tensorflow_io}"]
     return extras

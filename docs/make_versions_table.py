@@ -129,6 +129,12 @@ test that fails if the problem goes away or changes):
   collection's bytes unescaped (`Message type "tensorflow.CollectionDef.BytesList" has no
   field named ...`). estimator_ext writes those files through `text_format` there, so
   its text exports load (`tests/export/test_saved_model_proto.py`).
+- **TensorFlow 2.20 with protobuf 7**: TensorFlow 2.20 asks for `protobuf>=5.28.0` with no
+  cap, so pip installs protobuf 7, and every `Estimator.train` then fails writing
+  `graph.pbtxt` (`TypeError: MessageToString() got an unexpected keyword argument
+  'float_format'`). The `cpu-tf220` and `tf220` extras hold protobuf below 7
+  (`constraints/tf2.20.txt` pins 6.33.6); with TensorFlow 2.20 installed otherwise, run
+  `pip install 'protobuf<7'`. 2.21 caps it itself and works with protobuf 7.
 
 ## The matrix (nox)
 

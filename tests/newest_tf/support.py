@@ -8,13 +8,14 @@ import subprocess
 import sys
 
 import pytest
-import tensorflow as tf
+
+from tests.support import estimator_namespaces
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUBPROCESS_TIMEOUT = 300
 
 #: TensorFlow 2.16 and later: no tf.estimator; tensorflow-estimator 2.15.0 runs on the stand-ins.
-WITHOUT_BUILTIN_ESTIMATOR = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 16)
+WITHOUT_BUILTIN_ESTIMATOR = estimator_namespaces.tensorflow_lacks_estimator()
 
 only_newest = pytest.mark.skipif(
     not WITHOUT_BUILTIN_ESTIMATOR,

@@ -25,7 +25,7 @@ import tensorflow as tf
 import estimator_ext
 from estimator_ext import patching
 from estimator_ext.patching import legacy, tf_entry_points
-from tests.support import data
+from tests.support import data, estimator_namespaces
 from tests.support.data import MK
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,7 +43,7 @@ METHOD_PARAMETERS = [
 SUBPROCESS_TIMEOUT = 240
 #: TensorFlow 2.16 and later ship no tf.estimator: there patch() brings it back, and unpatch()
 #: removes it again (tests/conftest.py gives this process one for the whole run).
-TF_WITHOUT_ESTIMATOR = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 16)
+TF_WITHOUT_ESTIMATOR = estimator_namespaces.tensorflow_lacks_estimator()
 
 # Tests here patch on purpose; tests/conftest.py's never_leave_patched unpatches after each.
 pytestmark = pytest.mark.patches
