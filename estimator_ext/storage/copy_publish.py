@@ -19,7 +19,12 @@ import tensorflow as tf
 from estimator_ext.storage.names import CLAIM_PREFIX, SAVED_MODEL_FILENAMES, writer_fields
 from estimator_ext.storage.paths import dirname, has_scheme, join
 from estimator_ext.storage.store import Store, walk_files
-from estimator_ext.storage.watchdog import AFTER_STOP_SECONDS, time_left_after_stop, was_abandoned
+from estimator_ext.storage.watchdog import (
+    AFTER_STOP_SECONDS,
+    time_left_after_stop,
+    time_left_for_trouble,
+    was_abandoned,
+)
 
 
 class CopyPublishStore(Store):
@@ -128,7 +133,12 @@ def _remove_partial_export(store: Store, export_dir: str, claim: str) -> bool:
             except tf.errors.OpError:
                 pass
         left = time_left_after_stop()
-        if time.monotonic() >= deadline or (left is not None and left <= 1.0):
+        trouble_left = time_left_for_trouble()  # spent: no store call would be attempted
+        if (
+            time.monotonic() >= deadline
+            or (left is not None and left <= 1.0)
+            or (trouble_left is not None and trouble_left <= 1.0)
+        ):
             return False
         time.sleep(1.0)
 
