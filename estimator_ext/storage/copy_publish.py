@@ -21,8 +21,7 @@ from estimator_ext.storage.paths import dirname, has_scheme, join
 from estimator_ext.storage.store import Store, walk_files
 from estimator_ext.storage.watchdog import (
     AFTER_STOP_SECONDS,
-    time_left_after_stop,
-    time_left_for_trouble,
+    export_time_left,
     was_abandoned,
 )
 
@@ -132,13 +131,8 @@ def _remove_partial_export(store: Store, export_dir: str, claim: str) -> bool:
                     return True
             except tf.errors.OpError:
                 pass
-        left = time_left_after_stop()
-        trouble_left = time_left_for_trouble()  # spent: no store call would be attempted
-        if (
-            time.monotonic() >= deadline
-            or (left is not None and left <= 1.0)
-            or (trouble_left is not None and trouble_left <= 1.0)
-        ):
+        left = export_time_left()  # spent: no store call would be attempted
+        if time.monotonic() >= deadline or (left is not None and left <= 1.0):
             return False
         time.sleep(1.0)
 

@@ -201,7 +201,7 @@ def _attempt(operation: str, path: str, function: Callable[[], T], nbytes: int) 
     Failed and late attempts spend the export's trouble budget (``watchdog`` module doc)."""
     started = time.monotonic()
     try:
-        value = bounded(operation, path, function, nbytes)
+        value = bounded(operation, path, function, nbytes, probe=_prober(path))
     except _PERMANENT:
         raise
     except tf.errors.OpError:
@@ -209,6 +209,25 @@ def _attempt(operation: str, path: str, function: Callable[[], T], nbytes: int) 
         raise
     attempt_returned(time.monotonic() - started, nbytes, empty=value is False or value == [])
     return value
+
+
+def _prober(path: str) -> Callable[[], bool]:
+    """The watchdog's probe for a call on ``path``: whether the store answers a question
+    about its bucket (``exists`` of the root, one small request). An answer is a result
+    or an error that says the request was understood (not found, permission denied: a
+    user may not be allowed to ask about the bucket); a transient error is none."""
+    root = store_root(path) + "/"
+
+    def store_answers() -> bool:
+        try:
+            tf.io.gfile.exists(root)
+        except _PERMANENT:
+            return True
+        except tf.errors.OpError:
+            return False
+        return True
+
+    return store_answers
 
 
 class S3Store(ObjectStore):

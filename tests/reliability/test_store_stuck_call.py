@@ -9,7 +9,8 @@
   watchdog at the configured bound (``ESTIMATOR_EXT_STORE_CALL_SECONDS``).
 * A store that stops answering MID-export (it answered the first part of the export,
   then every connection, new or live, is accepted and never answered) bounds the whole
-  export, not only each call: it fails within 3 minutes (one call's bound, then 30 s for
+  export, not only each call: it fails within 3 minutes (its first stuck call ends when
+  the store leaves the watchdog's probe unanswered, about 30 s in, then 30 s for
   everything after: ``watchdog.one_export``), and what it could not remove is removed by
   ``clean_stale_temporaries`` once the store answers again: no partial version, no
   leftover.

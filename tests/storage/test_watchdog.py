@@ -91,6 +91,97 @@ def test_an_object_store_does_not_retry_a_corrupt_read(scheme, monkeypatch):
     assert raised.value.message == "corrupted record at 0"
 
 
+# --- probing the store while a call has not returned (bounded's probe) ---
+
+
+@pytest.fixture
+def probes_every_half_second(monkeypatch):
+    monkeypatch.setattr(watchdog, "PROBE_AFTER_SECONDS", 0.5)
+    monkeypatch.setattr(watchdog, "PROMPT_SECONDS", 0.5)
+    monkeypatch.setenv("ESTIMATOR_EXT_STORE_CALL_SECONDS", "10")
+
+
+def _hangs() -> bool:
+    time.sleep(5)
+    return True
+
+
+def _refuses() -> bool:
+    raise OSError("connection refused")
+
+
+@pytest.mark.parametrize(
+    "probe, at_most",
+    [(_hangs, 1.5), (lambda: False, 1.0), (_refuses, 1.0)],
+    ids=["probe unanswered", "probe answered no", "probe failed"],
+)
+def test_a_call_on_a_store_that_stopped_answering_is_abandoned_at_the_first_failed_probe(
+    probes_every_half_second, probe, at_most
+):
+    """The call is stuck (its bound is 10 s) and the store does not answer a probe: the
+    call is abandoned after one probe interval plus at most the prompt wait (0.5 + 0.5 s),
+    not at its bound, with an error that says why."""
+    started = time.monotonic()
+    with pytest.raises(StoreCallAbandoned, match=r"did not answer a probe of its bucket within"):
+        bounded("upload", "s3://b/x", lambda: time.sleep(8), probe=probe)
+    assert 0.4 < time.monotonic() - started < at_most + 0.5
+
+
+def test_a_slow_call_on_a_store_that_answers_keeps_its_bound(probes_every_half_second):
+    """A store that answers every probe is alive: its slow call (3 s, several probe
+    intervals) is not cut, and is probed once per interval while it runs."""
+    probes = []
+
+    def answers() -> bool:
+        probes.append(time.monotonic())
+        return True
+
+    assert bounded("upload", "s3://b/x", lambda: time.sleep(3) or "done", probe=answers) == "done"
+    assert 3 <= len(probes) <= 6, probes
+
+
+def test_a_probe_never_carries_a_call_past_its_bound(probes_every_half_second, monkeypatch):
+    """With 1 s of bound left, a hanging probe (prompt wait 5 s) is given only what is
+    left: the call is abandoned at its bound, with the bound's own message."""
+    monkeypatch.setattr(watchdog, "PROMPT_SECONDS", 5.0)
+    monkeypatch.setenv("ESTIMATOR_EXT_STORE_CALL_SECONDS", "1")
+    started = time.monotonic()
+    with pytest.raises(StoreCallAbandoned, match=r"within 1 s and was abandoned"):
+        bounded("upload", "s3://b/x", lambda: time.sleep(8), probe=_hangs)
+    assert time.monotonic() - started < 1.6
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs"])
+def test_an_object_store_s_probe_is_no_answer_from_a_store_that_refuses(scheme, monkeypatch):
+    """The object store's probe asks its bucket root through TensorFlow's own client:
+    nothing listening on the endpoint (a closed loopback port) is no answer."""
+    import socket
+
+    import tensorflow as tf
+
+    from estimator_ext.storage import object_store
+    from estimator_ext.storage.s3 import s3_unavailable_reason
+
+    if scheme == "s3" and s3_unavailable_reason(tf.__version__) is not None:
+        pytest.skip(s3_unavailable_reason(tf.__version__))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    if scheme == "s3":
+        monkeypatch.setenv("S3_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    else:
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("GOOGLE_AUTH_TOKEN_FOR_TESTING", "test")
+        monkeypatch.setenv("NO_GCE_CHECK", "true")
+    monkeypatch.setenv("S3_CONNECT_TIMEOUT_MSEC", "500")
+    monkeypatch.setenv("S3_REQUEST_TIMEOUT_MSEC", "500")
+    monkeypatch.setenv("GCS_RETRY_CONFIG_MAX_RETRIES", "0")
+    monkeypatch.setenv("GCS_REQUEST_CONNECTION_TIMEOUT_SECS", "1")
+    assert object_store._prober(f"{scheme}://bucket/exports/1/saved_model.pb")() is False
+
+
 # --- one export's store calls, once the store stopped answering (watchdog.one_export) ---
 
 
