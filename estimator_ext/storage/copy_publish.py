@@ -100,11 +100,12 @@ class PartialExportLeft(RuntimeError):
 
     def __init__(self, export_dir: str, claim: str) -> None:
         super().__init__(
-            f"The copy-publish to {export_dir!r} failed and the object store stayed "
-            f"unreachable for {PARTIAL_CLEANUP_SECONDS:.0f} s, so the partial directory could "
-            f"not be removed. It has no saved_model.pb (loaders skip it) and is marked by "
-            f"the claim file {claim!r}; estimator_ext.clean_stale_temporaries(base) removes "
-            "both once this process is gone (or after older_than on another host)."
+            f"The copy-publish to {export_dir!r} failed and the object store did not answer "
+            f"while the partial directory was being removed (estimator_ext waits up to "
+            f"{PARTIAL_CLEANUP_SECONDS:.0f} s, less once the export has spent its time for "
+            f"store trouble), so it was left. It has no saved_model.pb (loaders skip it) and "
+            f"is marked by the claim file {claim!r}; estimator_ext.clean_stale_temporaries(base) "
+            "removes both once this process is gone (or after older_than on another host)."
         )
         self.export_dir = export_dir
         self.claim = claim

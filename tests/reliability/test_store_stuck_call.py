@@ -211,6 +211,9 @@ def test_a_store_that_stops_answering_mid_export_fails_it_within_three_minutes(
     assert outcome["seconds"] <= STOPPED_STORE_BOUND_SECONDS, figures
     error = outcome["error"]
     assert "object store" in error and store.root in error, error
+    if outcome["error_type"] == "PartialExportLeft":  # the stop caught the copy-publish
+        assert "did not answer while the partial directory was being removed" in error, error
+        assert "clean_stale_temporaries(base)" in error and "claim file" in error, error
     assert store_checks.partial_versions(store, "stopped/exports") == [], figures
     assert store_checks.leftovers(store, "stopped/exports") == [], figures
     assert [key for key in store.keys("stopped/") if not key.endswith("/")] == [], figures
