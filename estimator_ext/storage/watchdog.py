@@ -24,8 +24,8 @@ bucket root), given :data:`PROMPT_SECONDS` (10 s). A store that answers is alive
 call keeps its bound (the ``TransferManager`` wait above happens on a live store); a
 store that does not has stopped, and the call is abandoned then, about 30 s after it
 began (measured: a call stuck for good, every setting left to estimator_ext, now fails
-its export in 63 s on both stores, against 67 s on ``s3://`` and 75 s on ``gs://`` when
-the client's own timeouts ended it; a stopped store caught during an upload waited the
+its export in 60.6 s on both stores, against 65.3 s on ``s3://`` and 71.5 s on ``gs://``
+when the client's own timeouts ended it; a stopped store caught during an upload waited the
 full 120 s before).
 
 A whole export is bounded too, not only each call (:func:`one_export`). Once an attempt
@@ -35,8 +35,8 @@ retry, then removing what it wrote) share :data:`AFTER_STOP_SECONDS` in all, eac
 what is left (a transfer keeps at least its allowance of 1 s per MiB, so a large upload
 retried after one failed attempt is not cut), instead of one full bound each. An export
 against a store that stops answering mid-export therefore fails within its first stuck
-call's probe (about 30 s) plus 30 s (measured with the probe: 70 s on ``s3://`` and
-69 s on ``gs://``; without it, 68-160 s on ``s3://``, depending on the call the stop
+call's probe (about 30 s) plus 30 s (measured with the probe: 64.8 s on ``s3://`` and
+63.5 s on ``gs://``; without it, up to 160 s on ``s3://``, depending on the call the stop
 caught), and what it could not remove is left, marked, for
 :func:`estimator_ext.clean_stale_temporaries`.
 Any call that succeeds promptly meanwhile (the store came back) ends the countdown.
